@@ -1,0 +1,137 @@
+"""Integer discretized logistic mixture: model outputs -> integer frequency tables.
+
+A subpixel value v in 0..255 has, per mixture component k, the mass of a logistic with mean
+m_k and scale s_k over the bin [v - 0.5, v + 0.5], with bins 0 and 255 taking the tails.
+Everything here is integer arithmetic through lookup tables (``Tables``), so the same
+(model outputs, decoded pixels) give the same table on every machine.
+
+Integer units:
+
+* means ``mean_q4``: 1/16 pixel level;
+* log-scales ``logscale_idx``: ``LOGSCALE_MIN..LOGSCALE_MAX``, log s = idx / 32;
+* mixture logits ``logit_q4``: 1/16 nat;
+* the mixture CDF at bin edge j (between values j-1 and j), ``C(j)``, is an int64 with
+  ``C(0) = 0``; ``C(j+1) - C(j) = sum_k w_k * (mass_k(j) + 1)``, so every value keeps
+  at least about 2**-20 of the probability (a subpixel never costs more than ~20 bits).
+
+Values are coded in two stages of 16 symbols (bucket ``v // 16``, then ``v % 16``), both
+read off the same C, so each subpixel needs 34 CDF points instead of 257 and the ideal
+cost of the two stages adds up exactly to ``-log2(freq(v) / C(256))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, getcontext
+
+import numpy as np
+
+from .context import clamp
+
+CDF_BITS = 20  # component CDFs are integers in [0, 2**20]
+T_FRAC = 10  # LUT resolution of (x - mean) / scale: 2**-10
+T_MAX = 16  # LUT covers (x - mean) / scale in [-16, 16]
+INV_BITS = 18  # inverse scales are integers 2**18 / s
+LOGSCALE_STEP = 32  # log s = idx / 32
+LOGSCALE_MIN, LOGSCALE_MAX = -4 * LOGSCALE_STEP, 6 * LOGSCALE_STEP
+LOGIT_STEP = 16  # mixture logits in units of 1/16
+LOGIT_RANGE = 16 * LOGIT_STEP  # logits more than 16 below the largest get weight 0
+WEIGHT_BITS = 12  # the largest component weight is 2**12
+STAGE = 16  # symbols per coding stage; 16 * 16 = 256 values
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Integer lookup tables; part of a model's weights file."""
+
+    sigmoid: np.ndarray  # int64 (2*T_MAX*2**T_FRAC + 1,): round(2**20 * sigmoid(t))
+    inv_scale: np.ndarray  # int64 (LOGSCALE_MAX - LOGSCALE_MIN + 1,): round(2**18 / s)
+    weight: np.ndarray  # int64 (LOGIT_RANGE + 1,): round(2**12 * exp(-d / 16))
+
+    @classmethod
+    def build(cls) -> "Tables":
+        """Compute the tables in exact decimal arithmetic (no platform float dependence)."""
+        getcontext().prec = 40
+        one = Decimal(1)
+
+        def rnd(x: Decimal) -> int:
+            return int(x.to_integral_value())  # round half even, exact
+
+        steps = 2 * T_MAX * (1 << T_FRAC)
+        sig = [
+            rnd((1 << CDF_BITS) / (one + (Decimal(T_MAX * (1 << T_FRAC) - i) / (1 << T_FRAC)).exp()))
+            for i in range(steps + 1)
+        ]
+        inv = [
+            rnd((1 << INV_BITS) * (Decimal(-j) / LOGSCALE_STEP).exp())
+            for j in range(LOGSCALE_MIN, LOGSCALE_MAX + 1)
+        ]
+        wts = [rnd((1 << WEIGHT_BITS) * (Decimal(-d) / LOGIT_STEP).exp()) for d in range(LOGIT_RANGE + 1)]
+        return cls(np.array(sig, np.int64), np.array(inv, np.int64), np.array(wts, np.int64))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"lut_sigmoid": self.sigmoid, "lut_inv_scale": self.inv_scale, "lut_weight": self.weight}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "Tables":
+        return cls(
+            np.asarray(arrays["lut_sigmoid"], np.int64),
+            np.asarray(arrays["lut_inv_scale"], np.int64),
+            np.asarray(arrays["lut_weight"], np.int64),
+        )
+
+
+@dataclass
+class Mixture:
+    """Integer mixture parameters of n subpixels of one channel, K components each.
+
+    mean_q4, logscale_idx, logit_q4: int64 (n, K).
+    """
+
+    mean_q4: np.ndarray
+    logscale_idx: np.ndarray
+    logit_q4: np.ndarray
+
+    def prepared(self, tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean_q4, inverse scale, weight): int64 (n, K) each."""
+        ls = clamp(self.logscale_idx, LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN
+        d = np.minimum(self.logit_q4.max(axis=1, keepdims=True) - self.logit_q4, LOGIT_RANGE)
+        return self.mean_q4, tables.inv_scale[ls], tables.weight[d]
+
+
+# position of bin edge j in q4 units; edges 0 and 256 lie beyond the LUT, so every
+# component CDF is exactly 0 there and exactly 2**CDF_BITS at 256 (the tails)
+_EDGE_Q4 = np.concatenate([[-(1 << 30)], 16 * np.arange(1, 256) - 8, [1 << 30]]).astype(np.int64)
+
+
+def mixture_cdf(prepared: tuple, tables: Tables, edges: np.ndarray) -> np.ndarray:
+    """C(j) at bin edges ``edges`` (int64 (n, E), values 0..256): int64 (n, E)."""
+    mean, inv, weight = prepared
+    x = _EDGE_Q4[edges][:, None, :] - mean[:, :, None]  # (n, K, E), q4
+    t = (x * inv[:, :, None]) >> (INV_BITS + 4 - T_FRAC)
+    cdf = tables.sigmoid[clamp(t + T_MAX * (1 << T_FRAC), 0, 2 * T_MAX * (1 << T_FRAC))]
+    return np.einsum("nk,nke->ne", weight, cdf + edges[:, None, :])
+
+
+_COARSE = np.arange(0, 257, STAGE, dtype=np.int64)  # 17 bucket edges
+_FINE = np.arange(STAGE + 1, dtype=np.int64)
+
+
+def coarse_frequencies(prepared: tuple, tables: Tables) -> np.ndarray:
+    """Stage-1 frequencies of the 16 buckets: int64 (n, 16)."""
+    n = prepared[0].shape[0]
+    return np.diff(mixture_cdf(prepared, tables, np.broadcast_to(_COARSE, (n, 17))), axis=1)
+
+
+def fine_frequencies(prepared: tuple, tables: Tables, bucket: np.ndarray) -> np.ndarray:
+    """Stage-2 frequencies of the 16 values inside ``bucket`` (int64 (n,)): int64 (n, 16)."""
+    edges = STAGE * bucket[:, None] + _FINE[None, :]
+    return np.diff(mixture_cdf(prepared, tables, edges), axis=1)
+
+
+def value_bits(prepared: tuple, tables: Tables, values: np.ndarray) -> np.ndarray:
+    """Ideal code length -log2 P(value) in bits, float64 (n,), from the integer tables."""
+    n = values.shape[0]
+    edges = np.stack([values, values + 1, np.zeros(n, np.int64), np.full(n, 256)], axis=1)
+    c = mixture_cdf(prepared, tables, edges.astype(np.int64))
+    return -np.log2((c[:, 1] - c[:, 0]) / c[:, 3])

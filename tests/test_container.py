@@ -1,0 +1,69 @@
+"""Container: fields round-trip, and every kind of damage is refused with a clear error."""
+
+import numpy as np
+import pytest
+
+from neuralzip.codec import DecodeError
+from neuralzip.container import FORMAT_VERSION, FormatError, Header
+from neuralzip.context import LS_TOTAL
+
+
+@pytest.fixture(scope="module")
+def encoded(codec, urban_crop):
+    return codec.encode(urban_crop)[0]
+
+
+def test_header_round_trip():
+    coefs = np.arange(LS_TOTAL) - 30
+    h = Header("photo", b"\x01\x02\x03\x04", 768, 512, 0, 24, 123456, 0xDEADBEEF, coefs)
+    back, offset = Header.unpack(h.pack() + bytes(123456), LS_TOTAL)
+    assert offset == len(h.pack())
+    assert (back.width, back.height, back.payload_length, back.checksum) == (768, 512, 123456, 0xDEADBEEF)
+    assert np.array_equal(back.coefs, coefs) and back.model_name == "photo"
+
+
+def test_fixed_header_is_small():
+    h = Header("cifar10", b"\0" * 4, 32, 32, 0, 24, 1000, 0)
+    assert len(h.pack()) == 26  # 0.07 bits per subpixel on a 32x32 image
+
+
+def test_bad_magic(codec, encoded):
+    with pytest.raises(FormatError, match="not a neuralzip file"):
+        codec.decode(b"PK" + encoded[2:])
+
+
+def test_other_version(codec, encoded):
+    bad = encoded[:2] + bytes([FORMAT_VERSION + 1]) + encoded[3:]
+    with pytest.raises(FormatError, match="format version"):
+        codec.decode(bad)
+
+
+def test_other_weights(codec, encoded):
+    name_len = encoded[5]
+    sha_at = 6 + name_len
+    bad = encoded[:sha_at] + bytes(b ^ 0xFF for b in encoded[sha_at : sha_at + 4]) + encoded[sha_at + 4 :]
+    with pytest.raises(DecodeError, match="other weights"):
+        codec.decode(bad)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 5, 12, 20, -1, -4])
+def test_truncation(codec, encoded, keep):
+    with pytest.raises((FormatError, DecodeError), match="truncated|corrupted"):
+        codec.decode(encoded[:keep] if keep > 0 else encoded[: len(encoded) + keep] if keep < 0 else b"")
+
+
+def test_flipped_payload_bits_are_detected(codec, encoded):
+    header_len = len(encoded) - Header.unpack(encoded, LS_TOTAL)[0].payload_length
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        pos = int(rng.integers(header_len, len(encoded)))
+        bad = bytearray(encoded)
+        bad[pos] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(DecodeError, match="corrupted"):
+            codec.decode(bytes(bad))
+
+
+def test_huge_claimed_size_is_refused_before_allocation(codec):
+    h = Header("photo", codec.zoo_model.tag, 100_000, 100_000, 0, 24, 4, 0)
+    with pytest.raises(DecodeError, match="exceeds the limit"):
+        codec.decode(h.pack() + bytes(4))
