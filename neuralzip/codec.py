@@ -122,8 +122,9 @@ class Codec:
         t0 = time.perf_counter()
         image = _check_image(image)
         height, width, _ = image.shape
-        coefs, image_ls = self.choose_coefs(image)
-        symbols, freqs, bits = self.frequency_tables(image, coefs)
+        with threadpool_limits(1, "blas"):  # threads fight over 2 cores more than they help
+            coefs, image_ls = self.choose_coefs(image)
+            symbols, freqs, bits = self.frequency_tables(image, coefs)
         encoder = StageEncoder()
         for step_symbols, step_freqs in decoding_order(symbols, freqs, height, width):
             encoder.push(step_symbols, step_freqs)

@@ -107,10 +107,15 @@ _EDGE_Q4 = np.concatenate([[-(1 << 30)], 16 * np.arange(1, 256) - 8, [1 << 30]])
 def mixture_cdf(prepared: tuple, tables: Tables, edges: np.ndarray) -> np.ndarray:
     """C(j) at bin edges ``edges`` (int64 (n, E), values 0..256): int64 (n, E)."""
     mean, inv, weight = prepared
-    x = _EDGE_Q4[edges][:, None, :] - mean[:, :, None]  # (n, K, E), q4
-    t = (x * inv[:, :, None]) >> (INV_BITS + 4 - T_FRAC)
-    cdf = tables.sigmoid[clamp(t + T_MAX * (1 << T_FRAC), 0, 2 * T_MAX * (1 << T_FRAC))]
-    return np.einsum("nk,nke->ne", weight, cdf + edges[:, None, :])
+    t = _EDGE_Q4[edges][:, None, :] - mean[:, :, None]  # (n, K, E): x - mean in q4
+    t *= inv[:, :, None]
+    t >>= INV_BITS + 4 - T_FRAC  # (x - mean) / s in units of 2**-T_FRAC
+    t += T_MAX << T_FRAC  # LUT index, clamped below
+    np.maximum(t, 0, out=t)
+    np.minimum(t, 2 * T_MAX << T_FRAC, out=t)
+    np.take(tables.sigmoid, t, out=t)
+    t += edges[:, None, :]
+    return np.einsum("nk,nke->ne", weight, t)
 
 
 _COARSE = np.arange(0, 257, STAGE, dtype=np.int64)  # 17 bucket edges

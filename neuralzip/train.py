@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .analysis import analyse
 from .context import LS_TOTAL, N_FEATURES, fit_ls, ls_normal_equations, solve_ls
@@ -135,6 +136,7 @@ def fit(
     if not curve:
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
+    bar = tqdm(total=round(budget), initial=round(elapsed), unit="s", desc="training", disable=None)
     while (elapsed := time.time() - start) < budget:
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
@@ -145,11 +147,15 @@ def fit(
         opt.step()
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 20 == 0:
+            bar.update(round(elapsed) - bar.n)
+            bar.set_postfix(step=step, bpsp=f"{running:.4f}")
         if time.time() - last_eval > eval_every_s or time.time() - start >= budget:
             last_eval = time.time()
             curve.append({"minutes": round(elapsed / 60, 2), "step": step, "train_bpsp": round(running, 4), "val_bpsp": evaluate(model, val)})
             log(f"{elapsed / 60:6.1f} min  step {step:7d}  train {running:.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "elapsed": elapsed, "curve": curve, "step": step}, checkpoint)
+    bar.close()
     return curve
 
 

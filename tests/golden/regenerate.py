@@ -1,0 +1,47 @@
+"""Rewrite the golden .nz files and their md5 manifest from the shipped weights.
+
+Run only for a deliberate bitstream change (new weights or a new format version):
+    python tests/golden/regenerate.py
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralzip.codec import Codec
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SOURCES = {  # golden name -> (model, source image, crop rows, crop cols)
+    "sample_photo": ("photo", ROOT / "samples" / "sample.png", slice(None), slice(None)),
+    "urban_crop_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", slice(None), slice(None)),
+    "tiny_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", slice(0, 3), slice(0, 5)),
+}
+
+
+def golden_images() -> dict[str, tuple[str, np.ndarray]]:
+    out = {}
+    for name, (model, path, rows, cols) in SOURCES.items():
+        out[name] = (model, np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[rows, cols]))
+    return out
+
+
+def main() -> None:
+    manifest = {}
+    for name, (model, image) in golden_images().items():
+        data, _ = Codec.named(model).encode(image)
+        (HERE / f"{name}.nz").write_bytes(data)
+        manifest[name] = {
+            "model": model,
+            "nz_md5": hashlib.md5(data).hexdigest(),
+            "pixels_md5": hashlib.md5(image.tobytes()).hexdigest(),
+            "shape": list(image.shape),
+        }
+    (HERE / "golden.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
