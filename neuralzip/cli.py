@@ -175,7 +175,9 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--codecs", "codecs", multiple=True, metavar="NAMES",
-              help="codecs to run, comma-separated or repeated [default: all; see --list]")
+              help="codecs to run, comma-separated or repeated; shell patterns such as 'neuralzip-*' "
+                   "work [default: all; see --list]")
+@click.option("--exclude", multiple=True, metavar="NAMES", help="codecs not to run (same form as --codecs)")
 @click.option("--limit", type=click.IntRange(min=1), help="only the first N images of each path")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
               help="processes to spread the image x codec pairs over (timings then share the CPU)")
@@ -188,7 +190,7 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
 @click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
 @click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
-def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], limit: int | None, jobs: int, out: Path,
+def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[str, ...], limit: int | None, jobs: int, out: Path,
               merge: bool, headers: bool, title: str | None, machine: str | None, list_only: bool) -> None:
     """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
     subpixel, encode/decode time and memory, every round trip checked pixel-exact.
@@ -204,7 +206,7 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], limit: int | Non
         from .bench.runner import collect
 
         try:
-            chosen, skipped = select(_codec_names(codecs))
+            chosen, skipped = select(_codec_names(codecs), _codec_names(exclude))
         except UnknownCodec as exc:
             raise UserError(str(exc)) from None
         if list_only:

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from neuralzip.bench import codecs as bench_codecs
+from neuralzip.bench import memory
 from neuralzip.bench import suite
-from neuralzip.bench.memory import peak_mib
 from neuralzip.cli import main
 
 CODECS = ["neuralzip-photo", "png", "qoi", "jpegxl-e7"]
@@ -129,6 +129,17 @@ def test_container_header_counts(urban_crop):
         assert low <= by_name[name].header_bytes(data) <= high, name
 
 
-def test_peak_memory_sees_a_large_allocation():
-    _, mib = peak_mib(lambda: np.ones(8 << 20).sum())  # 64 MiB
-    assert 60 < mib < 200
+@pytest.mark.parametrize("rss", [True, False])
+def test_peak_memory_sees_a_large_allocation(rss, monkeypatch):
+    if not rss:
+        monkeypatch.setattr(memory, "_reset_rss_peak", lambda: False)
+    total, mib = memory.peak_mib(lambda: np.ones(8 << 20).sum())  # 64 MiB
+    assert total == 8 << 20 and 60 < mib < 200
+    assert memory.method().startswith("peak RSS" if rss else "tracemalloc")
+
+
+def test_codec_patterns_and_exclusion():
+    chosen, skipped = suite.select(["jpegxl-*", "png"], ["*-e9"])
+    assert [c.name for c in chosen] == ["png", "jpegxl-e7"] and skipped == {}
+    with pytest.raises(suite.UnknownCodec, match="nonesuch"):
+        suite.select(exclude=["nonesuch"])

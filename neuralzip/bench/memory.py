@@ -1,13 +1,16 @@
 """Peak memory of one call, in MiB above what the process held before it.
 
-On Linux the kernel's resident-set high-water mark (``VmHWM``) is reset before the call
-(``/proc/self/clear_refs``) and read after it: this counts every allocation, C libraries'
-included. Elsewhere ``tracemalloc`` is used, which sees only allocations made through
-Python's allocators (numpy arrays included, C libraries' own buffers not).
+On Linux the C heap's free pages are first given back to the system (glibc
+``malloc_trim``), then the kernel's resident-set high-water mark (``VmHWM``) is reset
+(``/proc/self/clear_refs``) and read after the call: this counts every allocation, C
+libraries' included, less what the call reuses of memory the process still holds.
+Elsewhere ``tracemalloc`` is used, which sees only allocations made through Python's
+allocators (numpy arrays included, C libraries' own buffers not).
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
 import tracemalloc
 from collections.abc import Callable
@@ -18,6 +21,10 @@ T = TypeVar("T")
 MIB = 1 << 20
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (AttributeError, OSError, TypeError):  # not glibc
+    _malloc_trim = None
 
 
 def _status_kib(field: str) -> int:
@@ -25,7 +32,9 @@ def _status_kib(field: str) -> int:
 
 
 def _reset_rss_peak() -> bool:
-    """Reset the kernel's RSS high-water mark; False where that is not possible."""
+    """Trim the C heap and reset the kernel's RSS high-water mark; False where that is not possible."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
     try:
         _CLEAR_REFS.write_text("5")
         return _status_kib("VmHWM") > 0
@@ -36,7 +45,7 @@ def _reset_rss_peak() -> bool:
 def method() -> str:
     """How ``peak_mib`` measures, in words (for the results file)."""
     if _reset_rss_peak():
-        return "peak RSS growth (Linux VmHWM reset through /proc/self/clear_refs before each call)"
+        return "peak RSS growth (Linux VmHWM, reset through /proc/self/clear_refs after malloc_trim before each call)"
     return "tracemalloc peak (Python and numpy allocations only)"
 
 

@@ -32,10 +32,11 @@ def headline(totals: Totals, headers: bool) -> tuple[float | None, bool]:
     return totals.payload_bpsp, False
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: list[list[str]], numbers: bool = True) -> list[str]:
+    """Markdown table lines; with ``numbers`` every column but the first is right-aligned."""
     return [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+        "|" + "|".join("---:" if i and numbers else "---" for i in range(len(header))) + "|",
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
 
@@ -80,7 +81,8 @@ def markdown(results: Results, headers: bool = True) -> str:
     lines += totals_table(results, headers)
     lines += ["", "## Settings", ""]
     lines += _table(["codec", "settings", "headers counted", "run"],
-                    [[n, f"`{c['settings']}`", c["headers"], f"{c['date']}, {c['machine']}"] for n, c in results.codecs.items()])
+                    [[n, f"`{c['settings']}`", c["headers"], f"{c['date']}, {c['machine']}"] for n, c in results.codecs.items()],
+                    numbers=False)
     if results.skipped:
         lines += ["", "## Skipped codecs", ""] + [f"- {n}: {why}" for n, why in results.skipped.items()]
     failures = results.failures()
@@ -104,47 +106,58 @@ def plots(results: Results, out: Path, headers: bool = True) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    what = "with headers" if headers else "without container headers (* with)"
+    palette = plt.get_cmap("tab10" if len(results.codecs) <= 10 else "tab20")
+    colors = {name: palette(i) for i, name in enumerate(results.codecs)}
     ranked = [(n, t) for n, t in _ranked(results, headers) if t.bpsp is not None and t.decode_s > 0]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    written = []
+    for name, draw in [("tradeoff", _tradeoff), ("relative", _relative)]:
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        if draw(ax, results, ranked, colors, headers):
+            ax.grid(True, which="both", alpha=0.3)
+            fig.tight_layout()
+            written.append(out / PLOTS[name])
+            fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+def _tradeoff(ax, results: Results, ranked: list[tuple[str, Totals]], colors: dict, headers: bool) -> bool:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     for name, t in ranked:
         rate, marked = headline(t, headers)
-        ax.scatter(t.decode_s / t.megapixels, rate, s=40, label=f"{name}{'*' if marked else ''}: {rate:.3f}")
-        ax.annotate(name, (t.decode_s / t.megapixels, rate), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        x = t.decode_s / t.megapixels
+        ax.scatter(x, rate, s=40, color=colors[name], label=f"{name}{'*' if marked else ''}: {rate:.3f}")
+        ax.annotate(name, (x, rate), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("decode time (seconds per megapixel, log scale)")
-    ax.set_ylabel(f"bits per subpixel, {what}")
-    ax.set_title(f"{results.title}: rate against decode time ({len(results.images())} images, lower left is better)")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.set_ylabel("bits per subpixel, " + ("with headers" if headers else "without container headers (* with)"))
+    ax.set_title(f"{results.title}: rate against decode time ({len(results.images())} images; lower left is better)")
     ax.legend(fontsize=8, title="codec: bpsp", loc="best")
-    fig.tight_layout()
-    written.append(out / PLOTS["tradeoff"])
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
+    return True
 
-    if REFERENCE not in results.codecs:
-        return written
+
+def _relative(ax, results: Results, ranked: list[tuple[str, Totals]], colors: dict, headers: bool) -> bool:
     reference = {r.image: r.bpsp for r in results.records_of(REFERENCE) if r.bpsp}
+    if not reference:
+        return False
     images = sorted(reference, key=reference.get)
-    fig, ax = plt.subplots(figsize=(max(8, min(16, 0.35 * len(images))), 5.5))
+    few = len(images) <= 40
     for name, _ in ranked:
         if name == REFERENCE:
             continue
         bpsp = {r.image: r.bpsp for r in results.records_of(name) if r.bpsp is not None}
         xs = [i for i, image in enumerate(images) if image in bpsp]
-        ax.plot(xs, [bpsp[images[i]] / reference[images[i]] for i in xs], marker="o", markersize=3,
-                linewidth=0.8 if len(images) <= PER_IMAGE_ROWS else 0, label=name)
+        ax.plot(xs, [bpsp[images[i]] / reference[images[i]] for i in xs], color=colors[name], label=name,
+                marker="o", markersize=3 if few else 1.5, linewidth=0.8 if few else 0, alpha=1 if few else 0.6)
     ax.axhline(1.0, color="black", linewidth=1, label="PNG (= 1)")
-    if len(images) <= 40:
+    if few:
         ax.set_xticks(range(len(images)), [Path(i).stem for i in images], rotation=90, fontsize=7)
     ax.set_xlabel(f"image, sorted by PNG bpsp ({len(images)} images)")
-    ax.set_ylabel("bpsp relative to PNG (with headers)")
+    ax.set_ylabel("bpsp relative to PNG (both with headers)")
     ax.set_title(f"{results.title}: per-image size relative to PNG (lower is better)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="best")
-    fig.tight_layout()
-    written.append(out / PLOTS["relative"])
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    return written
+    ax.legend(fontsize=8, ncol=2, loc="best", markerscale=2)
+    return True

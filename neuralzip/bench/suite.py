@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,17 +22,24 @@ class UnknownCodec(LookupError):
     """A codec name that is not in the suite; the message lists the known ones."""
 
 
-def select(names: list[str] | None = None) -> tuple[list[BenchCodec], dict[str, str]]:
-    """(codecs that can run, {name: why not} for those that cannot), from the suite's
-    codecs in suite order, all of them when ``names`` is None or empty."""
-    suite = all_codecs()
-    known = {c.name for c in suite}
-    unknown = [n for n in names or [] if n not in known]
+def _matching(suite: list[BenchCodec], patterns: list[str]) -> set[str]:
+    """Names matching any shell-style pattern; raises UnknownCodec for a pattern matching none."""
+    names = [c.name for c in suite]
+    unknown = [p for p in patterns if not fnmatch.filter(names, p)]
     if unknown:
-        raise UnknownCodec(f"unknown codec(s) {', '.join(unknown)} (known: {', '.join(c.name for c in suite)})")
-    chosen = [c for c in suite if not names or c.name in names]
-    missing = {c.name: c.missing() for c in chosen}
-    return [c for c in chosen if missing[c.name] is None], {n: why for n, why in missing.items() if why}
+        raise UnknownCodec(f"unknown codec(s) {', '.join(unknown)} (known: {', '.join(names)})")
+    return {n for p in patterns for n in fnmatch.filter(names, p)}
+
+
+def select(names: list[str] | None = None, exclude: list[str] | None = None) -> tuple[list[BenchCodec], dict[str, str]]:
+    """(codecs that can run, {name: why not} for those that cannot), in suite order: those
+    matching ``names`` (shell-style patterns; all when None or empty) and not ``exclude``."""
+    suite = all_codecs()
+    chosen = _matching(suite, names) if names else {c.name for c in suite}
+    chosen -= _matching(suite, exclude or [])
+    missing = {c.name: c.missing() for c in suite if c.name in chosen}
+    runnable = [c for c in suite if c.name in chosen and missing[c.name] is None]
+    return runnable, {n: why for n, why in missing.items() if why}
 
 
 def benchmark(images: list[Image], codecs: list[BenchCodec], out: Path, *, title: str,
