@@ -190,8 +190,9 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
 @click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
 @click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
-def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[str, ...], limit: int | None, jobs: int, out: Path,
-              merge: bool, headers: bool, title: str | None, machine: str | None, list_only: bool) -> None:
+def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[str, ...], limit: int | None,
+              jobs: int, out: Path, merge: bool, headers: bool, title: str | None, machine: str | None,
+              list_only: bool) -> None:
     """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
     subpixel, encode/decode time and memory, every round trip checked pixel-exact.
 
@@ -201,9 +202,10 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
     with _reported_errors():
         from tqdm import tqdm
 
-        from .bench.suite import UnknownCodec, benchmark as run_benchmark, select
         from .bench.report import totals_table
         from .bench.runner import collect
+        from .bench.suite import UnknownCodec, default_paths, select
+        from .bench.suite import benchmark as run_benchmark
 
         try:
             chosen, skipped = select(_codec_names(codecs), _codec_names(exclude))
@@ -217,11 +219,9 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
             return
         for name, why in skipped.items():
             click.echo(f"note: skipping codec {name}: {why}", err=True)
-        if not paths:
-            samples = Path(__file__).resolve().parent.parent / "samples"
-            if not samples.is_dir():
-                raise UserError("no PATHS given and no samples/ folder beside the package")
-            paths = (samples,)
+        if not chosen:
+            raise UserError("no codec left to run")
+        paths = paths or default_paths()
         images = collect(list(paths), limit)
         if not images:
             raise UserError(f"no images under {', '.join(map(str, paths))}")

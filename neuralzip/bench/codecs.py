@@ -221,8 +221,8 @@ def all_codecs(models: list[str] | None = None) -> list[BenchCodec]:
         ImagecodecsCodec("jpegxl-e7", "jpegxl", {"lossless": True, "effort": 7, **one}),
         ImagecodecsCodec("jpegxl-e9", "jpegxl", {"lossless": True, "effort": 9, **one}),
         ImagecodecsCodec("jpegls", "jpegls", {}),
-        ImagecodecsCodec("jpeg2000", "jpeg2k", {"level": 0, "reversible": True, **one},
+        ImagecodecsCodec("jpeg2000", "jpeg2k", {"reversible": True, **one},
                          jp2_framing, "JP2 boxes outside the jp2c codestream"),
         ImagecodecsCodec("qoi", "qoi", {}, qoi_framing, "14-byte header + 8-byte end marker"),
-        ImagecodecsCodec("avif", "avif", {"level": 100, **one}, avif_framing, "ISO-BMFF boxes outside the mdat data"),
+        ImagecodecsCodec("avif", "avif", {"level": 100, "speed": 5, **one}, avif_framing, "ISO-BMFF boxes outside the mdat data"),
     ]

@@ -57,6 +57,16 @@ def machine_info(label: str | None = None) -> dict[str, Any]:
     }
 
 
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 @dataclass
 class Totals:
     """A codec over all its images: bytes and subpixels summed, rates in bpsp, seconds summed,
@@ -174,7 +184,11 @@ class Results:
         return cls(d["title"], d["machine"], d["codecs"], d["skipped"], [Record.from_dict(r) for r in d["records"]])
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        """Write JSON with one record a line and floats rounded to 6 decimals."""
+        doc = _rounded(self.to_json())
+        head = json.dumps({k: v for k, v in doc.items() if k != "records"}, indent=1)
+        records = ",\n".join("  " + json.dumps(r) for r in doc["records"])
+        path.write_text(f'{head[:-2]},\n "records": [\n{records}\n ]\n}}\n')
 
     @classmethod
     def load(cls, path: Path) -> "Results":

@@ -18,6 +18,14 @@ RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 
 
+def default_paths() -> tuple[Path, ...]:
+    """The repository's sample images (a source checkout or editable install has them)."""
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    if not samples.is_dir():
+        raise FileNotFoundError(f"no image paths given and no samples folder at {samples}")
+    return (samples,)
+
+
 class UnknownCodec(LookupError):
     """A codec name that is not in the suite; the message lists the known ones."""
 
