@@ -143,3 +143,24 @@ def test_codec_patterns_and_exclusion():
     assert [c.name for c in chosen] == ["png", "jpegxl-e7"] and skipped == {}
     with pytest.raises(suite.UnknownCodec, match="nonesuch"):
         suite.select(exclude=["nonesuch"])
+
+
+def test_reports_of_many_images(tmp_path):
+    """Past the per-image limits the Markdown points to the JSON and the plot sorts ratios."""
+    from neuralzip.bench.report import PER_IMAGE_ROWS, markdown, plots
+    from neuralzip.bench.results import Results, machine_info
+    from neuralzip.bench.runner import Record
+
+    codecs = [bench_codecs.PngCodec(), bench_codecs.all_codecs(models=[])[-1]]
+    results = Results.start("many", machine_info("test machine"), codecs, {})
+    n = PER_IMAGE_ROWS + 1
+    results.records = [Record(f"set/{i}.png", c.name, 4, 2, bytes=10 + i + k, header_bytes=2, encode_s=0.1,
+                              decode_s=0.01 * (k + 1), encode_mib=1.0, decode_mib=1.0, exact=True)
+                       for i in range(n) for k, c in enumerate(codecs)]
+    report = markdown(results, headers=False)
+    assert f"{n} images: see `results.json`" in report and "Ranked by bpsp without headers" in report
+    assert [p.name for p in plots(results, tmp_path, headers=False)] == [
+        "bpsp_vs_decode_time.png", "bpsp_relative_to_png.png"]
+    total = results.totals()["png"]
+    assert total.bytes == sum(10 + i for i in range(n)) and total.payload_bpsp == pytest.approx(
+        8 * (total.bytes - 2 * n) / (24 * n))

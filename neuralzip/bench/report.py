@@ -13,6 +13,7 @@ from pathlib import Path
 from .results import Results, Totals
 
 PER_IMAGE_ROWS = 100  # longer per-image tables are left to results.json
+MANY_IMAGES = 40  # above this the per-image plot shows sorted ratios instead of named images
 REFERENCE = "png"  # codec the per-image plot divides by
 PLOTS = {"tradeoff": "bpsp_vs_decode_time.png", "relative": "bpsp_relative_to_png.png"}
 
@@ -136,29 +137,38 @@ def _tradeoff(ax, results: Results, ranked: list[tuple[str, Totals]], colors: di
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("decode time (seconds per megapixel, log scale)")
     ax.set_ylabel("bits per subpixel, " + ("with headers" if headers else "without container headers (* with)"))
-    ax.set_title(f"{results.title}: rate against decode time ({len(results.images())} images; lower left is better)")
+    ax.set_title(f"{results.title}: rate against decode time (lower left is better)")
     ax.legend(fontsize=8, title="codec: bpsp", loc="best")
     return True
 
 
 def _relative(ax, results: Results, ranked: list[tuple[str, Totals]], colors: dict, headers: bool) -> bool:
+    """Per-image bpsp / PNG's bpsp: one point per image, images sorted by PNG bpsp; past
+    ``MANY_IMAGES`` each codec's ratios are sorted on their own (a quantile curve)."""
     reference = {r.image: r.bpsp for r in results.records_of(REFERENCE) if r.bpsp}
     if not reference:
         return False
     images = sorted(reference, key=reference.get)
-    few = len(images) <= 40
+    many = len(images) > MANY_IMAGES
     for name, _ in ranked:
-        if name == REFERENCE:
+        ratios = {r.image: r.bpsp / reference[r.image] for r in results.records_of(name)
+                  if r.bpsp is not None and r.image in reference}
+        if name == REFERENCE or not ratios:
             continue
-        bpsp = {r.image: r.bpsp for r in results.records_of(name) if r.bpsp is not None}
-        xs = [i for i, image in enumerate(images) if image in bpsp]
-        ax.plot(xs, [bpsp[images[i]] / reference[images[i]] for i in xs], color=colors[name], label=name,
-                marker="o", markersize=3 if few else 1.5, linewidth=0.8 if few else 0, alpha=1 if few else 0.6)
+        if many:
+            ys = sorted(ratios.values())
+            ax.plot([100 * (i + 0.5) / len(ys) for i in range(len(ys))], ys, color=colors[name], label=name)
+        else:
+            xs = [i for i, image in enumerate(images) if image in ratios]
+            ax.plot(xs, [ratios[images[i]] for i in xs], color=colors[name], label=name,
+                    marker="o", markersize=3, linewidth=0.8)
     ax.axhline(1.0, color="black", linewidth=1, label="PNG (= 1)")
-    if few:
+    if many:
+        ax.set_xlabel(f"percent of the {len(images)} images (each codec's ratios sorted)")
+    else:
         ax.set_xticks(range(len(images)), [Path(i).stem for i in images], rotation=90, fontsize=7)
-    ax.set_xlabel(f"image, sorted by PNG bpsp ({len(images)} images)")
+        ax.set_xlabel(f"image, sorted by PNG bpsp ({len(images)} images)")
     ax.set_ylabel("bpsp relative to PNG (both with headers)")
     ax.set_title(f"{results.title}: per-image size relative to PNG (lower is better)")
-    ax.legend(fontsize=8, ncol=2, loc="best", markerscale=2)
+    ax.legend(fontsize=8, ncol=2, loc="best")
     return True
