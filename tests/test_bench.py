@@ -164,3 +164,11 @@ def test_reports_of_many_images(tmp_path):
     total = results.totals()["png"]
     assert total.bytes == sum(10 + i for i in range(n)) and total.payload_bpsp == pytest.approx(
         8 * (total.bytes - 2 * n) / (24 * n))
+
+
+def test_jobs_spread_pairs_over_processes(images, tmp_path):
+    r = _bench(images, "--codecs", "png,qoi", "--jobs", "2", "--out", tmp_path / "par")
+    assert r.exit_code == 0, r.output
+    assert _bench(images, "--codecs", "png,qoi", "--out", tmp_path / "one").exit_code == 0
+    sizes = [[(rec["image"], rec["codec"], rec["bytes"]) for rec in _load(tmp_path / d)["records"]] for d in ("par", "one")]
+    assert sizes[0] == sizes[1] and len(sizes[0]) == 4

@@ -74,7 +74,7 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Image:
+class ImageRef:
     """An image to code: ``name`` as ``imageio.read_image`` takes it, ``label`` as reported
     (relative to the parent of the path it was found under, e.g. ``kodak/kodim01.png``)."""
 
@@ -82,12 +82,12 @@ class Image:
     label: str
 
 
-def collect(paths: list[Path], limit: int | None = None) -> list[Image]:
+def collect(paths: list[Path], limit: int | None = None) -> list[ImageRef]:
     """The images under each path (folders, ``.npy`` arrays, files), the first ``limit`` of each."""
     out = []
     for path in paths:
         names = list_images(path)[:limit]
-        out += [Image(n, os.path.relpath(n, path.parent)) for n in names]
+        out += [ImageRef(n, os.path.relpath(n, path.parent)) for n in names]
     return out
 
 
@@ -138,12 +138,12 @@ def _read(name: str) -> np.ndarray:
     return read_image(name)
 
 
-def _task(task: tuple[Image, str]) -> Record:
+def _task(task: tuple[ImageRef, str]) -> Record:
     image, codec = task
     return measure(_codecs[codec], _read(image.name), image.label)
 
 
-def run(codecs: list[BenchCodec], images: list[Image], jobs: int = 1) -> Iterator[Record]:
+def run(codecs: list[BenchCodec], images: list[ImageRef], jobs: int = 1) -> Iterator[Record]:
     """Measure every codec on every image, image by image; ``jobs`` > 1 spreads the pairs
     over that many processes (their timings then share the CPU). Yields records in order."""
     tasks = [(image, codec.name) for image in images for codec in codecs]

@@ -12,7 +12,7 @@ from pathlib import Path
 from .codecs import BenchCodec, all_codecs
 from .report import markdown, plots
 from .results import Results, machine_info
-from .runner import Image, Record, run
+from .runner import ImageRef, Record, run
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -50,7 +50,7 @@ def select(names: list[str] | None = None, exclude: list[str] | None = None) -> 
     return runnable, {n: why for n, why in missing.items() if why}
 
 
-def benchmark(images: list[Image], codecs: list[BenchCodec], out: Path, *, title: str,
+def benchmark(images: list[ImageRef], codecs: list[BenchCodec], out: Path, *, title: str,
               skipped: dict[str, str] | None = None, jobs: int = 1, merge: bool = False,
               headers: bool = True, machine: str | None = None,
               progress: Callable[[Record], None] | None = None) -> tuple[Results, list[Path]]:
