@@ -1,4 +1,4 @@
-"""Command line: ``neuralzip compress|decompress|train``.
+"""Command line: ``neuralzip compress|decompress|train|benchmark``.
 
 Errors print one line on stderr and exit non-zero; outputs are written to a temporary file
 beside the target and renamed into place, so no half-written file is ever left behind.
@@ -166,3 +166,79 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
         threads=threads, log=click.echo,
     )
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
+
+
+def _codec_names(values: tuple[str, ...]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--codecs", "codecs", multiple=True, metavar="NAMES",
+              help="codecs to run, comma-separated or repeated; shell patterns such as 'neuralzip-*' "
+                   "work [default: all; see --list]")
+@click.option("--exclude", multiple=True, metavar="NAMES", help="codecs not to run (same form as --codecs)")
+@click.option("--limit", type=click.IntRange(min=1), help="only the first N images of each path")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="processes to spread the image x codec pairs over (timings then share the CPU)")
+@click.option("--out", default=Path("benchmark-results"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="folder for results.json, results.md and plots")
+@click.option("--merge", is_flag=True, help="update OUT/results.json: replace the codecs run now, keep the others")
+@click.option("--headers/--no-headers", default=True, show_default=True,
+              help="rank and plot by bpsp with container headers, or without them where separable "
+                   "(results.json and the table always hold both)")
+@click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
+@click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
+@click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
+def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[str, ...], limit: int | None,
+              jobs: int, out: Path, merge: bool, headers: bool, title: str | None, machine: str | None,
+              list_only: bool) -> None:
+    """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
+    subpixel, encode/decode time and memory, every round trip checked pixel-exact.
+
+    PATHS are folders of images, .npy arrays (N x H x W x 3) or image files [default: the
+    repository's samples/]. Writes OUT/results.json, OUT/results.md and PNG plots.
+    """
+    with _reported_errors():
+        from tqdm import tqdm
+
+        from .bench.report import totals_table
+        from .bench.runner import collect
+        from .bench.suite import UnknownCodec, default_paths, select
+        from .bench.suite import benchmark as run_benchmark
+
+        try:
+            chosen, skipped = select(_codec_names(codecs), _codec_names(exclude))
+        except UnknownCodec as exc:
+            raise UserError(str(exc)) from None
+        if list_only:
+            for c in chosen:
+                click.echo(f"{c.name:12} {c.settings}")
+            for name, why in skipped.items():
+                click.echo(f"{name:12} unavailable: {why}")
+            return
+        for name, why in skipped.items():
+            click.echo(f"note: skipping codec {name}: {why}", err=True)
+        if not chosen:
+            raise UserError("no codec left to run")
+        paths = paths or default_paths()
+        images = collect(list(paths), limit)
+        if not images:
+            raise UserError(f"no images under {', '.join(map(str, paths))}")
+        with tqdm(total=len(images) * len(chosen), unit="pair", file=sys.stderr, disable=None) as bar:
+
+            def progress(record) -> None:
+                bar.set_postfix_str(f"{record.codec} {record.image}", refresh=False)
+                bar.update()
+                if record.error:
+                    bar.write(f"neuralzip: ERROR: {record.codec} on {record.image}: {record.error}", file=sys.stderr)
+
+            results, written = run_benchmark(
+                images, chosen, out, title=title or ", ".join(p.resolve().name for p in paths), skipped=skipped,
+                jobs=jobs, merge=merge, headers=headers, machine=machine, progress=progress,
+            )
+        click.echo("\n".join(totals_table(results, headers)))
+        click.echo("wrote " + ", ".join(map(str, written)))
+        failures = results.failures()
+        if failures:
+            raise UserError(f"{len(failures)} image x codec pair(s) failed; see the FAILURES in {out / 'results.md'}")
