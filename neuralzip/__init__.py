@@ -7,7 +7,9 @@
 True
 """
 
-from .codec import compress, decompress
+from .api import compress, decompress, open, save
+from .codec import DecodeError, UnsupportedImage
+from .container import FormatError
 
-__all__ = ["compress", "decompress"]
+__all__ = ["compress", "decompress", "open", "save", "DecodeError", "FormatError", "UnsupportedImage"]
 __version__ = "0.1.0"

@@ -115,7 +115,7 @@ def decompress(src: Path, output: Path | None, force: bool) -> None:
         from PIL import Image
         from tqdm import tqdm
 
-        from .codec import Codec, peek_model
+        from .codec import Codec
 
         if not src.is_file():
             raise UserError(f"{src}: no such file")
@@ -124,7 +124,7 @@ def decompress(src: Path, output: Path | None, force: bool) -> None:
         if output.exists() and not force:
             raise UserError(f"{output} already exists (use --force to overwrite)")
         t0 = time.perf_counter()
-        codec = Codec.named(peek_model(data))
+        codec = Codec.for_file(data)
         with tqdm(desc="decoding", unit="step", delay=1.0, leave=False, file=sys.stderr, disable=None) as bar:
 
             def progress(step: int, total: int) -> None:

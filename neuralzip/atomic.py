@@ -1,0 +1,41 @@
+"""Writing a file all at once or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_UMASK = os.umask(0o022)  # read the process umask (os.umask can only swap it) ...
+os.umask(_UMASK)  # ... and put it back
+
+
+class OutputExists(FileExistsError):
+    """The output file exists and overwriting was not asked for."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends normally, rename it to
+    ``path``, else (an exception, Ctrl-C) delete it. Raises OutputExists up front if
+    ``path`` exists and ``overwrite`` is false. The file gets the usual permissions
+    (0o666 less the umask), not the temporary file's 0o600."""
+    if path.exists() and not overwrite:
+        raise OutputExists(f"{path} already exists")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_atomically(path: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` through ``atomic_output``."""
+    with atomic_output(path, overwrite) as tmp:
+        tmp.write_bytes(data)
