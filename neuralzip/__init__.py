@@ -5,8 +5,11 @@
 >>> data = neuralzip.compress(image)
 >>> bool((neuralzip.decompress(data) == image).all())
 True
+
+Importing neuralzip also registers the ``.nz`` format with Pillow (``pillow_plugin``).
 """
 
+from . import pillow_plugin  # noqa: F401 - registers the Pillow plugin
 from .api import compress, decompress, open, save
 from .codec import DecodeError, UnsupportedImage
 from .container import FormatError
