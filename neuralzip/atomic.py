@@ -16,14 +16,18 @@ class OutputExists(FileExistsError):
     """The output file exists and overwriting was not asked for."""
 
 
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Raise OutputExists if ``path`` exists and ``overwrite`` is false."""
+    if path.exists() and not overwrite:
+        raise OutputExists(f"{path} already exists")
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends normally, rename it to
-    ``path``, else (an exception, Ctrl-C) delete it. Raises OutputExists up front if
-    ``path`` exists and ``overwrite`` is false. The file gets the usual permissions
-    (0o666 less the umask), not the temporary file's 0o600."""
-    if path.exists() and not overwrite:
-        raise OutputExists(f"{path} already exists")
+    ``path``, else (an exception, Ctrl-C) delete it. Checks ``check_writable`` first.
+    The file gets the usual permissions (0o666 less the umask), not mkstemp's 0o600."""
+    check_writable(path, overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
