@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -44,9 +45,9 @@ def to_array(image: ImageLike) -> np.ndarray:
     return np.asarray(image)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """``to_array`` of the image file at ``path`` (any format Pillow reads)."""
-    with Image.open(path) as image:
+def read_image(file: str | os.PathLike | IO[bytes]) -> np.ndarray:
+    """``to_array`` of an image file (a path or a binary file object; any format Pillow reads)."""
+    with Image.open(file) as image:
         return to_array(image)
 
 

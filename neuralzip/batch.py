@@ -18,10 +18,14 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable, write_atomically
+from .codec import DecodeError, UnsupportedImage
+from .container import FormatError
+from .zoo import ModelNotFound
 
 STDIO = "-"
 
@@ -32,12 +36,6 @@ class UserError(Exception):
 
 def error_message(exc: BaseException) -> str | None:
     """The one-line report of an expected failure; None for anything else (a bug)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from .codec import DecodeError, UnsupportedImage
-    from .container import FormatError
-    from .zoo import ModelNotFound
-
     if isinstance(exc, OutputExists):
         return f"{exc} (use --force to overwrite)"
     if isinstance(exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound,

@@ -17,10 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
+from PIL import Image
+from tqdm import tqdm
 
-from .batch import STDIO, Job, UserError, default_workers, error_message, plan, run
+from . import api, zoo
+from .alpha import describe_alpha
+from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
 from .codec import DEFAULT_MAX_PIXELS
-from .zoo import DEFAULT_MODEL
+from .container import Header
+from .imageio import IMAGE_SUFFIXES
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -48,21 +53,20 @@ def _reported_errors() -> Iterator[None]:
 
 def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, output: str | None,
              out_dir: Path | None, recursive: bool, force: bool, jobs: int | None,
-             task: Callable[[Job], tuple[bytes, str]]) -> None:
+             task: Task) -> None:
     """Run ``task`` over the files that ``sources`` name; exit non-zero if any failed."""
     planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
     if run(planned, errors, task, jobs or default_workers(), force):
         sys.exit(EXIT_ERROR)
 
 
-def _read_input(job: Job) -> bytes:
-    return sys.stdin.buffer.read() if job.source is None else job.source.read_bytes()
+def _read(source: Path | None) -> bytes:
+    """The bytes of a file, or of stdin for None."""
+    return sys.stdin.buffer.read() if source is None else source.read_bytes()
 
 
 def _describe(data: bytes) -> str:
     """``WxH MODE, N bytes, B bpsp`` of .nz bytes."""
-    from .container import Header
-
     header = Header.unpack(data)[0]
     subpixels = header.width * header.height * header.image_mode.channels
     return (f"{header.width}x{header.height} {header.image_mode.name}, {len(data):,} bytes, "
@@ -70,9 +74,7 @@ def _describe(data: bytes) -> str:
 
 
 def _compress_task(job: Job, model: str) -> tuple[bytes, str]:
-    from . import api
-
-    image = api.read_image(io.BytesIO(_read_input(job)) if job.source is None else job.source)
+    image = api.read_image(io.BytesIO(_read(None)) if job.source is None else job.source)
     data, stats = api.encode(image, model)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
     return data, f"{_describe(data)} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
@@ -81,12 +83,7 @@ def _compress_task(job: Job, model: str) -> tuple[bytes, str]:
 def _decompress_task(job: Job, max_pixels: int) -> tuple[bytes, str]:
     """Decode in this process with a bar of decode steps on a terminal; in a worker
     process without one (the workers' bars would garble each other)."""
-    from PIL import Image
-    from tqdm import tqdm
-
-    from . import api
-
-    data = _read_input(job)
+    data = _read(job.source)
     t0 = time.perf_counter()
     in_worker = multiprocessing.parent_process() is not None
     with tqdm(desc="decoding", unit="step", delay=1.0, leave=False, file=sys.stderr,
@@ -129,7 +126,7 @@ def main() -> None:
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
-@click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="shipped model to use")
+@click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
 def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
              force: bool, jobs: int | None, model: str) -> None:
     """Compress images to .nz files (X.png -> X.nz).
@@ -144,9 +141,6 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     CMYK and other modes are refused.
     """
     with _reported_errors():
-        from . import zoo
-        from .imageio import IMAGE_SUFFIXES
-
         zoo.load(model)  # an unknown model fails once, not once per file
         _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs,
                  functools.partial(_compress_task, model=model))
@@ -174,15 +168,12 @@ def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | Non
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def info(files: tuple[Path, ...]) -> None:
     """Print the header fields of .nz files (without decoding them)."""
-    from .alpha import describe_alpha
-    from .container import Header
-
     failed = False
     for i, path in enumerate(files):
         try:
             if str(path) != STDIO and not path.is_file():
                 raise UserError("no such file")
-            data = _read_input(Job(None if str(path) == STDIO else path, None))
+            data = _read(None if str(path) == STDIO else path)
             header = Header.unpack(data)[0]
         except Exception as exc:
             message = error_message(exc)

@@ -18,7 +18,7 @@ import neuralzip
 from neuralzip import codec as codec_module
 from neuralzip.container import Header
 
-MUTATIONS_PER_FILE = 800
+MUTATIONS_PER_FILE = 600
 MAX_PIXELS = 1024  # a rewritten size may not make one decode slow
 SLOWEST_DECODE_S = 5.0
 

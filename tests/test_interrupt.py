@@ -85,7 +85,7 @@ def test_interrupted_compress_leaves_nothing(tmp_path, large_photo, jobs):
 
 
 def test_interrupted_decompress_leaves_nothing(tmp_path):
-    tall = np.random.default_rng(0).integers(0, 256, (1500, 16, 3), dtype=np.uint8)  # 6,012 decode steps
+    tall = np.random.default_rng(0).integers(0, 256, (1500, 4, 3), dtype=np.uint8)  # 6,000 decode steps
     neuralzip.save(tmp_path / "tall.nz", tall)
     before = sorted(p.name for p in tmp_path.iterdir())
     result, _ = _interrupt_when_busy(["decompress", "tall.nz"], tmp_path)

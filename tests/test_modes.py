@@ -4,6 +4,7 @@ alpha block."""
 import numpy as np
 import pytest
 
+from neuralzip import codec as codec_module
 from neuralzip.alpha import decode_alpha, encode_alpha
 from neuralzip.codec import UnsupportedImage
 from neuralzip.container import MODES, FormatError, Header
@@ -64,8 +65,8 @@ def test_grey_is_coded_as_one_channel(codec, grey):
     assert len(data) < len(as_rgb)
 
 
-def test_grey_per_image_ls_carries_only_the_grey_coefficients(codec, sample):
-    grey = sample[:, :120, 1]  # 19,200 pixels: per-image LS coefficients
+def test_grey_per_image_ls_carries_only_the_grey_coefficients(codec, grey, monkeypatch):
+    monkeypatch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)  # per-image LS on a small image
     data, _ = codec.encode(grey)
     header = Header.unpack(data)[0]
     assert header.coefs is not None and header.coefs.shape == (MODES[1].ls_coefs,) == (18,)
