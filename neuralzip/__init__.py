@@ -14,5 +14,6 @@ from .api import compress, decompress, open, save
 from .codec import DecodeError, UnsupportedImage
 from .container import FormatError
 
-__all__ = ["compress", "decompress", "open", "save", "DecodeError", "FormatError", "UnsupportedImage"]
+# neuralzip.open is public too, but kept out of * imports, where it would hide the builtin open
+__all__ = ["compress", "decompress", "save", "DecodeError", "FormatError", "UnsupportedImage"]
 __version__ = "0.1.0"

@@ -197,7 +197,7 @@ def _attempt(task: Task, job: Job) -> tuple[Job, Outcome]:
 
 def _outcomes(jobs: list[Job], task: Task, workers: int) -> Iterator[tuple[Job, Outcome]]:
     """(job, outcome) of every job as they finish: in this process for one worker or one
-    job (so Ctrl-C raises KeyboardInterrupt right here), else in a pool of processes."""
+    job, else in a pool of worker processes."""
     attempt = functools.partial(_attempt, task)
     if workers < 2 or len(jobs) < 2:
         yield from map(attempt, jobs)

@@ -21,7 +21,7 @@ from . import zoo
 from .alpha import decode_alpha, encode_alpha
 from .analysis import analyse
 from .coder import PRECISION, CoderError, StageDecoder, StageEncoder
-from .container import MODE_CODES, MODES, FormatError, Header
+from .container import MODES, FormatError, Header
 from .context import Context, complete_coefs, fit_ls, wavefront
 from .intmodel import channel_mixture, quantize_features
 from .likelihood import STAGE, coarse_frequencies, fine_frequencies
@@ -29,7 +29,7 @@ from .likelihood import STAGE, coarse_frequencies, fine_frequencies
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients
 _CHUNK = 1 << 16  # pixels per batch of the full-image model pass
 DEFAULT_MAX_PIXELS = 1 << 26  # 67 megapixels: the decoder's context then takes 3.2 GB
-_MODE_OF_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+_MODE_OF_CHANNELS = {mode.channels: code for code, mode in MODES.items()}  # 1: L, 2: LA, 3: RGB, 4: RGBA
 
 
 class DecodeError(ValueError):
@@ -75,7 +75,7 @@ def split_mode(image: np.ndarray) -> tuple[np.ndarray, int]:
         raise UnsupportedImage(f"unsupported image shape {image.shape}: expected (H, W) or (H, W, C), C = 1..4")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise UnsupportedImage("image is empty")
-    return np.ascontiguousarray(image), MODE_CODES[_MODE_OF_CHANNELS[image.shape[2]]]
+    return np.ascontiguousarray(image), _MODE_OF_CHANNELS[image.shape[2]]
 
 
 def _checksum(image: np.ndarray) -> int:

@@ -51,7 +51,6 @@ class Mode:
 
 
 MODES = {0: Mode("RGB", 3, False), 1: Mode("L", 1, False), 2: Mode("RGBA", 3, True), 3: Mode("LA", 1, True)}
-MODE_CODES = {mode.name: code for code, mode in MODES.items()}
 
 
 def _varint(value: int) -> bytes:
