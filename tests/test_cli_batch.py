@@ -157,3 +157,14 @@ def test_parallel_jobs_in_worker_processes(tree):
     assert len(r.stdout.splitlines()) == 3
     for name in ("a.nz", "d/g.nz", "d/sub/la.nz"):
         assert (tree / name).exists()
+
+
+@pytest.mark.parametrize("mode", ["1", "I;16", "I", "F", "CMYK"])
+def test_uncodable_modes_are_refused_by_name(tmp_path, mode):
+    src = tmp_path / "in.tif"
+    Image.new(mode, (5, 4)).save(src)
+    r = _run("compress", src)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert _error_lines(r) == [f"neuralzip: error: {src}: unsupported image mode '{mode}': neuralzip codes "
+                               "8-bit L, LA, RGB, RGBA and palette (P) images"]
+    assert [p.name for p in tmp_path.iterdir()] == ["in.tif"]
