@@ -197,18 +197,26 @@ def _attempt(task: Task, job: Job) -> tuple[Job, Outcome]:
 
 def _outcomes(jobs: list[Job], task: Task, workers: int) -> Iterator[tuple[Job, Outcome]]:
     """(job, outcome) of every job as they finish: in this process for one worker or one
-    job, else in a pool of worker processes."""
+    job, else in a pool of worker processes.
+
+    Several files are coded with one BLAS thread each, in this process as in the workers:
+    ``workers`` is the parallelism, and BLAS threads contending for a busy core make
+    encoding several times slower. A single file may use every core.
+    """
     attempt = functools.partial(_attempt, task)
-    if workers < 2 or len(jobs) < 2:
+    if len(jobs) < 2:
         yield from map(attempt, jobs)
-        return
-    with _worker_pool(min(workers, len(jobs))) as pool:
-        yield from pool.imap_unordered(attempt, jobs)
+    elif workers < 2:
+        with threadpool_limits(1):
+            yield from map(attempt, jobs)
+    else:
+        with _worker_pool(min(workers, len(jobs))) as pool:
+            yield from pool.imap_unordered(attempt, jobs)
 
 
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threadpool_limits(1)  # numpy is loaded (the package imports it): one BLAS thread per worker
+    threadpool_limits(1)  # numpy is loaded (the package imports it); see _outcomes
 
 
 @contextlib.contextmanager
