@@ -5,9 +5,15 @@
 >>> data = neuralzip.compress(image)
 >>> bool((neuralzip.decompress(data) == image).all())
 True
+
+Importing neuralzip also registers the ``.nz`` format with Pillow (``pillow_plugin``).
 """
 
-from .codec import compress, decompress
+from . import pillow_plugin  # noqa: F401 - registers the Pillow plugin
+from .api import compress, decompress, open, save
+from .codec import DecodeError, UnsupportedImage
+from .container import FormatError
 
-__all__ = ["compress", "decompress"]
+# neuralzip.open is public too, but kept out of * imports, where it would hide the builtin open
+__all__ = ["compress", "decompress", "save", "DecodeError", "FormatError", "UnsupportedImage"]
 __version__ = "0.1.0"

@@ -1,28 +1,35 @@
-"""Command line: ``neuralzip compress|decompress|train|benchmark``.
+"""Command line: ``neuralzip compress|decompress|info|train|benchmark``, a thin layer over
+``neuralzip.api`` (and ``neuralzip.batch`` for many files, ``neuralzip.bench`` for benchmarks).
 
-Errors print one line on stderr and exit non-zero; outputs are written to a temporary file
-beside the target and renamed into place, so no half-written file is ever left behind.
+Errors print one ``neuralzip: error:`` line on stderr (one per failing file) and exit
+non-zero; outputs are written whole or not at all, also on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
+import io
+import multiprocessing
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
-import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from . import api, zoo
+from .alpha import describe_alpha
+from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
+from .codec import DEFAULT_MAX_PIXELS
+from .container import Header
+from .imageio import IMAGE_SUFFIXES
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-
-
-class UserError(Exception):
-    """A problem with the user's input, reported as one line."""
+NZ_SUFFIX = ".nz"
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -33,48 +40,81 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 @contextlib.contextmanager
 def _reported_errors() -> Iterator[None]:
     """Turn every expected failure into one stderr line and a non-zero exit."""
-    from PIL import UnidentifiedImageError
-
-    from .codec import DecodeError
-    from .container import FormatError
-    from .zoo import ModelNotFound
-
     try:
         yield
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
-    except (UserError, FormatError, DecodeError, ModelNotFound) as exc:
-        _fail(str(exc))
-    except UnidentifiedImageError as exc:
-        _fail(f"not a readable image: {exc}")
-    except (OSError, ValueError) as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None:
+            raise
+        _fail(message)
 
 
-@contextlib.contextmanager
-def _atomic_output(path: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary path; on success rename it to ``path``, else delete it."""
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists (use --force to overwrite)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, output: str | None,
+             out_dir: Path | None, recursive: bool, force: bool, jobs: int | None,
+             task: Task) -> None:
+    """Run ``task`` over the files that ``sources`` name; exit non-zero if any failed."""
+    planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
+    if run(planned, errors, task, jobs or default_workers(), force):
+        sys.exit(EXIT_ERROR)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
+def _read(source: Path | None) -> bytes:
+    """The bytes of a file, or of stdin for None."""
+    return sys.stdin.buffer.read() if source is None else source.read_bytes()
 
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    with Image.open(path) as im:
-        if im.mode != "RGB":
-            raise UserError(f"{path}: unsupported image mode {im.mode!r} (neuralzip codes 8-bit RGB)")
-        return np.asarray(im)
+
+def _describe(data: bytes) -> str:
+    """``WxH MODE, N bytes, B bpsp`` of .nz bytes."""
+    header = Header.unpack(data)[0]
+    subpixels = header.width * header.height * header.image_mode.channels
+    return (f"{header.width}x{header.height} {header.image_mode.name}, {len(data):,} bytes, "
+            f"{8 * len(data) / subpixels:.4f} bpsp")
+
+
+def _compress_task(job: Job, model: str) -> tuple[bytes, str]:
+    image = api.read_image(io.BytesIO(_read(None)) if job.source is None else job.source)
+    data, stats = api.encode(image, model)
+    of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
+    return data, f"{_describe(data)} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
+
+
+def _decompress_task(job: Job, max_pixels: int) -> tuple[bytes, str]:
+    """Decode in this process with a bar of decode steps on a terminal; in a worker
+    process without one (the workers' bars would garble each other)."""
+    data = _read(job.source)
+    t0 = time.perf_counter()
+    in_worker = multiprocessing.parent_process() is not None
+    with tqdm(desc="decoding", unit="step", delay=1.0, leave=False, file=sys.stderr,
+              disable=True if in_worker else None) as bar:
+
+        def progress(step: int, total: int) -> None:
+            bar.total = total
+            bar.update(step - bar.n)
+
+        image = api.decompress(data, max_pixels=max_pixels, progress=progress)
+    suffix = "" if job.target is None else job.target.suffix.lower()
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format=Image.registered_extensions().get(suffix, "PNG"))
+    return out.getvalue(), f"{_describe(data)}, {time.perf_counter() - t0:.2f} s"
+
+
+_MANY_FILES = [
+    click.option("-o", "--output", help="output file of a single input; - for stdout"),
+    click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+                 help="write outputs under this folder (keeping paths below folder inputs) "
+                      "instead of beside their inputs"),
+    click.option("-r", "--recursive", is_flag=True, help="also take the files in subfolders of folder inputs"),
+    click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),
+    click.option("-j", "--jobs", type=click.IntRange(min=1),
+                 help="files converted in parallel processes  [default: number of CPU cores]"),
+]
+
+
+def _many_files(command: Callable) -> Callable:
+    """The options shared by compress and decompress."""
+    return functools.reduce(lambda f, option: option(f), reversed(_MANY_FILES), command)
 
 
 @click.group()
@@ -84,60 +124,84 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("src", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="output file [default: SRC with .nz]")
-@click.option("-f", "--force", is_flag=True, help="overwrite an existing output file")
-@click.option("-m", "--model", default="photo", show_default=True, help="shipped model to use")
-def compress(src: Path, output: Path | None, force: bool, model: str) -> None:
-    """Compress an 8-bit RGB image (PNG, BMP, PPM, TIFF, ...) to a .nz file."""
-    with _reported_errors():
-        from .codec import Codec
+@click.argument("sources", nargs=-1, required=True)
+@_many_files
+@click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
+def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
+             force: bool, jobs: int | None, model: str) -> None:
+    """Compress images to .nz files (X.png -> X.nz).
 
-        image = _read_rgb(src)
-        output = output or src.with_suffix(".nz")
-        codec = Codec.named(model)
-        data, stats = codec.encode(image)
-        with _atomic_output(output, force) as tmp:
-            tmp.write_bytes(data)
-        click.echo(
-            f"{src} -> {output}: {image.shape[1]}x{image.shape[0]}, {stats.file_bytes:,} bytes, "
-            f"{stats.bpsp:.4f} bpsp (model NLL {stats.nll_bpsp:.4f} bpsp), {stats.seconds:.2f} s"
-        )
+    SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
+    stdin (the output then goes to stdout unless -o says otherwise).
+
+    \b
+    Modes: RGB, L (grey, coded as one channel), RGBA and LA, each
+    decoded to the same mode. Palette (P) images are coded as the RGB or
+    RGBA they show, and decode as such. 1-bit, 16-bit, 32-bit, float,
+    CMYK and other modes are refused.
+    """
+    with _reported_errors():
+        zoo.load(model)  # an unknown model fails once, not once per file
+        _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs,
+                 functools.partial(_compress_task, model=model))
 
 
 @main.command()
-@click.argument("src", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="output image [default: SRC with .png]")
-@click.option("-f", "--force", is_flag=True, help="overwrite an existing output file")
-def decompress(src: Path, output: Path | None, force: bool) -> None:
-    """Decompress a .nz file to a PNG (or the format OUTPUT's suffix names)."""
+@click.argument("sources", nargs=-1, required=True)
+@_many_files
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="refuse files whose image has more pixels (before allocating anything)")
+def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
+               force: bool, jobs: int | None, max_pixels: int) -> None:
+    """Decompress .nz files to PNG (X.nz -> X.png; -o picks another format by its suffix).
+
+    SOURCES are .nz files, folders of them, or - for stdin (the output then goes to stdout
+    unless -o says otherwise). Images come back in the mode they were compressed in: RGB,
+    L, RGBA or LA (palette images as RGB or RGBA).
+    """
     with _reported_errors():
-        from PIL import Image
-        from tqdm import tqdm
+        _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs,
+                 functools.partial(_decompress_task, max_pixels=max_pixels))
 
-        from .codec import Codec, peek_model
 
-        if not src.is_file():
-            raise UserError(f"{src}: no such file")
-        data = src.read_bytes()
-        output = output or src.with_suffix(".png")
-        if output.exists() and not force:
-            raise UserError(f"{output} already exists (use --force to overwrite)")
-        t0 = time.perf_counter()
-        codec = Codec.named(peek_model(data))
-        with tqdm(desc="decoding", unit="step", delay=1.0, leave=False, file=sys.stderr, disable=None) as bar:
-
-            def progress(step: int, total: int) -> None:
-                bar.total = total
-                bar.update(step - bar.n)
-
-            image = codec.decode(data, progress=progress)
-        with _atomic_output(output, force) as tmp:
-            Image.fromarray(image).save(tmp, format=Image.registered_extensions().get(output.suffix.lower(), "PNG"))
-        click.echo(
-            f"{src} -> {output}: {image.shape[1]}x{image.shape[0]}, {len(data):,} bytes read, "
-            f"{8 * len(data) / image.size:.4f} bpsp, {time.perf_counter() - t0:.2f} s"
-        )
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def info(files: tuple[Path, ...]) -> None:
+    """Print the header fields of .nz files (without decoding them)."""
+    failed = False
+    for i, path in enumerate(files):
+        try:
+            if str(path) != STDIO and not path.is_file():
+                raise UserError("no such file")
+            data = _read(None if str(path) == STDIO else path)
+            header = Header.unpack(data)[0]
+        except Exception as exc:
+            message = error_message(exc)
+            if message is None:
+                raise
+            click.echo(f"neuralzip: error: {path}: {message}", err=True)
+            failed = True
+            continue
+        mode = header.image_mode
+        ls = (f"per-image, {len(header.coefs)} coefficients" if header.coefs is not None
+              else "the model's defaults")
+        lines = [
+            f"file: {path}",
+            f"model: {header.model_name} (weights {header.model_sha.hex()})",
+            f"format version: {header.version}",
+            f"mode: {mode.name} ({mode.colour_channels} colour channel{'s' * (mode.colour_channels > 1)} coded"
+            f"{', alpha block' if mode.alpha else ''})",
+            f"size: {header.width}x{header.height}",
+            f"coder precision: {header.precision} bits",
+            f"LS coefficients: {ls}",
+            *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
+            f"payload: {header.payload_length:,} bytes",
+            f"checksum: CRC-32 {header.checksum:08x}",
+            f"total: {_describe(data)}",
+        ]
+        click.echo(("\n" if i else "") + "\n".join(lines))
+    if failed:
+        sys.exit(EXIT_ERROR)
 
 
 @main.command()

@@ -6,22 +6,51 @@ the codec's business.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
 import numpy as np
 
+from .context import LS_SIZES
+
 MAGIC = b"NZ"
 FORMAT_VERSION = 1
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 KNOWN_FLAGS = FLAG_IMAGE_LS
-MODES = {0: "RGB"}
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class FormatError(ValueError):
     """The bytes are not a valid .nz file; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """An image mode a .nz file holds, named as in PIL.
+
+    ``colour_channels``: channels coded by the model (1 for grey, 3 for RGB);
+    ``alpha``: whether an alpha plane is stored in the alpha block.
+    """
+
+    name: str
+    colour_channels: int
+    alpha: bool
+
+    @property
+    def channels(self) -> int:
+        """Channels of the decoded image."""
+        return self.colour_channels + self.alpha
+
+    @property
+    def ls_coefs(self) -> int:
+        """Number of per-image LS coefficients a file of this mode carries: the coded channels'."""
+        return sum(LS_SIZES[: self.colour_channels])
+
+
+MODES = {0: Mode("RGB", 3, False), 1: Mode("L", 1, False), 2: Mode("RGBA", 3, True), 3: Mode("LA", 1, True)}
 
 
 def _varint(value: int) -> bytes:
@@ -45,9 +74,12 @@ class _Reader:
         return chunk
 
     def varint(self, what: str) -> int:
+        """An unsigned LEB128 value of at most 5 bytes, in its shortest encoding."""
         value = 0
-        for shift in range(0, 36, 7):
+        for shift in range(0, 35, 7):
             byte = self.take(1, what)[0]
+            if shift and byte == 0:
+                raise FormatError(f"invalid {what} (overlong encoding)")
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
                 return value
@@ -56,7 +88,12 @@ class _Reader:
 
 @dataclass
 class Header:
-    """Header fields of a .nz file. ``coefs``: int64 (65,) per-image LS coefficients or None."""
+    """Header fields of a .nz file.
+
+    ``coefs``: int64 (MODES[mode].ls_coefs,) per-image LS coefficients, or None.
+    ``alpha``: the alpha block's bytes (see ``neuralzip.alpha``), present exactly when the
+    mode has alpha.
+    """
 
     model_name: str
     model_sha: bytes  # first 4 bytes of the weights file's sha256
@@ -65,13 +102,20 @@ class Header:
     mode: int  # key of MODES
     precision: int  # entropy coder precision in bits
     payload_length: int  # bytes of ANS payload after the header
-    checksum: int  # CRC-32 of the decoded pixels (H, W, C uint8, row-major)
+    checksum: int  # CRC-32 of the decoded pixels (H, W, channels uint8, row-major)
     coefs: np.ndarray | None = None
+    alpha: bytes | None = None
     version: int = FORMAT_VERSION
+
+    @property
+    def image_mode(self) -> Mode:
+        return MODES[self.mode]
 
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
         flags = FLAG_IMAGE_LS if self.coefs is not None else 0
+        if (self.alpha is not None) != self.image_mode.alpha:
+            raise ValueError(f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block")
         parts = [
             MAGIC,
             bytes([self.version, flags, self.mode, len(name)]),
@@ -84,11 +128,15 @@ class Header:
             struct.pack("<I", self.checksum),
         ]
         if self.coefs is not None:
+            if len(self.coefs) != self.image_mode.ls_coefs:
+                raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
             parts.append(np.asarray(self.coefs, "<i2").tobytes())
+        if self.alpha is not None:
+            parts += [_varint(len(self.alpha)), self.alpha]
         return b"".join(parts)
 
     @classmethod
-    def unpack(cls, data: bytes, n_coefs: int) -> tuple["Header", int]:
+    def unpack(cls, data: bytes) -> tuple["Header", int]:
         """(header, offset of the payload). Raises FormatError on any malformed field."""
         r = _Reader(data)
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
@@ -102,10 +150,9 @@ class Header:
             raise FormatError(f"unknown image mode {mode}")
         if not 0 < name_len <= MAX_NAME:
             raise FormatError("invalid model name length")
-        try:
-            name = r.take(name_len, "model name").decode("ascii")
-        except UnicodeDecodeError:
-            raise FormatError("invalid model name") from None
+        name = r.take(name_len, "model name").decode("latin-1")
+        if not _MODEL_NAME.fullmatch(name):
+            raise FormatError("invalid model name")
         sha = r.take(4, "model hash")
         width, height = r.varint("width"), r.varint("height")
         if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
@@ -113,10 +160,16 @@ class Header:
         precision = r.take(1, "header")[0]
         payload_length = r.varint("payload length")
         (checksum,) = struct.unpack("<I", r.take(4, "checksum"))
-        coefs = None
+        coefs = alpha = None
         if flags & FLAG_IMAGE_LS:
+            n_coefs = MODES[mode].ls_coefs
             coefs = np.frombuffer(r.take(2 * n_coefs, "LS coefficients"), "<i2").astype(np.int64)
-        header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, version)
+        if MODES[mode].alpha:
+            alpha_length = r.varint("alpha block length")
+            if alpha_length == 0:
+                raise FormatError("empty alpha block")
+            alpha = r.take(alpha_length, "alpha block")
+        header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, version)
         if len(data) - r.pos != payload_length:
             what = "truncated" if len(data) - r.pos < payload_length else "longer than its header says"
             raise FormatError(f"file is {what} (payload {len(data) - r.pos} bytes, header says {payload_length})")

@@ -247,6 +247,22 @@ def solve_ls(normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0) ->
     return np.concatenate(out).astype(np.int64)
 
 
+def complete_coefs(coefs: np.ndarray, colour_channels: int) -> np.ndarray:
+    """All LS_TOTAL coefficients (int64, 2**-12 units) of an image with ``colour_channels``
+    coded channels, from its first ``sum(LS_SIZES[:colour_channels])`` entries of ``coefs``.
+
+    A grey image (one channel) lives in the context as R = G = B: its G and B predictors
+    copy the current R exactly (weight 1 on it, 0 elsewhere), so their residuals are 0.
+    """
+    coefs = np.asarray(coefs, np.int64)
+    if colour_channels == 3:
+        return coefs
+    full = np.zeros(LS_TOTAL, np.int64)
+    full[: LS_SIZES[0]] = coefs[: LS_SIZES[0]]
+    full[LS_SIZES[0] + _CUR_R] = full[LS_SIZES[0] + LS_SIZES[1] + _CUR_R] = 1 << LS_FRAC
+    return full
+
+
 def fit_ls(image: np.ndarray) -> np.ndarray:
     """Per-image LS coefficients of a uint8 (H, W, 3) image: int64 (LS_TOTAL,), 2**-12 units.
 

@@ -16,7 +16,7 @@ def encoded(codec, urban_crop):
 def test_header_round_trip():
     coefs = np.arange(LS_TOTAL) - 30
     h = Header("photo", b"\x01\x02\x03\x04", 768, 512, 0, 24, 123456, 0xDEADBEEF, coefs)
-    back, offset = Header.unpack(h.pack() + bytes(123456), LS_TOTAL)
+    back, offset = Header.unpack(h.pack() + bytes(123456))
     assert offset == len(h.pack())
     assert (back.width, back.height, back.payload_length, back.checksum) == (768, 512, 123456, 0xDEADBEEF)
     assert np.array_equal(back.coefs, coefs) and back.model_name == "photo"
@@ -53,7 +53,7 @@ def test_truncation(codec, encoded, keep):
 
 
 def test_flipped_payload_bits_are_detected(codec, encoded):
-    header_len = len(encoded) - Header.unpack(encoded, LS_TOTAL)[0].payload_length
+    header_len = len(encoded) - Header.unpack(encoded)[0].payload_length
     rng = np.random.default_rng(0)
     for _ in range(10):
         pos = int(rng.integers(header_len, len(encoded)))

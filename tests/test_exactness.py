@@ -10,22 +10,29 @@ from neuralzip.codec import decoding_order
 from neuralzip.context import fit_ls
 
 
-def _encoder_tables(codec, image):
-    h, w, _ = image.shape
-    symbols, freqs, _ = codec.frequency_tables(image, codec.choose_coefs(image)[0])
+def _encoder_tables(codec, rgb, colour_channels):
+    h, w, _ = rgb.shape
+    coefs = codec.choose_coefs(rgb, colour_channels)[0]
+    symbols, freqs, _ = codec.frequency_tables(rgb, coefs, colour_channels)
     return [f for _, f in decoding_order(symbols, freqs, h, w)]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_diagonal_decoder_tables_equal_full_image_encoder_tables(codec, sample, threads):
-    image = sample[:, :120]  # 19,200 pixels: per-image LS coefficients
+@pytest.mark.parametrize("grey", [False, True])
+def test_diagonal_decoder_tables_equal_full_image_encoder_tables(codec, sample, threads, grey):
+    rgb = sample[:, :120]  # 19,200 pixels: per-image LS coefficients
+    if grey:  # coded as one channel: the context holds it as three copies
+        rgb = np.repeat(rgb[:, :, 1:2], 3, axis=2)
+    colour_channels = 1 if grey else 3
+    image = rgb[:, :, 0] if grey else rgb
     with threadpool_limits(threads):
-        expected = _encoder_tables(codec, image)
+        expected = _encoder_tables(codec, rgb, colour_channels)
         data, _ = codec.encode(image)
         recorded = []
         decoded = codec.decode(data, record=recorded)
     assert np.array_equal(decoded, image)
-    got = [np.concatenate(recorded[i : i + 6]) for i in range(0, len(recorded), 6)]
+    per_step = 2 * colour_channels  # coarse and fine table of each coded channel
+    got = [np.concatenate(recorded[i : i + per_step]) for i in range(0, len(recorded), per_step)]
     assert len(got) == len(expected)
     for a, b in zip(got, expected):
         assert np.array_equal(a, b)

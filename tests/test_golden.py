@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralzip.codec import decompress
+from neuralzip import decompress
 
 HERE = Path(__file__).resolve().parent / "golden"
 MANIFEST = json.loads((HERE / "golden.json").read_text())

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from neuralzip.container import Header
-from neuralzip.context import LS_TOTAL
 
 SIZES = [(1, 1), (1, 7), (7, 1), (5, 9), (33, 17), (64, 64)]
 
@@ -31,7 +30,7 @@ def test_round_trip(codec, h, w, kind):
 def test_photo_crop_round_trip_and_real_bits_match_nll(codec, sample):
     data, stats = codec.encode(sample)
     assert np.array_equal(codec.decode(data), sample)
-    payload_bits = 8 * Header.unpack(data, LS_TOTAL)[0].payload_length
+    payload_bits = 8 * Header.unpack(data)[0].payload_length
     assert payload_bits < stats.nll_bits * 1.003 + 64  # ANS within 0.3 % of -log2 p
     assert stats.bpsp < 5.0  # a trained model, far below 8 bits per subpixel
 
@@ -47,5 +46,5 @@ def test_extreme_values_round_trip(codec):
 def test_large_image_uses_per_image_ls_and_round_trips(codec, urban_crop):
     image = np.tile(urban_crop, (3, 2, 1))  # 192x192 >= IMAGE_LS_MIN_PIXELS
     data, _ = codec.encode(image)
-    assert Header.unpack(data, LS_TOTAL)[0].coefs is not None
+    assert Header.unpack(data)[0].coefs is not None
     assert np.array_equal(codec.decode(data), image)

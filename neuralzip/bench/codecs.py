@@ -134,9 +134,8 @@ class NeuralzipCodec(BenchCodec):
 
     def header_bytes(self, data: bytes) -> int | None:
         from ..container import Header
-        from ..context import LS_TOTAL
 
-        return len(data) - Header.unpack(data, LS_TOTAL)[0].payload_length
+        return len(data) - Header.unpack(data)[0].payload_length
 
 
 class PngCodec(BenchCodec):

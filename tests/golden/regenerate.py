@@ -15,17 +15,24 @@ from neuralzip.codec import Codec
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SOURCES = {  # golden name -> (model, source image, crop rows, crop cols)
-    "sample_photo": ("photo", ROOT / "samples" / "sample.png", slice(None), slice(None)),
-    "urban_crop_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", slice(None), slice(None)),
-    "tiny_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", slice(0, 3), slice(0, 5)),
+SOURCES = {  # golden name -> (model, source image, PIL mode, crop rows, crop cols)
+    "sample_photo": ("photo", ROOT / "samples" / "sample.png", "RGB", slice(None), slice(None)),
+    "urban_crop_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(None), slice(None)),
+    "tiny_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 3), slice(0, 5)),
+    "urban_crop_grey": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "L", slice(None), slice(None)),
+    "urban_crop_rgba": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGBA", slice(0, 40), slice(None)),
 }
 
 
 def golden_images() -> dict[str, tuple[str, np.ndarray]]:
+    """name -> (model, uint8 pixels) of every golden file; RGBA gets a diagonal alpha ramp."""
     out = {}
-    for name, (model, path, rows, cols) in SOURCES.items():
-        out[name] = (model, np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[rows, cols]))
+    for name, (model, path, mode, rows, cols) in SOURCES.items():
+        pixels = np.asarray(Image.open(path).convert(mode))[rows, cols].copy()
+        if mode == "RGBA":
+            h, w = pixels.shape[:2]
+            pixels[:, :, 3] = (np.add.outer(np.arange(h), np.arange(w)) * 3).clip(0, 255)
+        out[name] = (model, np.ascontiguousarray(pixels))
     return out
 
 

@@ -1,0 +1,85 @@
+"""Everyday API: images (numpy arrays or PIL images) <-> .nz bytes and files.
+
+Modes and shapes: a uint8 array of shape (H, W) or (H, W, 1) is grey (``L``), (H, W, 2)
+grey + alpha (``LA``), (H, W, 3) ``RGB``, (H, W, 4) ``RGBA``. ``decompress`` returns the
+mode's shape: (H, W) for L (so (H, W, 1) comes back as (H, W)), (H, W, C) otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image
+
+from .atomic import write_atomically
+from .codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
+from .zoo import DEFAULT_MODEL
+
+ImageLike = np.ndarray | Image.Image
+CODED_MODES = ("L", "LA", "RGB", "RGBA")
+PALETTE_MODES = ("P", "PA")
+
+
+def to_array(image: ImageLike) -> np.ndarray:
+    """The pixels neuralzip codes for ``image``, uint8 (H, W) or (H, W, C).
+
+    PIL images in modes L, LA, RGB and RGBA give their pixels; palette images (P, PA) the
+    RGB they show, or RGBA if any pixel is not fully opaque; other modes (1, I;16, I, F,
+    CMYK, YCbCr, ...) raise UnsupportedImage naming the mode. Arrays pass through
+    unchanged (``Codec.encode`` checks them).
+    """
+    if not isinstance(image, Image.Image):
+        return np.asarray(image)
+    if image.mode in PALETTE_MODES:
+        rgba = np.asarray(image.convert("RGBA"))
+        return rgba if (rgba[:, :, 3] != 255).any() else np.ascontiguousarray(rgba[:, :, :3])
+    if image.mode not in CODED_MODES:
+        raise UnsupportedImage(
+            f"unsupported image mode {image.mode!r}: neuralzip codes 8-bit L, LA, RGB, RGBA "
+            "and palette (P) images"
+        )
+    return np.asarray(image)
+
+
+def read_image(file: str | os.PathLike | IO[bytes]) -> np.ndarray:
+    """``to_array`` of an image file (a path or a binary file object; any format Pillow reads)."""
+    with Image.open(file) as image:
+        return to_array(image)
+
+
+def encode(image: ImageLike, model: str = DEFAULT_MODEL) -> tuple[bytes, EncodeStats]:
+    """``compress`` that also says what the file cost (sizes, bits, seconds)."""
+    return Codec.named(model).encode(to_array(image))
+
+
+def compress(image: ImageLike, model: str = DEFAULT_MODEL) -> bytes:
+    """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
+    (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
+    identical pixels."""
+    return encode(image, model)[0]
+
+
+def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Pixels of .nz bytes, uint8 (H, W) for L or (H, W, C) for LA, RGB and RGBA.
+
+    The model is the one named in the file. Raises FormatError or DecodeError on a bad or
+    damaged file, and DecodeError for an image of more than ``max_pixels`` pixels, before
+    allocating it. ``progress(step, total)`` is called as decoding advances.
+    """
+    return Codec.for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
+
+
+def open(path: str | os.PathLike) -> Image.Image:  # noqa: A001 - mirrors PIL.Image.open
+    """The .nz file at ``path`` decoded into a PIL image of mode L, LA, RGB or RGBA."""
+    return Image.fromarray(decompress(Path(path).read_bytes()))
+
+
+def save(path: str | os.PathLike, image: ImageLike, model: str = DEFAULT_MODEL) -> None:
+    """Compress ``image`` into the file ``path``, replacing it whole: the file is either
+    the complete new one or untouched, even on an error or Ctrl-C."""
+    write_atomically(Path(path), compress(image, model), overwrite=True)

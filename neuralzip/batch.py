@@ -1,0 +1,240 @@
+"""One conversion over many files: inputs and outputs, worker processes, per-file failures.
+
+A *task* turns one ``Job``'s input into its output bytes and a summary line. Tasks run in
+worker processes (or in this one); this process writes every output whole
+(``neuralzip.atomic``), so Ctrl-C, which only this process handles, never leaves a partial
+file. A file that fails is reported in one line and the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from .atomic import OutputExists, check_writable, write_atomically
+from .codec import DecodeError, UnsupportedImage
+from .container import FormatError
+from .zoo import ModelNotFound
+
+STDIO = "-"
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one-line report of an expected failure; None for anything else (a bug)."""
+    if isinstance(exc, OutputExists):
+        return f"{exc} (use --force to overwrite)"
+    if isinstance(exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound,
+                        Image.DecompressionBombError)):
+        return str(exc)
+    if isinstance(exc, UnidentifiedImageError):
+        return f"not a readable image: {exc}"
+    if isinstance(exc, (OSError, ValueError)):
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to convert; a ``source`` or ``target`` of None is stdin or stdout."""
+
+    source: Path | None
+    target: Path | None
+
+    @property
+    def source_name(self) -> str:
+        return "<stdin>" if self.source is None else str(self.source)
+
+    @property
+    def target_name(self) -> str:
+        return "<stdout>" if self.target is None else str(self.target)
+
+
+@dataclass
+class Outcome:
+    """What a task gave for one job: output bytes and a summary, or an error line."""
+
+    data: bytes = b""
+    summary: str = ""
+    error: str | None = None
+
+
+Task = Callable[[Job], tuple[bytes, str]]
+
+
+def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, output: str | None,
+         out_dir: Path | None, recursive: bool) -> tuple[list[Job], list[str]]:
+    """Jobs for command-line ``sources`` and an error line for each source that gives none.
+
+    A source is a file, a folder (its files whose suffix is in ``suffixes``; with
+    ``recursive`` also those of its subfolders) or ``-`` (stdin, alone). An output is its
+    input with ``new_suffix``, beside it or under ``out_dir`` (keeping the path below a
+    folder source); ``output`` names the one output of a single input (``-``: stdout), and
+    stdin goes to stdout unless ``output`` says otherwise. Raises UserError for a command
+    line that cannot work.
+    """
+    if STDIO in sources and len(sources) > 1:
+        raise UserError("- (standard input) cannot be combined with other inputs")
+    inputs: list[tuple[Path | None, Path]] = []  # (input file, output path relative to out_dir)
+    errors = []
+    for source in sources:
+        path = Path(source)
+        if source == STDIO:
+            inputs.append((None, Path()))
+        elif path.is_dir():
+            candidates = path.rglob("*") if recursive else path.iterdir()
+            found = sorted(p for p in candidates
+                           if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+            if not found:
+                errors.append(f"{path}: no input files in this folder")
+            inputs += [(p, p.relative_to(path).with_suffix(new_suffix)) for p in found]
+        elif path.is_file():
+            inputs.append((path, Path(path.with_suffix(new_suffix).name)))
+        else:
+            errors.append(f"{path}: no such file")
+    if output is not None and len(inputs) > 1:
+        raise UserError("-o/--output takes a single input (use --out-dir for several)")
+
+    def target(file: Path | None, relative: Path) -> Path | None:
+        if output is not None:
+            return None if output == STDIO else Path(output)
+        if file is None:
+            return None
+        return out_dir / relative if out_dir is not None else file.with_suffix(new_suffix)
+
+    jobs: list[Job] = []
+    first_job_of: dict[str, Job] = {}
+    for file, relative in inputs:
+        job = Job(file, target(file, relative))
+        if job.target is not None:
+            key = os.path.abspath(job.target)
+            if key in first_job_of:
+                errors.append(f"{job.source_name}: {job.target} is also the output of {first_job_of[key].source_name}")
+                continue
+            first_job_of[key] = job
+        jobs.append(job)
+    if any(job.target is None for job in jobs) and sys.stdout.isatty():
+        raise UserError("refusing to write binary data to a terminal (redirect stdout or use -o)")
+    return jobs, errors
+
+
+def default_workers() -> int:
+    """The number of CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool) -> int:
+    """Report ``errors``, run ``task`` on every job in up to ``workers`` processes and write
+    the outputs (an existing one only with ``force``). Prints a summary line per file on
+    stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
+    file on stderr, and one progress bar on a terminal. Returns the number of failures."""
+    failures = list(errors)
+    ready = []
+    for job in jobs:
+        try:
+            if job.target is not None:
+                check_writable(job.target, force)
+            ready.append(job)
+        except OutputExists as exc:
+            failures.append(f"{job.source_name}: {error_message(exc)}")
+    for line in failures:
+        tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
+    summaries = sys.stderr if any(job.target is None for job in ready) else sys.stdout
+    with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=None if len(ready) > 1 else True) as bar:
+        for job, outcome in _outcomes(ready, task, workers):
+            if outcome.error is None:
+                outcome.error = _write(job, outcome.data, force)
+            if outcome.error is None:
+                bar.write(f"{job.source_name} -> {job.target_name}: {outcome.summary}", file=summaries)
+            else:
+                failures.append(outcome.error)
+                bar.write(f"neuralzip: error: {job.source_name}: {outcome.error}", file=sys.stderr)
+            bar.update()
+    return len(failures)
+
+
+def _write(job: Job, data: bytes, force: bool) -> str | None:
+    """Write a job's output; the error line if that fails."""
+    try:
+        if job.target is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(job.target, data, overwrite=force)
+    except OSError as exc:
+        return error_message(exc)
+    return None
+
+
+def _attempt(task: Task, job: Job) -> tuple[Job, Outcome]:
+    """Run ``task`` on ``job``, turning an expected failure into an error line."""
+    try:
+        data, summary = task(job)
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None:
+            raise
+        return job, Outcome(error=message)
+    return job, Outcome(data, summary)
+
+
+def _outcomes(jobs: list[Job], task: Task, workers: int) -> Iterator[tuple[Job, Outcome]]:
+    """(job, outcome) of every job as they finish: in this process for one worker or one
+    job, else in a pool of worker processes.
+
+    Several files are coded with one BLAS thread each, in this process as in the workers:
+    ``workers`` is the parallelism, and BLAS threads contending for a busy core make
+    encoding several times slower. A single file may use every core.
+    """
+    attempt = functools.partial(_attempt, task)
+    if len(jobs) < 2:
+        yield from map(attempt, jobs)
+    elif workers < 2:
+        with threadpool_limits(1):
+            yield from map(attempt, jobs)
+    else:
+        with _worker_pool(min(workers, len(jobs))) as pool:
+            yield from pool.imap_unordered(attempt, jobs)
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(1)  # numpy is loaded (the package imports it); see _outcomes
+
+
+@contextlib.contextmanager
+def _worker_pool(size: int) -> Iterator[multiprocessing.pool.Pool]:
+    """``size`` fresh worker processes that ignore Ctrl-C: this process handles it and
+    terminates them. They are started with SIGINT ignored, so even a Ctrl-C during their
+    start-up prints nothing."""
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(size, initializer=_init_worker)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield pool
+    except BaseException:  # Ctrl-C, a bug, or the caller stopped early
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
