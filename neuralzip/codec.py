@@ -27,7 +27,7 @@ from .intmodel import channel_mixture, quantize_features
 from .likelihood import STAGE, coarse_frequencies, fine_frequencies
 
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients
-_CHUNK = 1 << 16  # pixels per batch of the full-image model pass
+_CHUNK = 1 << 13  # pixels per batch of the full-image pass (small enough to stay in cache)
 DEFAULT_MAX_PIXELS = 1 << 26  # 67 megapixels: the decoder's context then takes 3.2 GB
 _MODE_OF_CHANNELS = {mode.channels: code for code, mode in MODES.items()}  # 1: L, 2: LA, 3: RGB, 4: RGBA
 

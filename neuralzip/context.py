@@ -144,12 +144,13 @@ class Context:
         c2 = clamp(cols[:, None] + NEIGHBOURS[None, :, 1], 0, width - 1)
         causal = SKEW * r2 + c2 < (SKEW * rows + cols)[:, None]
         out = flat[r2 * width + c2]
-        if not causal.all():
-            has_w, has_n = cols > 0, rows > 0
-            fallback = np.full((rows.size, flat.shape[1]), fill, np.int64)
-            fallback[has_n] = flat[(rows[has_n] - 1) * width + cols[has_n]]
-            fallback[has_w] = flat[rows[has_w] * width + cols[has_w] - 1]
-            out = np.where(causal[:, :, None], out, fallback[:, None, :])
+        bad_pixel, bad_neighbour = np.nonzero(~causal)  # only near the image's borders
+        if bad_pixel.size:
+            r, c = rows[bad_pixel], cols[bad_pixel]
+            fallback = np.full((bad_pixel.size, flat.shape[1]), fill, np.int64)
+            fallback[r > 0] = flat[(r[r > 0] - 1) * width + c[r > 0]]
+            fallback[c > 0] = flat[r[c > 0] * width + c[c > 0] - 1]
+            out[bad_pixel, bad_neighbour] = fallback
         return out
 
     # -- least-squares prediction -----------------------------------------------------------
