@@ -21,7 +21,7 @@ from . import zoo
 from .alpha import decode_alpha, encode_alpha
 from .analysis import analyse
 from .coder import PRECISION, CoderError, StageDecoder, StageEncoder
-from .container import MODES, FormatError, Header
+from .container import MODES, Header
 from .context import Context, complete_coefs, fit_ls, wavefront
 from .intmodel import channel_mixture, quantize_features
 from .likelihood import STAGE, coarse_frequencies, fine_frequencies
