@@ -9,8 +9,10 @@ time (``context.wavefront``), and both compute bit-identical tables.
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -116,7 +118,8 @@ class Codec:
         symbols = np.empty((n, colour_channels, 2), np.int64)
         freqs = np.empty((n, colour_channels, 2, STAGE), np.int64)
         bits = np.empty((n, colour_channels))
-        for a in range(0, n, _CHUNK):
+
+        def chunk(a: int) -> None:  # fills rows a.. of the outputs; chunks are independent
             sl = slice(a, min(a + _CHUNK, n))
             out = self.mlp(terms.features[sl])
             for ch in range(colour_channels):
@@ -128,6 +131,10 @@ class Codec:
                 freqs[sl, ch, 1] = fine_frequencies(prepared, self.tables, bucket)
                 own = np.take_along_axis(freqs[sl, ch, 1], (values % STAGE)[:, None], 1)[:, 0]
                 bits[sl, ch] = np.log2(freqs[sl, ch, 0].sum(1)) - np.log2(own)
+
+        # numpy releases the GIL in its array loops: one thread per core, one BLAS thread each
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            list(pool.map(chunk, range(0, n, _CHUNK)))
         return symbols, freqs, bits
 
     def choose_coefs(self, image: np.ndarray, colour_channels: int) -> tuple[np.ndarray, bool]:
