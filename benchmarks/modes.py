@@ -72,7 +72,7 @@ def main() -> None:
         "# Bits per subpixel by image mode",
         "",
         f"`benchmarks/modes.py`, model `photo`, {platform.machine()}, {os.cpu_count()} cores, "
-        f"load average at the end {load} (a training run shared the CPU, so times are indicative).",
+        f"load average at the end {load} (other jobs sharing the CPU show there; times are indicative).",
         "bpsp = 8 × file bytes / (H × W × channels), alpha included; colour NLL = the model's ideal bits "
         "per colour subpixel; PNG = Pillow `optimize=True`. Every round trip was checked pixel-exact.",
         "",
