@@ -132,11 +132,3 @@ def fine_frequencies(prepared: tuple, tables: Tables, bucket: np.ndarray) -> np.
     """Stage-2 frequencies of the 16 values inside ``bucket`` (int64 (n,)): int64 (n, 16)."""
     edges = STAGE * bucket[:, None] + _FINE[None, :]
     return np.diff(mixture_cdf(prepared, tables, edges), axis=1)
-
-
-def value_bits(prepared: tuple, tables: Tables, values: np.ndarray) -> np.ndarray:
-    """Ideal code length -log2 P(value) in bits, float64 (n,), from the integer tables."""
-    n = values.shape[0]
-    edges = np.stack([values, values + 1, np.zeros(n, np.int64), np.full(n, 256)], axis=1)
-    c = mixture_cdf(prepared, tables, edges.astype(np.int64))
-    return -np.log2((c[:, 1] - c[:, 0]) / c[:, 3])
