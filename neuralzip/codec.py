@@ -144,16 +144,20 @@ class Codec:
         coefs = fit_ls(image) if own else self.zoo_model.model.default_coefs
         return complete_coefs(coefs, colour_channels), own
 
-    def encode(self, image: np.ndarray) -> tuple[bytes, EncodeStats]:
+    def encode(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, EncodeStats]:
         """Compress a uint8 image of a shape ``split_mode`` accepts; returns (file bytes, stats).
 
         Colour goes through the model (a grey image as one channel); alpha goes to the
-        alpha block.
+        alpha block. ``progress(done, total)`` is called as encoding advances. Raises
+        UnsupportedImage for an image of more than ``max_pixels`` pixels.
         """
         t0 = time.perf_counter()
         pixels, code = split_mode(image)
         mode = MODES[code]
         height, width, _ = pixels.shape
+        if height * width > max_pixels:
+            raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
         colour = pixels[:, :, : mode.colour_channels]
         rgb = colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2)
         with threadpool_limits(1, "blas"):  # threads fight over 2 cores more than they help
@@ -163,6 +167,8 @@ class Codec:
         for step_symbols, step_freqs in decoding_order(symbols, freqs, height, width):
             encoder.push(step_symbols, step_freqs)
         payload = encoder.finish()
+        if progress is not None:
+            progress(1, 1)
         header = Header(
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
             mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
