@@ -7,8 +7,9 @@ mode's shape: (H, W) for L (so (H, W, 1) comes back as (H, W)), (H, W, C) otherw
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -45,22 +46,61 @@ def to_array(image: ImageLike) -> np.ndarray:
     return np.asarray(image)
 
 
-def read_image(file: str | os.PathLike | IO[bytes]) -> np.ndarray:
-    """``to_array`` of an image file (a path or a binary file object; any format Pillow reads)."""
-    with Image.open(file) as image:
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Raise UnsupportedImage, worded as ``Codec.encode`` words it, for an image of more
+    than ``max_pixels`` pixels."""
+    if width * height > max_pixels:
+        raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+
+
+@contextlib.contextmanager
+def _own_size_limit(max_pixels: int | None) -> Iterator[None]:
+    """With ``max_pixels``, switch off Pillow's decompression-bomb check (its warning past
+    89 megapixels, its error past 179) while the block runs: the caller checks the size
+    against ``max_pixels`` instead. Without, leave Pillow's check alone."""
+    if max_pixels is None:
+        yield
+        return
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None) -> np.ndarray:
+    """``to_array`` of an image file (a path or a binary file object; any format Pillow reads).
+
+    With ``max_pixels``, an image of more pixels raises UnsupportedImage as soon as its
+    header is read, before its pixels are decoded, and that limit replaces Pillow's own
+    decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    with _own_size_limit(max_pixels), Image.open(file) as image:
+        if max_pixels is not None:
+            check_size(*image.size, max_pixels)
         return to_array(image)
 
 
-def encode(image: ImageLike, model: str = DEFAULT_MODEL) -> tuple[bytes, EncodeStats]:
+def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+           progress: Callable[[int, int], None] | None = None) -> tuple[bytes, EncodeStats]:
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
-    return Codec.named(model).encode(to_array(image))
+    if isinstance(image, Image.Image):
+        check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
+    return Codec.named(model).encode(to_array(image), progress=progress, max_pixels=max_pixels)
 
 
-def compress(image: ImageLike, model: str = DEFAULT_MODEL) -> bytes:
+def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+             progress: Callable[[int, int], None] | None = None) -> bytes:
     """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
     (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
-    identical pixels."""
-    return encode(image, model)[0]
+    identical pixels.
+
+    Raises UnsupportedImage for an image of more than ``max_pixels`` pixels (a PIL image
+    before its pixels are loaded). ``progress(done, total)`` is called as encoding
+    advances, with ``done == total`` at the end.
+    """
+    return encode(image, model, max_pixels=max_pixels, progress=progress)[0]
 
 
 def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,

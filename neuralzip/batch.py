@@ -139,11 +139,12 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool) -> int:
+def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool, quiet: bool = False) -> int:
     """Report ``errors``, run ``task`` on every job in up to ``workers`` processes and write
     the outputs (an existing one only with ``force``). Prints a summary line per file on
     stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
-    file on stderr, and one progress bar on a terminal. Returns the number of failures."""
+    file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
+    lines. Returns the number of failures."""
     failures = list(errors)
     ready = []
     for job in jobs:
@@ -156,15 +157,15 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
     for line in failures:
         tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
     summaries = sys.stderr if any(job.target is None for job in ready) else sys.stdout
-    with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=None if len(ready) > 1 else True) as bar:
+    with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=True if quiet or len(ready) < 2 else None) as bar:
         for job, outcome in _outcomes(ready, task, workers):
             if outcome.error is None:
                 outcome.error = _write(job, outcome.data, force)
-            if outcome.error is None:
-                bar.write(f"{job.source_name} -> {job.target_name}: {outcome.summary}", file=summaries)
-            else:
+            if outcome.error is not None:
                 failures.append(outcome.error)
                 bar.write(f"neuralzip: error: {job.source_name}: {outcome.error}", file=sys.stderr)
+            elif not quiet:
+                bar.write(f"{job.source_name} -> {job.target_name}: {outcome.summary}", file=summaries)
             bar.update()
     return len(failures)
 

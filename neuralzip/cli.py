@@ -2,7 +2,8 @@
 ``neuralzip.api`` (and ``neuralzip.batch`` for many files, ``neuralzip.bench`` for benchmarks).
 
 Errors print one ``neuralzip: error:`` line on stderr (one per failing file) and exit
-non-zero; outputs are written whole or not at all, also on Ctrl-C.
+non-zero; outputs are written whole or not at all, also on Ctrl-C. Progress bars go to
+stderr, only on a terminal and only from this process (not from ``--jobs`` workers).
 """
 
 from __future__ import annotations
@@ -52,12 +53,32 @@ def _reported_errors() -> Iterator[None]:
 
 
 def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, output: str | None,
-             out_dir: Path | None, recursive: bool, force: bool, jobs: int | None,
+             out_dir: Path | None, recursive: bool, force: bool, jobs: int | None, quiet: bool,
              task: Task) -> None:
     """Run ``task`` over the files that ``sources`` name; exit non-zero if any failed."""
     planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
-    if run(planned, errors, task, jobs or default_workers(), force):
+    if run(planned, errors, task, jobs or default_workers(), force, quiet):
         sys.exit(EXIT_ERROR)
+
+
+def _bar_wanted(quiet: bool) -> bool:
+    """Whether to draw a progress bar: not with -q, not in a worker process (the workers'
+    bars would garble each other), and only on a terminal."""
+    return not quiet and multiprocessing.parent_process() is None and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback that draws a bar on stderr (see ``_bar_wanted``),
+    shown once the work has taken a second and cleared when it ends."""
+    with tqdm(desc=desc, unit=unit, delay=1.0, leave=False, file=sys.stderr,
+              disable=not _bar_wanted(quiet)) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress
 
 
 def _read(source: Path | None) -> bytes:
@@ -73,26 +94,21 @@ def _describe(data: bytes) -> str:
             f"{8 * len(data) / subpixels:.4f} bpsp")
 
 
-def _compress_task(job: Job, model: str) -> tuple[bytes, str]:
-    image = api.read_image(io.BytesIO(_read(None)) if job.source is None else job.source)
-    data, stats = api.encode(image, model)
+def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
+    """Encode one image; one over ``max_pixels`` is refused from its header, before its
+    pixels are decoded."""
+    source = io.BytesIO(_read(None)) if job.source is None else job.source
+    image = api.read_image(source, max_pixels=max_pixels)
+    with _progress_bar("encoding", "step", quiet) as progress:
+        data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
     return data, f"{_describe(data)} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
 
 
-def _decompress_task(job: Job, max_pixels: int) -> tuple[bytes, str]:
-    """Decode in this process with a bar of decode steps on a terminal; in a worker
-    process without one (the workers' bars would garble each other)."""
+def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
     data = _read(job.source)
     t0 = time.perf_counter()
-    in_worker = multiprocessing.parent_process() is not None
-    with tqdm(desc="decoding", unit="step", delay=1.0, leave=False, file=sys.stderr,
-              disable=True if in_worker else None) as bar:
-
-        def progress(step: int, total: int) -> None:
-            bar.total = total
-            bar.update(step - bar.n)
-
+    with _progress_bar("decoding", "step", quiet) as progress:
         image = api.decompress(data, max_pixels=max_pixels, progress=progress)
     suffix = "" if job.target is None else job.target.suffix.lower()
     out = io.BytesIO()
@@ -109,6 +125,9 @@ _MANY_FILES = [
     click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),
     click.option("-j", "--jobs", type=click.IntRange(min=1),
                  help="files converted in parallel processes  [default: number of CPU cores]"),
+    click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+                 help="refuse files whose image has more pixels (before allocating anything)"),
+    click.option("-q", "--quiet", is_flag=True, help="print errors only: no progress bars, no per-file summaries"),
 ]
 
 
@@ -128,7 +147,7 @@ def main() -> None:
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
 def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-             force: bool, jobs: int | None, model: str) -> None:
+             force: bool, jobs: int | None, max_pixels: int, quiet: bool, model: str) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -142,17 +161,15 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     """
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
-        _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs,
-                 functools.partial(_compress_task, model=model))
+        _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs, quiet,
+                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet))
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
-              help="refuse files whose image has more pixels (before allocating anything)")
 def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-               force: bool, jobs: int | None, max_pixels: int) -> None:
+               force: bool, jobs: int | None, max_pixels: int, quiet: bool) -> None:
     """Decompress .nz files to PNG (X.nz -> X.png; -o picks another format by its suffix).
 
     SOURCES are .nz files, folders of them, or - for stdin (the output then goes to stdout
@@ -160,8 +177,8 @@ def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | Non
     L, RGBA or LA (palette images as RGB or RGBA).
     """
     with _reported_errors():
-        _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs,
-                 functools.partial(_decompress_task, max_pixels=max_pixels))
+        _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs, quiet,
+                 functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet))
 
 
 @main.command()
