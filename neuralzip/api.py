@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -53,20 +54,30 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
         raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
 
 
-@contextlib.contextmanager
-def _own_size_limit(max_pixels: int | None) -> Iterator[None]:
-    """With ``max_pixels``, switch off Pillow's decompression-bomb check (its warning past
-    89 megapixels, its error past 179) while the block runs: the caller checks the size
-    against ``max_pixels`` instead. Without, leave Pillow's check alone."""
-    if max_pixels is None:
-        yield
-        return
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
+class _PillowLimitOff:
+    """Pillow's decompression-bomb check (``PIL.Image.MAX_IMAGE_PIXELS``: a warning past 89
+    megapixels, an error past 179) switched off while any thread is inside, and put back
+    when the last one leaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._saved: int | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._inside == 0:
+                self._saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            self._inside += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                Image.MAX_IMAGE_PIXELS = self._saved
+
+
+_pillow_limit_off = _PillowLimitOff()
 
 
 def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None) -> np.ndarray:
@@ -76,7 +87,7 @@ def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = 
     header is read, before its pixels are decoded, and that limit replaces Pillow's own
     decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
-    with _own_size_limit(max_pixels), Image.open(file) as image:
+    with _pillow_limit_off if max_pixels is not None else contextlib.nullcontext(), Image.open(file) as image:
         if max_pixels is not None:
             check_size(*image.size, max_pixels)
         return to_array(image)

@@ -173,3 +173,13 @@ def test_progress_bar_follows_the_callback(monkeypatch):
             progress(3, 10)
             progress(10, 10)
         assert ("encoding" in err.getvalue() and "10/10" in err.getvalue()) is not quiet
+
+
+def test_pillows_limit_comes_back_after_reads_in_threads(tiny):
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit = Image.MAX_IMAGE_PIXELS
+    with ThreadPoolExecutor(8) as pool:
+        shapes = list(pool.map(lambda _: api.read_image(tiny, max_pixels=256).shape, range(64)))
+    assert shapes == [(16, 16, 3)] * 64
+    assert limit is not None and Image.MAX_IMAGE_PIXELS == limit
