@@ -2,11 +2,15 @@
 encode progress, and -q/--quiet."""
 
 import io
+import os
 import struct
+import subprocess
 import sys
 import time
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,10 +180,20 @@ def test_progress_bar_follows_the_callback(monkeypatch):
 
 
 def test_pillows_limit_comes_back_after_reads_in_threads(tiny):
-    from concurrent.futures import ThreadPoolExecutor
-
     limit = Image.MAX_IMAGE_PIXELS
     with ThreadPoolExecutor(8) as pool:
         shapes = list(pool.map(lambda _: api.read_image(tiny, max_pixels=256).shape, range(64)))
     assert shapes == [(16, 16, 3)] * 64
     assert limit is not None and Image.MAX_IMAGE_PIXELS == limit
+
+
+def test_worker_processes_refuse_a_huge_file_in_one_line(huge_png, tiny, tmp_path):
+    """The real command with --jobs 2: one error line, no Pillow warning, the other file done."""
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    cmd = [sys.executable, "-m", "neuralzip", "compress", str(huge_png), str(tiny), "--out-dir", str(out), "-j", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and len(r.stdout.splitlines()) == 1
+    assert r.stderr.splitlines() == [f"neuralzip: error: {huge_png}: image of {HUGE}x{HUGE} pixels exceeds the "
+                                     f"limit of {neuralzip.codec.DEFAULT_MAX_PIXELS} pixels"]
+    assert [p.name for p in out.iterdir()] == ["tiny.nz"]
