@@ -68,11 +68,15 @@ def _bar_wanted(quiet: bool) -> bool:
 
 
 @contextlib.contextmanager
-def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback that draws a bar on stderr (see ``_bar_wanted``),
-    shown once the work has taken a second and cleared when it ends."""
-    with tqdm(desc=desc, unit=unit, delay=1.0, leave=False, file=sys.stderr,
-              disable=not _bar_wanted(quiet)) as bar:
+def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback that draws a bar on stderr, shown once the work
+    has taken a second and cleared when it ends; None where no bar is wanted (see
+    ``_bar_wanted``). No tqdm is made then: in a worker process its lock's semaphores
+    would be reported as leaked when Ctrl-C terminates the worker."""
+    if not _bar_wanted(quiet):
+        yield None
+        return
+    with tqdm(desc=desc, unit=unit, delay=1.0, leave=False, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
