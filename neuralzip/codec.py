@@ -1,36 +1,34 @@
 """The codec: image <-> .nz bytes. Owns the file format; talks to the model, the integer
 tables and the coder through small interfaces.
 
-Pipeline: image -> context (``analysis``/``context``) -> integer model (``intmodel``) ->
-frequency tables (``likelihood``) -> ANS (``coder``) -> container (``container``).
-Encoding runs every pixel at once; decoding runs one anti-diagonal of the wavefront at a
-time (``context.wavefront``), and both compute bit-identical tables.
+Pipeline: image -> context (``context``, LS fit in ``analysis``) -> integer model
+(``intmodel``) -> frequency tables (``likelihood``) -> ANS (``coder``) -> container
+(``container``); the compiled ``kernel`` computes the per-pixel stages. Decoding runs one
+anti-diagonal of the wavefront at a time; encoding computes the same tables chunk by chunk
+of steps, last chunk first (ANS is a stack), so its memory stays bounded.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import zoo
 from .alpha import decode_alpha, encode_alpha
-from .analysis import analyse
+from .analysis import fit_ls
 from .coder import PRECISION, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Header
-from .context import Context, complete_coefs, fit_ls, wavefront
-from .intmodel import channel_mixture, quantize_features
-from .likelihood import STAGE, coarse_frequencies, fine_frequencies
+from .context import complete_coefs
+from .kernel import image_kernel, step_sizes
+from .likelihood import STAGE
 
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients
-_CHUNK = 1 << 13  # pixels per batch of the full-image pass (small enough to stay in cache)
-DEFAULT_MAX_PIXELS = 1 << 26  # 67 megapixels: the decoder's context then takes 3.2 GB
+ENCODE_CHUNK_PIXELS = 1 << 15  # pixels whose tables the encoder holds at once (~25 MB for RGB)
+DEFAULT_MAX_PIXELS = 1 << 26  # 67 megapixels: about 0.5 GB of planes for either direction
 _MODE_OF_CHANNELS = {mode.channels: code for code, mode in MODES.items()}  # 1: L, 2: LA, 3: RGB, 4: RGBA
 
 
@@ -84,59 +82,33 @@ def _checksum(image: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(image).tobytes())
 
 
-def decoding_order(symbols: np.ndarray, freqs: np.ndarray, height: int, width: int):
-    """Yield each wavefront step's (symbols (m,), tables (m, 16)) in the order the decoder
-    pulls them: coded channel, then stage, then pixel. Inputs as from ``frequency_tables``."""
-    for rows, cols in wavefront(height, width):
-        idx = rows * width + cols
-        yield symbols[idx].transpose(1, 2, 0).ravel(), freqs[idx].transpose(1, 2, 0, 3).reshape(-1, STAGE)
+def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [t0, t1) of wavefront steps (pixel counts ``sizes``) holding
+    about ``budget`` pixels each, and at least one step."""
+    bounds, held = [0], 0
+    for step, n in enumerate(sizes.tolist()):
+        if held and held + n > budget:
+            bounds.append(step)
+            held = 0
+        held += n
+    bounds.append(len(sizes))
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 class Codec:
     """Encoder and decoder of one shipped model."""
 
-    def __init__(self, model: zoo.ZooModel):
+    def __init__(self, model: zoo.ZooModel, threads: int | None = None):
+        """``threads``: CPU threads of the compiled kernel (default: all this process may
+        use); any count gives the same bytes and pixels."""
         self.zoo_model = model
-        self.mlp, self.tables = model.model.mlp, model.model.tables
+        self.threads = threads
 
     @classmethod
-    def named(cls, name: str = zoo.DEFAULT_MODEL) -> "Codec":
-        return cls(zoo.load(name))
+    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None) -> "Codec":
+        return cls(zoo.load(name), threads)
 
     # -- encoding ---------------------------------------------------------------------------
-    def frequency_tables(self, image: np.ndarray, coefs: np.ndarray,
-                         colour_channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The two coding stages of every subpixel of the first ``colour_channels`` channels
-        of a uint8 (H, W, 3) image (a grey one as three copies), full-image pass.
-
-        Returns (symbols int64 (n, C, 2), freqs int64 (n, C, 2, 16), ideal bits float64
-        (n, C)) in raster pixel order, C = ``colour_channels``; stage 0 codes ``v // 16``,
-        stage 1 ``v % 16``.
-        """
-        terms = analyse(image, coefs)
-        n = terms.pixels.shape[0]
-        symbols = np.empty((n, colour_channels, 2), np.int64)
-        freqs = np.empty((n, colour_channels, 2, STAGE), np.int64)
-        bits = np.empty((n, colour_channels))
-
-        def chunk(a: int) -> None:  # fills rows a.. of the outputs; chunks are independent
-            sl = slice(a, min(a + _CHUNK, n))
-            out = self.mlp(terms.features[sl])
-            for ch in range(colour_channels):
-                prepared = channel_mixture(out, ch, terms.base_q4[sl, ch], terms.residuals_q4[sl]).prepared(self.tables)
-                values = terms.pixels[sl, ch]
-                bucket = values // STAGE
-                symbols[sl, ch, 0], symbols[sl, ch, 1] = bucket, values % STAGE
-                freqs[sl, ch, 0] = coarse_frequencies(prepared, self.tables)
-                freqs[sl, ch, 1] = fine_frequencies(prepared, self.tables, bucket)
-                own = np.take_along_axis(freqs[sl, ch, 1], (values % STAGE)[:, None], 1)[:, 0]
-                bits[sl, ch] = np.log2(freqs[sl, ch, 0].sum(1)) - np.log2(own)
-
-        # numpy releases the GIL in its array loops: one thread per core, one BLAS thread each
-        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            list(pool.map(chunk, range(0, n, _CHUNK)))
-        return symbols, freqs, bits
-
     def choose_coefs(self, image: np.ndarray, colour_channels: int) -> tuple[np.ndarray, bool]:
         """(all LS_TOTAL coefficients, whether they are the image's own and go into the file)
         of a uint8 (H, W, 3) image with ``colour_channels`` coded channels."""
@@ -159,16 +131,9 @@ class Codec:
         if height * width > max_pixels:
             raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
         colour = pixels[:, :, : mode.colour_channels]
-        rgb = colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2)
-        with threadpool_limits(1, "blas"):  # threads fight over 2 cores more than they help
-            coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
-            symbols, freqs, bits = self.frequency_tables(rgb, coefs, mode.colour_channels)
-        encoder = StageEncoder()
-        for step_symbols, step_freqs in decoding_order(symbols, freqs, height, width):
-            encoder.push(step_symbols, step_freqs)
-        payload = encoder.finish()
-        if progress is not None:
-            progress(1, 1)
+        rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
+        coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
+        payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, progress)
         header = Header(
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
             mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
@@ -176,7 +141,29 @@ class Codec:
             alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None,
         )
         data = header.pack() + payload
-        return data, EncodeStats(float(bits.sum()), len(data), pixels.size, time.perf_counter() - t0, bits.size)
+        model_subpixels = height * width * mode.colour_channels
+        return data, EncodeStats(nll_bits, len(data), pixels.size, time.perf_counter() - t0, model_subpixels)
+
+    def _encode_pixels(self, rgb: np.ndarray, coefs: np.ndarray, colour_channels: int,
+                       progress: Callable[[int, int], None] | None) -> tuple[bytes, float]:
+        """ANS payload and ideal bits of the first ``colour_channels`` channels of a uint8
+        (H, W, 3) image (a grey one as three copies), chunks of wavefront steps taken
+        last first so that the decoder pulls them in order."""
+        kernel = image_kernel(rgb, coefs, colour_channels, self.zoo_model.model, self.threads)
+        kernel.compute_residuals()
+        sizes = step_sizes(kernel)
+        chunks = _step_chunks(sizes, ENCODE_CHUNK_PIXELS)
+        rows = 2 * colour_channels * max(int(sizes[a:b].sum()) for a, b in chunks)
+        symbols, tables = np.empty(rows, np.int32), np.empty((rows, STAGE))
+        encoder, bits, done = StageEncoder(), 0.0, 0
+        for t0, t1 in reversed(chunks):
+            n, chunk_bits = kernel.encode_steps(t0, t1, symbols, tables)
+            encoder.prepend(symbols[:n], tables[:n])
+            bits += chunk_bits
+            done += n // (2 * colour_channels)
+            if progress is not None:
+                progress(done, int(sizes.sum()))
+        return encoder.finish(), bits
 
     # -- decoding ---------------------------------------------------------------------------
     @classmethod
@@ -220,44 +207,38 @@ class Codec:
             raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
         alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
         coefs = header.coefs if header.coefs is not None else self.zoo_model.model.default_coefs
-        ctx = Context(height, width, complete_coefs(coefs, mode.colour_channels))
+        planes = np.zeros((height, width, 3), np.uint8)
+        kernel = image_kernel(planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels,
+                              self.zoo_model.model, self.threads)
         try:
             decoder = StageDecoder(data[offset:])
-            steps = wavefront(height, width)
-            with threadpool_limits(1, "blas"):  # one diagonal is a small matrix: threads only add latency
-                for step, (rows, cols) in enumerate(steps, 1):
-                    self._decode_step(ctx, decoder, rows, cols, mode.colour_channels, record)
-                    if progress is not None:
-                        progress(step, len(steps))
+            self._decode_steps(kernel, decoder, mode.colour_channels, progress, record)
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
-        image = ctx.pixels[:, :, : mode.colour_channels].astype(np.uint8)
+        image = planes[:, :, : mode.colour_channels]
         if alpha is not None:
             image = np.dstack([image, alpha])
         if not decoder.exhausted() or _checksum(image) != header.checksum:
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
         return image[:, :, 0] if mode.channels == 1 else image
 
-    def _decode_step(self, ctx: Context, decoder: StageDecoder, rows: np.ndarray, cols: np.ndarray,
-                     colour_channels: int, record: list | None) -> None:
-        """Decode the pixels (rows, cols) of one wavefront step into ``ctx``: the first
-        ``colour_channels`` channels from the payload, the others as copies of channel 0."""
-        feats, known = ctx.features(rows, cols)
-        out = self.mlp(quantize_features(feats))
-        current = np.zeros((rows.size, 3), np.int64)
-        residuals = np.zeros((rows.size, 3), np.int64)
-        for ch in range(3):
-            base = ctx.ls_complete(ch, known[:, ch], current)
-            if ch < colour_channels:
-                prepared = channel_mixture(out, ch, base, residuals).prepared(self.tables)
-                coarse = coarse_frequencies(prepared, self.tables)
-                bucket = decoder.pull(coarse)
-                fine = fine_frequencies(prepared, self.tables, bucket)
-                current[:, ch] = STAGE * bucket + decoder.pull(fine)
+    @staticmethod
+    def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int,
+                      progress: Callable[[int, int], None] | None, record: list | None) -> None:
+        """Decode every wavefront step into the kernel's pixel plane: per step and coded
+        channel, the bucket stage then the value stage, each from the payload."""
+        total = kernel.num_steps()
+        tables = np.empty((int(step_sizes(kernel).max()), STAGE))
+        for step in range(total):
+            view = tables[: kernel.begin_step(step)]
+            for ch in range(colour_channels):
+                kernel.coarse(ch, view)
                 if record is not None:
-                    record += [coarse, fine]
-            else:
-                current[:, ch] = current[:, 0]
-            residuals[:, ch] = 16 * current[:, ch] - base
-        ctx.pixels[rows, cols] = current
-        ctx.residuals[rows, cols] = residuals
+                    record.append(view.copy())
+                buckets = decoder.pull(view)
+                kernel.fine(ch, buckets, view)
+                if record is not None:
+                    record.append(view.copy())
+                kernel.commit(ch, decoder.pull(view))
+            if progress is not None:
+                progress(step + 1, total)

@@ -9,7 +9,8 @@ decoder see identical models.
 >>> import numpy as np
 >>> freqs = np.tile(np.arange(1, 17, dtype=np.int64), (3, 1))
 >>> enc = StageEncoder()
->>> enc.push(np.array([15, 0, 7]), freqs)
+>>> enc.prepend(np.array([7]), freqs[2:])  # chunks go in reverse decoding order
+>>> enc.prepend(np.array([15, 0]), freqs[:2])
 >>> data = enc.finish()
 >>> data.hex()
 'fee1e1ee'
@@ -31,21 +32,24 @@ class CoderError(ValueError):
 
 
 class StageEncoder:
-    """Collects (symbols, tables) in decoding order; ``finish`` returns the ANS words."""
+    """ANS encoder of symbols that a ``StageDecoder`` pulls in order.
+
+    ANS is a stack: ``prepend`` encodes symbols that the decoder will pull *before*
+    everything encoded so far, so an encoder hands over its chunks in reverse decoding
+    order and never holds more than one chunk's tables.
+    """
 
     def __init__(self) -> None:
-        self._symbols: list[np.ndarray] = []
-        self._tables: list[np.ndarray] = []
+        self._coder = constriction.stream.stack.AnsCoder()
 
-    def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
-        self._symbols.append(np.asarray(symbols, np.int32))
-        self._tables.append(np.asarray(freqs, np.float64))
+    def prepend(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        """Encode ``symbols`` (n,) with tables ``freqs`` (n, 16), to be pulled in this order
+        ahead of what was encoded before."""
+        if len(symbols):
+            self._coder.encode_reverse(np.asarray(symbols, np.int32), _FAMILY, np.asarray(freqs, np.float64))
 
     def finish(self) -> bytes:
-        coder = constriction.stream.stack.AnsCoder()
-        if self._symbols:
-            coder.encode_reverse(np.concatenate(self._symbols), _FAMILY, np.concatenate(self._tables))
-        return coder.get_compressed().astype("<u4").tobytes()
+        return self._coder.get_compressed().astype("<u4").tobytes()
 
 
 class StageDecoder:
@@ -61,9 +65,9 @@ class StageDecoder:
             raise CoderError(f"invalid ANS payload ({exc})") from None
 
     def pull(self, freqs: np.ndarray) -> np.ndarray:
-        """Symbols (int64 (n,)) of the next n entries, decoded with tables (n, 16)."""
+        """Symbols (int32 (n,)) of the next n entries, decoded with tables (n, 16)."""
         try:
-            return self._coder.decode(_FAMILY, np.asarray(freqs, np.float64)).astype(np.int64)
+            return self._coder.decode(_FAMILY, np.asarray(freqs, np.float64))
         except Exception as exc:
             raise CoderError(f"ANS decoding failed ({exc})") from None
 

@@ -1,8 +1,11 @@
 """Integer model: context features -> integer mixture parameters, bit-exact everywhere.
 
-Weights and activations are integers; matrix products run in float64 on integer values
-whose every partial sum stays below 2**53 (checked at load time), so any BLAS, thread
-count, batch split or summation order gives the same result. No torch here.
+Weights and activations are integers; the compiled kernel runs the products in float64 on
+integer values whose every partial sum stays below 2**53 (checked here at load time), so
+any instruction set, thread count, batch split or summation order gives the same result.
+Features are fixed point with 8 fractional bits; hidden activations are
+``clamp(floor(acc / 2**frac), 0, ACT_MAX)``, outputs ``round(acc / 2**(frac + 8))`` in the
+units of ``model.OUTPUT_STEPS``. No torch here.
 """
 
 from __future__ import annotations
@@ -11,25 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .context import N_FEATURES, clamp, round_shift
-from .likelihood import Mixture, Tables
+from .likelihood import Tables
 
 ACT_FRAC = 8
 ACT_MAX = 128 << ACT_FRAC
-# feature i's integer value times 2**FEATURE_SHIFTS[i] is its fixed-point value (2**-8);
-# negative shifts round (see context.FEATURE_SCALES: 1/32 -> 3, 1/64 -> 2, 1/128 -> 1, ...)
-FEATURE_SHIFTS = np.array([3] * 51 + [2] * 3 + [1] * 3 + [-4] * 3 + [1] * 12 + [8] * 3)
-assert FEATURE_SHIFTS.size == N_FEATURES
 _EXACT_LIMIT = float(1 << 53)
-
-
-def quantize_features(features: np.ndarray) -> np.ndarray:
-    """Integer features (n, 75) -> fixed point with 8 fractional bits, int64 (n, 75)."""
-    out = np.left_shift(features, np.maximum(FEATURE_SHIFTS, 0))
-    neg = FEATURE_SHIFTS < 0
-    out[:, neg] = round_shift(features[:, neg], 4)
-    assert (FEATURE_SHIFTS[neg] == -4).all()
-    return out
 
 
 @dataclass
@@ -51,33 +40,6 @@ class IntegerMLP:
             for arr in (w, b):
                 if not np.array_equal(arr, np.round(arr)):
                     raise ValueError("integer model weights must be integers")
-
-    def __call__(self, features_fixed: np.ndarray) -> np.ndarray:
-        """Fixed-point features (n, 75) -> integer outputs int64 (n, 12, K)."""
-        h = features_fixed.astype(np.float64)
-        last = len(self.weights) - 1
-        for i, (w, b, f) in enumerate(zip(self.weights, self.biases, self.fracs)):
-            acc = h @ w + b
-            if i < last:
-                h = clamp(np.floor(acc / float(1 << f)), 0.0, float(ACT_MAX))
-            else:
-                h = np.floor((acc + float(1 << (f + ACT_FRAC - 1))) / float(1 << (f + ACT_FRAC)))
-        return h.astype(np.int64).reshape(-1, 12, self.components)
-
-
-def channel_mixture(out: np.ndarray, ch: int, base_q4: np.ndarray, residuals_q4: np.ndarray) -> Mixture:
-    """Mixture of channel ``ch`` for n pixels.
-
-    ``out``: (n, 12, K) integer model outputs; ``base_q4``: (n,) LS prediction of this
-    channel with the pixel's actual earlier channels; ``residuals_q4``: (n, 3) the pixel's
-    LS residuals (only channels before ``ch`` are read).
-    """
-    mean = base_q4[:, None] + out[:, 3 + ch]
-    if ch == 1:
-        mean = mean + round_shift(out[:, 9] * residuals_q4[:, 0:1], 8)
-    elif ch == 2:
-        mean = mean + round_shift(out[:, 10] * residuals_q4[:, 0:1] + out[:, 11] * residuals_q4[:, 1:2], 8)
-    return Mixture(mean_q4=mean, logscale_idx=out[:, 6 + ch], logit_q4=out[:, ch])
 
 
 @dataclass

@@ -26,7 +26,6 @@ from decimal import Decimal, getcontext
 
 import numpy as np
 
-from .context import clamp
 
 CDF_BITS = 20  # component CDFs are integers in [0, 2**20]
 T_FRAC = 10  # LUT resolution of (x - mean) / scale: 2**-10
@@ -79,56 +78,3 @@ class Tables:
             np.asarray(arrays["lut_inv_scale"], np.int64),
             np.asarray(arrays["lut_weight"], np.int64),
         )
-
-
-@dataclass
-class Mixture:
-    """Integer mixture parameters of n subpixels of one channel, K components each.
-
-    mean_q4, logscale_idx, logit_q4: int64 (n, K).
-    """
-
-    mean_q4: np.ndarray
-    logscale_idx: np.ndarray
-    logit_q4: np.ndarray
-
-    def prepared(self, tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mean_q4, inverse scale, weight): int64 (n, K) each."""
-        ls = clamp(self.logscale_idx, LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN
-        d = np.minimum(self.logit_q4.max(axis=1, keepdims=True) - self.logit_q4, LOGIT_RANGE)
-        return self.mean_q4, tables.inv_scale[ls], tables.weight[d]
-
-
-# position of bin edge j in q4 units; edges 0 and 256 lie beyond the LUT, so every
-# component CDF is exactly 0 there and exactly 2**CDF_BITS at 256 (the tails)
-_EDGE_Q4 = np.concatenate([[-(1 << 30)], 16 * np.arange(1, 256) - 8, [1 << 30]]).astype(np.int64)
-
-
-def mixture_cdf(prepared: tuple, tables: Tables, edges: np.ndarray) -> np.ndarray:
-    """C(j) at bin edges ``edges`` (int64 (n, E), values 0..256): int64 (n, E)."""
-    mean, inv, weight = prepared
-    t = _EDGE_Q4[edges][:, None, :] - mean[:, :, None]  # (n, K, E): x - mean in q4
-    t *= inv[:, :, None]
-    t >>= INV_BITS + 4 - T_FRAC  # (x - mean) / s in units of 2**-T_FRAC
-    t += T_MAX << T_FRAC  # LUT index, clamped below
-    np.maximum(t, 0, out=t)
-    np.minimum(t, 2 * T_MAX << T_FRAC, out=t)
-    np.take(tables.sigmoid, t, out=t)
-    t += edges[:, None, :]
-    return np.einsum("nk,nke->ne", weight, t)
-
-
-_COARSE = np.arange(0, 257, STAGE, dtype=np.int64)  # 17 bucket edges
-_FINE = np.arange(STAGE + 1, dtype=np.int64)
-
-
-def coarse_frequencies(prepared: tuple, tables: Tables) -> np.ndarray:
-    """Stage-1 frequencies of the 16 buckets: int64 (n, 16)."""
-    n = prepared[0].shape[0]
-    return np.diff(mixture_cdf(prepared, tables, np.broadcast_to(_COARSE, (n, 17))), axis=1)
-
-
-def fine_frequencies(prepared: tuple, tables: Tables, bucket: np.ndarray) -> np.ndarray:
-    """Stage-2 frequencies of the 16 values inside ``bucket`` (int64 (n,)): int64 (n, 16)."""
-    edges = STAGE * bucket[:, None] + _FINE[None, :]
-    return np.diff(mixture_cdf(prepared, tables, edges), axis=1)

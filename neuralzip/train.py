@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .analysis import analyse
-from .context import LS_TOTAL, N_FEATURES, fit_ls, ls_normal_equations, solve_ls
+from .analysis import analyse, fit_ls, ls_normal_equations
+from .context import LS_TOTAL, N_FEATURES, solve_ls
 from .imageio import load_images
 from .intmodel import ACT_FRAC, IntegerMLP, IntegerModel
 from .likelihood import Tables

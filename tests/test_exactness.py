@@ -1,36 +1,85 @@
-"""The decoder's tables equal the encoder's bit for bit: whole-image pass versus one
-diagonal at a time, any BLAS thread count, any batch split."""
+"""The compiled kernel computes exactly what the numpy reference (tests/reference.py) does,
+and the decoder rebuilds the encoder's tables bit for bit: whole image versus one diagonal
+at a time, any thread count, any chunking of the encoder."""
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
-from neuralzip.analysis import analyse
-from neuralzip.codec import decoding_order
-from neuralzip.context import fit_ls
-
-
-def _encoder_tables(codec, rgb, colour_channels):
-    h, w, _ = rgb.shape
-    coefs = codec.choose_coefs(rgb, colour_channels)[0]
-    symbols, freqs, _ = codec.frequency_tables(rgb, coefs, colour_channels)
-    return [f for _, f in decoding_order(symbols, freqs, h, w)]
+import reference
+from neuralzip import codec as codec_module
+from neuralzip.analysis import analyse, fit_ls
+from neuralzip.codec import Codec
+from neuralzip.context import complete_coefs
+from neuralzip.kernel import image_kernel, step_sizes
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+def _reference_order(codec, rgb, coefs, colour_channels):
+    """(symbols, tables) of every subpixel in decoding order, from the numpy reference."""
+    symbols, freqs = reference.frequency_tables(codec.zoo_model.model, rgb, coefs, colour_channels)
+    steps = list(reference.decoding_order(symbols, freqs, *rgb.shape[:2]))
+    return np.concatenate([s for s, _ in steps]), np.concatenate([f for _, f in steps])
+
+
+def _kernel_order(codec, rgb, coefs, colour_channels, threads):
+    kernel = image_kernel(rgb.copy(), coefs, colour_channels, codec.zoo_model.model, threads)
+    kernel.compute_residuals()
+    rows = rgb.shape[0] * rgb.shape[1] * colour_channels * 2
+    symbols, tables = np.empty(rows, np.int32), np.empty((rows, 16))
+    assert kernel.encode_steps(0, kernel.num_steps(), symbols, tables)[0] == rows
+    return symbols, tables
+
+
 @pytest.mark.parametrize("grey", [False, True])
-def test_diagonal_decoder_tables_equal_full_image_encoder_tables(codec, sample, threads, grey):
-    rgb = sample[:, :120]  # 19,200 pixels: per-image LS coefficients
+def test_kernel_tables_equal_the_numpy_reference(codec, sample, grey):
+    rgb = np.ascontiguousarray(sample[:57, :83])
     if grey:  # coded as one channel: the context holds it as three copies
         rgb = np.repeat(rgb[:, :, 1:2], 3, axis=2)
     colour_channels = 1 if grey else 3
+    coefs = complete_coefs(fit_ls(rgb), colour_channels)
+    want_symbols, want_tables = _reference_order(codec, rgb, coefs, colour_channels)
+    for threads in (1, 2, 3):
+        symbols, tables = _kernel_order(codec, rgb, coefs, colour_channels, threads)
+        assert np.array_equal(symbols, want_symbols)
+        assert np.array_equal(tables, want_tables)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 4), (4, 5), (6, 13)])
+def test_kernel_matches_the_reference_on_noise_at_every_border(codec, shape):
+    rng = np.random.default_rng(sum(shape))
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb[0, 0] = (0, 255, 0)  # extremes, where the tails take the mass
+    coefs = codec.zoo_model.model.default_coefs
+    want = _reference_order(codec, rgb, coefs, 3)
+    got = _kernel_order(codec, rgb, coefs, 3, threads=2)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_kernel_features_and_ls_fit_equal_the_reference(sample):
+    img = np.ascontiguousarray(sample[:40, :50])
+    h, w, _ = img.shape
+    coefs = fit_ls(img)
+    ctx = reference.Context.from_image(img, coefs)
+    rows, cols = np.divmod(np.arange(h * w), w)
+    feats, _ = ctx.features(rows, cols)
+    terms = analyse(img, coefs)
+    assert np.array_equal(terms.features, reference.quantize_features(feats))
+    assert np.array_equal(terms.residuals_q4, ctx.residuals.reshape(-1, 3))
+    assert np.array_equal(coefs, reference.fit_ls(img))
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_decoder_tables_equal_the_reference_encoder_tables(codec, sample, grey):
+    rgb = np.ascontiguousarray(sample[:, :120])  # 19,200 pixels: per-image LS coefficients
+    if grey:
+        rgb = np.repeat(rgb[:, :, 1:2], 3, axis=2)
+    colour_channels = 1 if grey else 3
     image = rgb[:, :, 0] if grey else rgb
-    with threadpool_limits(threads):
-        expected = _encoder_tables(codec, rgb, colour_channels)
-        data, _ = codec.encode(image)
-        recorded = []
-        decoded = codec.decode(data, record=recorded)
-    assert np.array_equal(decoded, image)
+    coefs = codec.choose_coefs(rgb, colour_channels)[0]
+    symbols, freqs = reference.frequency_tables(codec.zoo_model.model, rgb, coefs, colour_channels)
+    expected = [f for _, f in reference.decoding_order(symbols, freqs, *rgb.shape[:2])]
+    data, _ = codec.encode(image)
+    recorded = []
+    assert np.array_equal(codec.decode(data, record=recorded), image)
     per_step = 2 * colour_channels  # coarse and fine table of each coded channel
     got = [np.concatenate(recorded[i : i + per_step]) for i in range(0, len(recorded), per_step)]
     assert len(got) == len(expected)
@@ -38,18 +87,18 @@ def test_diagonal_decoder_tables_equal_full_image_encoder_tables(codec, sample, 
         assert np.array_equal(a, b)
 
 
-def test_integer_model_is_independent_of_batch_split_and_threads(codec, sample):
-    feats = analyse(sample, fit_ls(sample)).features
-    with threadpool_limits(2):
-        whole = codec.mlp(feats)
-    with threadpool_limits(1):
-        for split in (1, 7, 140, 4096):
-            parts = np.concatenate([codec.mlp(feats[a : a + split]) for a in range(0, len(feats), split)])
-            assert np.array_equal(parts, whole)
-
-
-def test_decoding_with_one_or_two_threads_gives_the_same_pixels(codec, urban_crop):
-    data, _ = codec.encode(urban_crop)
+def test_bytes_and_pixels_do_not_depend_on_threads_or_encoder_chunks(codec, urban_crop, monkeypatch):
+    one = Codec(codec.zoo_model, threads=1)
+    data, _ = one.encode(urban_crop)
+    for threads in (2, 3):
+        assert Codec(codec.zoo_model, threads=threads).encode(urban_crop)[0] == data
+    monkeypatch.setattr(codec_module, "ENCODE_CHUNK_PIXELS", 97)  # many chunks, cut mid-image
+    assert one.encode(urban_crop)[0] == data
     for threads in (1, 2):
-        with threadpool_limits(threads):
-            assert np.array_equal(codec.decode(data), urban_crop)
+        assert np.array_equal(Codec(codec.zoo_model, threads=threads).decode(data), urban_crop)
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (7, 1), (5, 9), (512, 768), (768, 512)])
+def test_kernel_steps_are_the_reference_wavefront(h, w):
+    kernel = image_kernel(np.zeros((h, w, 3), np.uint8), np.zeros(65, np.int64), 3)
+    assert np.array_equal(step_sizes(kernel), [r.size for r, _ in reference.wavefront(h, w)])

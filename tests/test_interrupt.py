@@ -70,7 +70,7 @@ def _assert_clean_interrupt(result: subprocess.CompletedProcess, folder: Path, b
 
 @pytest.fixture(scope="module")
 def large_photo(sample):
-    return np.tile(sample, (2, 2, 1))  # 480x320: encoding takes seconds
+    return np.tile(sample, (8, 8, 1))  # 1920x1280: encoding takes seconds
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -85,7 +85,7 @@ def test_interrupted_compress_leaves_nothing(tmp_path, large_photo, jobs):
 
 
 def test_interrupted_decompress_leaves_nothing(tmp_path):
-    tall = np.random.default_rng(0).integers(0, 256, (1500, 4, 3), dtype=np.uint8)  # 6,000 decode steps
+    tall = np.random.default_rng(0).integers(0, 256, (60000, 4, 3), dtype=np.uint8)  # 240,000 decode steps
     neuralzip.save(tmp_path / "tall.nz", tall)
     before = sorted(p.name for p in tmp_path.iterdir())
     result, _ = _interrupt_when_busy(["decompress", "tall.nz"], tmp_path)

@@ -1,0 +1,1005 @@
+/* neuralzip._kernel: the per-pixel work of the codec, compiled.
+ *
+ * One ImageKernel holds one image's planes (pixels, LS residuals) and one model (integer
+ * MLP weights, lookup tables, LS coefficients). It computes, for any pixel, the causal
+ * context, the integer model's mixture parameters and both coding stages' frequency
+ * tables, in exact integer arithmetic (the MLP in float64 on integers whose every partial
+ * sum stays below 2**53, checked by the Python side at load time). Results therefore do
+ * not depend on the instruction set, the compiler's vectorisation or summation order, the
+ * thread count or the batch split: the decoder rebuilds the encoder's tables bit for bit.
+ *
+ * The arithmetic mirrors, operation for operation, the numpy reference kept in
+ * tests/reference.py; units are documented in context.py, intmodel.py and likelihood.py.
+ * Coding itself (ANS) stays in Python with constriction: this module only fills tables.
+ *
+ * Signed right shifts are arithmetic (floor) on every compiler this builds with
+ * (GCC, Clang); left shifts of signed values are written as multiplications.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+/* ---- units and layout (checked against the Python constants by kernel.py) ---------- */
+#define SKEW 4
+#define N_NB 17
+#define N_FEATURES 75
+#define LS_FRAC 12
+#define LS_BIAS_INPUT 64
+#define Q4 16
+#define ACT_FRAC 8
+#define ACT_MAX (128 << ACT_FRAC)
+#define CDF_BITS 20
+#define T_FRAC 10
+#define T_MAX 16
+#define INV_BITS 18
+#define LOGSCALE_MIN (-128)
+#define LOGSCALE_MAX 192
+#define LOGIT_RANGE 256
+#define STAGE 16
+#define OUT_ROWS 12
+#define MAX_K 32
+#define MAX_LAYERS 8
+#define W_ 0
+#define N_ 6
+#define NW_ 5
+#define NE_ 7
+
+static const int NB_DR[N_NB] = {0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -2, -2, -2, -2, -2, -2, -2};
+static const int NB_DC[N_NB] = {-1, -2, -3, -3, -2, -1, 0, 1, 2, 3, -3, -2, -1, 0, 1, 2, 3};
+static const int LS_SIZES[3] = {18, 23, 24};
+static const int LS_OFFSETS[3] = {0, 18, 41};
+#define LS_TOTAL 65
+#define LS_MAX_SIZE 24
+#define CUR_R 18 /* index of the current R in G's and B's coefficient vectors */
+#define CUR_G 19 /* index of the current G in B's */
+
+/* ---- MLP tiling ---------------------------------------------------------------------- */
+#define TILE_ROWS 6  /* pixels per micro-kernel tile */
+#define TILE_COLS 8  /* outputs per micro-kernel tile (two 4-double vectors) */
+#define BLOCK 48     /* pixels per block: a multiple of TILE_ROWS */
+#define ALIGN 64
+
+typedef double v4d __attribute__((vector_size(32)));
+
+static inline int64_t round_shift(int64_t x, int bits) { return (x + ((int64_t)1 << (bits - 1))) >> bits; }
+static inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
+static inline int pad_to(int n, int m) { return (n + m - 1) / m * m; }
+
+typedef struct {
+    int n_in, n_out, n_out_pad, frac;
+    double *w; /* (n_in, n_out_pad) row-major, zero padded */
+    double *b; /* (n_out_pad,) */
+} Layer;
+
+typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
+    int64_t mean[MAX_K], inv[MAX_K], weight[MAX_K];
+} Prepared;
+
+typedef struct { /* per-thread scratch of one block of pixels */
+    double *a, *b; /* ping-pong activations, BLOCK x width_pad */
+    int64_t *out; /* BLOCK x 12K model outputs (encoder) */
+    int64_t known[BLOCK * 3]; /* LS parts without the current pixel (encoder) */
+} Scratch;
+
+/* ---- a small pool of worker threads ------------------------------------------------------
+ *
+ * pool_run(fn, ctx, n) calls fn(ctx, block, slot) for every block 0..n-1, on the calling
+ * thread (slot 0) and the workers (slots 1..), each block exactly once. Blocks are claimed
+ * one at a time from a shared counter, so the caller never waits for a worker that has
+ * not started: on a busy machine it simply does every block itself. That keeps the
+ * decoder's thousands of short steps fast whatever else runs on the machine. Results never
+ * depend on which thread ran a block. */
+
+typedef void (*BlockFn)(void *ctx, int64_t block, int slot);
+#define CLOSED 0xFFFFFFFFu
+#define SPIN_ROUNDS 20000
+
+typedef struct {
+    int n_workers;
+    pthread_t *workers;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    _Atomic uint64_t claim; /* generation << 32 | next block (CLOSED between jobs) */
+    _Atomic uint32_t posted; /* generation of the newest job */
+    _Atomic int64_t done; /* blocks of the current job completed */
+    _Atomic int stop;
+    BlockFn fn;
+    void *ctx;
+    int64_t n_blocks;
+} Pool;
+
+typedef struct { Pool *pool; int slot; } WorkerArgs;
+
+/* Claim and run blocks of job ``gen`` until none is left. */
+static void pool_work(Pool *pool, uint32_t gen, int slot) {
+    for (;;) {
+        uint64_t c = atomic_load(&pool->claim);
+        uint32_t next = (uint32_t)c;
+        if ((uint32_t)(c >> 32) != gen || next == CLOSED || next >= pool->n_blocks) return;
+        if (!atomic_compare_exchange_weak(&pool->claim, &c, c + 1)) continue;
+        pool->fn(pool->ctx, next, slot); /* the job stays until its claimed blocks are done */
+        atomic_fetch_add(&pool->done, 1);
+    }
+}
+
+static void *pool_worker(void *arg) {
+    WorkerArgs *args = arg;
+    Pool *pool = args->pool;
+    const int slot = args->slot;
+    free(args);
+    uint32_t seen = 0;
+    for (;;) {
+        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop); i++)
+            if (i % 64 == 63) sched_yield();
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop)) pthread_cond_wait(&pool->wake, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+        if (atomic_load(&pool->stop)) return NULL;
+        seen = atomic_load(&pool->posted);
+        pool_work(pool, seen, slot);
+    }
+}
+
+static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
+    if (pool->n_workers == 0 || n_blocks < 2) {
+        for (int64_t b = 0; b < n_blocks; b++) fn(ctx, b, 0);
+        return;
+    }
+    const uint32_t gen = atomic_load(&pool->posted) + 1;
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n_blocks = n_blocks;
+    atomic_store(&pool->done, 0);
+    atomic_store(&pool->claim, (uint64_t)gen << 32);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->posted, gen);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    pool_work(pool, gen, 0);
+    for (int i = 0; atomic_load(&pool->done) < n_blocks; i++)
+        if (i % 64 == 63) sched_yield();
+    atomic_store(&pool->claim, ((uint64_t)gen << 32) | CLOSED);
+}
+
+/* Start ``n_workers`` threads; fewer if the system refuses some (never an error). */
+static void pool_start(Pool *pool, int n_workers) {
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    atomic_store(&pool->claim, CLOSED);
+    atomic_store(&pool->posted, 0);
+    atomic_store(&pool->stop, 0);
+    pool->workers = calloc((size_t)n_workers, sizeof(pthread_t));
+    pool->n_workers = 0;
+    for (int i = 0; pool->workers && i < n_workers; i++) {
+        WorkerArgs *args = malloc(sizeof *args);
+        if (!args) break;
+        args->pool = pool;
+        args->slot = i + 1;
+        if (pthread_create(&pool->workers[i], NULL, pool_worker, args) != 0) { free(args); break; }
+        pool->n_workers++;
+    }
+}
+
+static void pool_stop(Pool *pool) {
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->stop, 1);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < pool->n_workers; i++) pthread_join(pool->workers[i], NULL);
+    free(pool->workers);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->wake);
+}
+
+typedef struct {
+    PyObject_HEAD
+    int height, width, colour_channels, threads, components, n_layers, width_pad;
+    Pool pool;
+    int pool_started, n_scratch;
+    Layer layers[MAX_LAYERS];
+    int64_t *sigmoid, *inv_scale, *weight_lut;
+    int64_t coefs[LS_TOTAL];
+    Py_buffer pixels_view;
+    uint8_t *pixels; /* (H, W, 3), owned by Python */
+    int16_t *residuals; /* (H, W, 3), q4 units */
+    Scratch *scratch;
+    /* decoder: the current wavefront step */
+    int step_n, step_capacity;
+    int *step_rows, *step_cols;
+    int64_t *step_out; /* (n, 12, K) model outputs */
+    int64_t *step_known; /* (n, 3) LS parts without the current pixel */
+    int32_t *step_current, *step_base, *step_res; /* (n, 3) */
+    int32_t *step_bucket; /* (n,) */
+    Prepared *step_prep; /* (n,) of the channel being decoded */
+} ImageKernel;
+
+static void *aligned_zeros(size_t bytes) {
+    size_t size = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    void *p = aligned_alloc(ALIGN, size ? size : ALIGN);
+    if (p) memset(p, 0, size ? size : ALIGN);
+    return p;
+}
+
+/* ---- causal context ------------------------------------------------------------------ */
+
+/* Flat index of neighbour j of pixel (r, c), or -1 for the fill value: rows above the
+ * image clamp to row 0, columns into the image; a position not decoded before (r, c)
+ * falls back to the W pixel, else the N pixel, else the fill. */
+static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int j) {
+    int r2 = r + NB_DR[j], c2 = c + NB_DC[j];
+    if (r2 < 0) r2 = 0;
+    if (c2 < 0) c2 = 0;
+    if (c2 > k->width - 1) c2 = k->width - 1;
+    if ((int64_t)SKEW * r2 + c2 < (int64_t)SKEW * r + c) return (int64_t)r2 * k->width + c2;
+    if (c > 0) return (int64_t)r * k->width + c - 1;
+    if (r > 0) return (int64_t)(r - 1) * k->width + c;
+    return -1;
+}
+
+/* Pixels (fill 128) and residuals (fill 0) at the 17 neighbours of (r, c). */
+static void gather(const ImageKernel *k, int r, int c, int32_t nb[N_NB][3], int32_t res[N_NB][3]) {
+    for (int j = 0; j < N_NB; j++) {
+        int64_t idx = neighbour_index(k, r, c, j);
+        for (int ch = 0; ch < 3; ch++) {
+            nb[j][ch] = idx < 0 ? 128 : k->pixels[idx * 3 + ch];
+            if (res) res[j][ch] = idx < 0 ? 0 : k->residuals[idx * 3 + ch];
+        }
+    }
+}
+
+/* LS design row of channel ch (LS_SIZES[ch] values); ``current`` holds the pixel's
+ * earlier channels (zeros give the part that does not use them). */
+static void ls_row(int32_t nb[N_NB][3], int ch, const int32_t current[3], int64_t row[LS_MAX_SIZE]) {
+    for (int j = 0; j < N_NB; j++) row[j] = nb[j][ch];
+    row[N_NB] = LS_BIAS_INPUT;
+    if (ch == 1) {
+        row[18] = current[0];
+        row[19] = nb[W_][0]; row[20] = nb[N_][0]; row[21] = nb[NW_][0]; row[22] = nb[NE_][0];
+    } else if (ch == 2) {
+        row[18] = current[0]; row[19] = current[1];
+        row[20] = nb[W_][0]; row[21] = nb[N_][0]; row[22] = nb[W_][1]; row[23] = nb[N_][1];
+    }
+}
+
+/* Parts of the three LS predictions (units 2**-12) that do not use the current pixel. */
+static void ls_known(const ImageKernel *k, int32_t nb[N_NB][3], int64_t known[3]) {
+    static const int32_t zeros[3] = {0, 0, 0};
+    int64_t row[LS_MAX_SIZE];
+    for (int ch = 0; ch < 3; ch++) {
+        ls_row(nb, ch, zeros, row);
+        const int64_t *coef = k->coefs + LS_OFFSETS[ch];
+        int64_t s = 0;
+        for (int i = 0; i < LS_SIZES[ch]; i++) s += row[i] * coef[i];
+        known[ch] = s;
+    }
+}
+
+/* LS prediction of channel ch in q4 units given the pixel's earlier channels. */
+static inline int32_t ls_complete(const ImageKernel *k, int ch, int64_t known, const int32_t current[3]) {
+    int64_t total = known;
+    if (ch >= 1) total += k->coefs[LS_OFFSETS[ch] + CUR_R] * current[0];
+    if (ch == 2) total += k->coefs[LS_OFFSETS[ch] + CUR_G] * current[1];
+    return (int32_t)clamp64(round_shift(total, LS_FRAC - 4), 0, 255 * Q4);
+}
+
+static inline int32_t med(int32_t w, int32_t n, int32_t nw) {
+    int32_t lo = w < n ? w : n, hi = w < n ? n : w;
+    if (nw >= hi) return lo;
+    if (nw <= lo) return hi;
+    return w + n - nw;
+}
+
+/* The 75 fixed-point (2**-8) model inputs of pixel (r, c), and its ``known`` LS parts. */
+static void features(const ImageKernel *k, int r, int c, int32_t f[N_FEATURES], int64_t known[3]) {
+    int32_t nb[N_NB][3], res[N_NB][3], m[3];
+    gather(k, r, c, nb, res);
+    ls_known(k, nb, known);
+    int64_t prior[3];
+    for (int ch = 0; ch < 3; ch++) {
+        int64_t total = known[ch];
+        if (ch >= 1) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_R] * prior[0], 4);
+        if (ch == 2) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_G] * prior[1], 4);
+        prior[ch] = clamp64(round_shift(total, LS_FRAC - 4), 0, 255 * Q4);
+        m[ch] = med(nb[W_][ch], nb[N_][ch], nb[NW_][ch]);
+    }
+    static const int res_at[4] = {W_, N_, NW_, NE_};
+    for (int ch = 0; ch < 3; ch++) {
+        for (int j = 0; j < N_NB; j++) f[ch * N_NB + j] = (nb[j][ch] - m[ch]) * 8;
+        f[51 + ch] = (m[ch] - 128) * 4;
+        f[54 + ch] = (int32_t)(prior[ch] - Q4 * m[ch]) * 2;
+        for (int q = 0; q < 4; q++) f[60 + ch * 4 + q] = res[res_at[q]][ch] * 2;
+    }
+    f[57] = (int32_t)round_shift(k->coefs[LS_OFFSETS[1] + CUR_R], 4);
+    f[58] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_R], 4);
+    f[59] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_G], 4);
+    f[72] = (r == 0) * 256;
+    f[73] = (c == 0) * 256;
+    f[74] = (c == k->width - 1) * 256;
+}
+
+/* ---- integer MLP ----------------------------------------------------------------------- */
+
+/* y[p, :] = x[p, :] @ w + b for TILE_ROWS-padded rows; exact on integer values, so the
+ * clones for wider vector units give the same results as the baseline. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void dense(const double *restrict x, int ldx, int rows, const Layer *layer, double *restrict y, int ldy) {
+    const int n_in = layer->n_in, n_out = layer->n_out_pad;
+    for (int p0 = 0; p0 < rows; p0 += TILE_ROWS) {
+        for (int o0 = 0; o0 < n_out; o0 += TILE_COLS) {
+            v4d acc[TILE_ROWS][2];
+            const v4d b0 = *(const v4d *)(layer->b + o0), b1 = *(const v4d *)(layer->b + o0 + 4);
+            for (int p = 0; p < TILE_ROWS; p++) { acc[p][0] = b0; acc[p][1] = b1; }
+            const double *xp = x + (size_t)p0 * ldx;
+            const double *wp = layer->w + o0;
+            for (int i = 0; i < n_in; i++) {
+                const v4d w0 = *(const v4d *)(wp + (size_t)i * n_out);
+                const v4d w1 = *(const v4d *)(wp + (size_t)i * n_out + 4);
+                for (int p = 0; p < TILE_ROWS; p++) {
+                    const double xi = xp[(size_t)p * ldx + i];
+                    acc[p][0] += xi * w0;
+                    acc[p][1] += xi * w1;
+                }
+            }
+            for (int p = 0; p < TILE_ROWS; p++) {
+                *(v4d *)(y + (size_t)(p0 + p) * ldy + o0) = acc[p][0];
+                *(v4d *)(y + (size_t)(p0 + p) * ldy + o0 + 4) = acc[p][1];
+            }
+        }
+    }
+}
+
+/* Model outputs (rows, 12*K) int64 of the features in ``s->a`` (rows x width_pad). */
+static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
+    const int padded = pad_to(rows, TILE_ROWS);
+    double *x = s->a, *y = s->b;
+    for (int i = rows * k->width_pad; i < padded * k->width_pad; i++) x[i] = 0.0;
+    for (int l = 0; l < k->n_layers; l++) {
+        const Layer *layer = &k->layers[l];
+        dense(x, k->width_pad, padded, layer, y, k->width_pad);
+        /* y holds exact integers below 2**53: shifting their int64 values floors exactly */
+        if (l < k->n_layers - 1) {
+            for (int p = 0; p < rows; p++) {
+                double *yp = y + (size_t)p * k->width_pad;
+                for (int o = 0; o < layer->n_out; o++) yp[o] = (double)clamp64((int64_t)yp[o] >> layer->frac, 0, ACT_MAX);
+            }
+            double *t = x; x = y; y = t;
+        } else {
+            for (int p = 0; p < rows; p++)
+                for (int o = 0; o < layer->n_out; o++)
+                    out[(size_t)p * layer->n_out + o] = round_shift((int64_t)y[(size_t)p * k->width_pad + o], layer->frac + ACT_FRAC);
+        }
+    }
+}
+
+/* ---- mixture and frequency tables -------------------------------------------------------- */
+
+/* Mixture of channel ch from the model outputs ``out`` (12*K) of one pixel, its LS base
+ * (q4) and the pixel's residuals of earlier channels (q4). */
+static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t base, const int32_t res[3], Prepared *p) {
+    const int K = k->components;
+    const int64_t *logit = out + ch * K, *offset = out + (3 + ch) * K, *logscale = out + (6 + ch) * K;
+    int64_t top = logit[0];
+    for (int i = 1; i < K; i++) top = logit[i] > top ? logit[i] : top;
+    for (int i = 0; i < K; i++) {
+        int64_t mean = base + offset[i];
+        if (ch == 1) mean += round_shift(out[9 * K + i] * res[0], 8);
+        if (ch == 2) mean += round_shift(out[10 * K + i] * res[0] + out[11 * K + i] * res[1], 8);
+        p->mean[i] = mean;
+        p->inv[i] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
+        int64_t d = top - logit[i];
+        p->weight[i] = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
+    }
+}
+
+/* Mixture CDF C(j) at bin edge j in 0..256 (between values j-1 and j); C(0) = 0. */
+static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
+    const int64_t x = j == 0 ? -((int64_t)1 << 30) : (j == 256 ? ((int64_t)1 << 30) : 16 * (int64_t)j - 8);
+    int64_t total = 0;
+    for (int i = 0; i < k->components; i++) {
+        int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
+        t = clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
+        total += p->weight[i] * (k->sigmoid[t] + j);
+    }
+    return total;
+}
+
+/* Frequencies of the 16 symbols of a stage: edges first, first + step, ... as float64. */
+static void stage_table(const ImageKernel *k, const Prepared *p, int first, int step, double *table) {
+    int64_t prev = cdf(k, p, first);
+    for (int s = 1; s <= STAGE; s++) {
+        int64_t next = cdf(k, p, first + s * step);
+        table[s - 1] = (double)(next - prev);
+        prev = next;
+    }
+}
+
+/* ---- object lifetime ----------------------------------------------------------------------- */
+
+static void kernel_dealloc(ImageKernel *k) {
+    if (k->pool_started) pool_stop(&k->pool);
+    for (int l = 0; l < k->n_layers; l++) { free(k->layers[l].w); free(k->layers[l].b); }
+    free(k->sigmoid); free(k->inv_scale); free(k->weight_lut);
+    free(k->residuals);
+    if (k->scratch) for (int t = 0; t < k->n_scratch; t++) { free(k->scratch[t].a); free(k->scratch[t].b); free(k->scratch[t].out); }
+    free(k->scratch);
+    free(k->step_rows); free(k->step_cols); free(k->step_out); free(k->step_known);
+    free(k->step_current); free(k->step_base); free(k->step_res); free(k->step_bucket); free(k->step_prep);
+    if (k->pixels_view.obj) PyBuffer_Release(&k->pixels_view);
+    Py_TYPE(k)->tp_free((PyObject *)k);
+}
+
+/* A C-contiguous buffer of ``count`` items of ``itemsize`` bytes (or any count if < 0). */
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ssize_t count, int writable, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    if (view->itemsize != itemsize || (count >= 0 && view->len != count * itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes, got %zd bytes of %zd-byte items",
+                     what, count, itemsize, view->len, view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t *copy_int64(PyObject *obj, Py_ssize_t count, const char *what) {
+    Py_buffer v;
+    if (get_buffer(obj, &v, 8, count, 0, what) < 0) return NULL;
+    int64_t *out = aligned_zeros((size_t)count * 8);
+    if (out) memcpy(out, v.buf, (size_t)count * 8);
+    else PyErr_NoMemory();
+    PyBuffer_Release(&v);
+    return out;
+}
+
+/* The integer MLP (weights float64 (n_in, n_out), biases, fracs) and lookup tables. */
+static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObject *fracs, int components,
+                      PyObject *sigmoid, PyObject *inv_scale, PyObject *weight) {
+    if (!PyList_Check(weights) || !PyList_Check(biases) || !PyList_Check(fracs) ||
+        PyList_GET_SIZE(weights) != PyList_GET_SIZE(biases) || PyList_GET_SIZE(weights) != PyList_GET_SIZE(fracs) ||
+        PyList_GET_SIZE(weights) < 1 || PyList_GET_SIZE(weights) > MAX_LAYERS) {
+        PyErr_SetString(PyExc_ValueError, "weights, biases and fracs must be lists of equal length 1..8");
+        return -1;
+    }
+    if (components < 1 || components > MAX_K) {
+        PyErr_SetString(PyExc_ValueError, "bad number of mixture components");
+        return -1;
+    }
+    k->components = components;
+    /* layers: (n_in, n_out) weights padded to TILE_COLS outputs */
+    int n_in = N_FEATURES, widest = pad_to(N_FEATURES, 4);
+    const int n_layers = (int)PyList_GET_SIZE(weights);
+    for (int l = 0; l < n_layers; l++) {
+        Layer *layer = &k->layers[l];
+        Py_buffer wv, bv;
+        if (get_buffer(PyList_GET_ITEM(weights, l), &wv, 8, -1, 0, "weights") < 0) return -1;
+        if (wv.ndim != 2 || wv.shape[0] != n_in) {
+            PyBuffer_Release(&wv);
+            PyErr_Format(PyExc_ValueError, "layer %d: weights must be float64 (%d, n_out)", l, n_in);
+            return -1;
+        }
+        const int n_out = (int)wv.shape[1];
+        if (get_buffer(PyList_GET_ITEM(biases, l), &bv, 8, n_out, 0, "biases") < 0) { PyBuffer_Release(&wv); return -1; }
+        layer->n_in = n_in;
+        layer->n_out = n_out;
+        layer->n_out_pad = pad_to(n_out, TILE_COLS);
+        layer->frac = (int)PyLong_AsLong(PyList_GET_ITEM(fracs, l));
+        layer->w = aligned_zeros((size_t)n_in * layer->n_out_pad * 8);
+        layer->b = aligned_zeros((size_t)layer->n_out_pad * 8);
+        k->n_layers = l + 1; /* so that dealloc frees what is allocated */
+        if (!layer->w || !layer->b) { PyBuffer_Release(&wv); PyBuffer_Release(&bv); PyErr_NoMemory(); return -1; }
+        for (int i = 0; i < n_in; i++) memcpy(layer->w + (size_t)i * layer->n_out_pad, (double *)wv.buf + (size_t)i * n_out, (size_t)n_out * 8);
+        memcpy(layer->b, bv.buf, (size_t)n_out * 8);
+        PyBuffer_Release(&wv);
+        PyBuffer_Release(&bv);
+        if (PyErr_Occurred()) return -1;
+        if (layer->frac < 0 || layer->frac > 40) { PyErr_SetString(PyExc_ValueError, "bad layer frac"); return -1; }
+        n_in = n_out;
+        if (layer->n_out_pad > widest) widest = layer->n_out_pad;
+    }
+    if (n_in != OUT_ROWS * components) {
+        PyErr_Format(PyExc_ValueError, "last layer has %d outputs, expected 12 * %d", n_in, components);
+        return -1;
+    }
+    k->width_pad = widest;
+    if (!(k->sigmoid = copy_int64(sigmoid, 2 * T_MAX * (1 << T_FRAC) + 1, "sigmoid table")) ||
+        !(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
+        !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
+        return -1;
+    return 0;
+}
+
+static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"weights", "biases", "fracs", "components", "sigmoid", "inv_scale", "weight",
+                             "coefs", "pixels", "colour_channels", "threads", NULL};
+    PyObject *weights, *biases, *fracs, *sigmoid, *inv_scale, *weight, *coefs, *pixels;
+    int components, colour_channels, threads;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOiOOOOOii", kwlist, &weights, &biases, &fracs, &components,
+                                     &sigmoid, &inv_scale, &weight, &coefs, &pixels, &colour_channels, &threads))
+        return -1;
+    if (k->pixels_view.obj) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is already initialised"); return -1; }
+    if (colour_channels < 1 || colour_channels > 3 || threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad colour_channels or threads");
+        return -1;
+    }
+    k->colour_channels = colour_channels;
+    k->threads = threads;
+    if (weights == Py_None) { /* context only (LS fit, residuals, no model) */
+        k->components = 1;
+        k->width_pad = pad_to(N_FEATURES, 4);
+    } else if (init_model(k, weights, biases, fracs, components, sigmoid, inv_scale, weight) < 0) {
+        return -1;
+    }
+    int64_t *c = copy_int64(coefs, LS_TOTAL, "LS coefficients");
+    if (!c) return -1;
+    memcpy(k->coefs, c, sizeof k->coefs);
+    free(c);
+    /* pixels: writable uint8 (H, W, 3) */
+    if (PyObject_GetBuffer(pixels, &k->pixels_view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_STRIDES) < 0) return -1;
+    if (k->pixels_view.itemsize != 1 || k->pixels_view.ndim != 3 || k->pixels_view.shape[2] != 3 ||
+        k->pixels_view.shape[0] < 1 || k->pixels_view.shape[1] < 1 ||
+        k->pixels_view.shape[0] > INT32_MAX / SKEW / 2 || k->pixels_view.shape[1] > INT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "pixels must be a writable C-contiguous uint8 (H, W, 3) array");
+        return -1;
+    }
+    k->height = (int)k->pixels_view.shape[0];
+    k->width = (int)k->pixels_view.shape[1];
+    k->pixels = k->pixels_view.buf;
+    const size_t n_pixels = (size_t)k->height * k->width;
+    k->residuals = calloc(n_pixels * 3, sizeof(int16_t));
+    pool_start(&k->pool, k->threads - 1);
+    k->pool_started = 1;
+    k->threads = k->pool.n_workers + 1; /* one scratch per pool slot */
+    k->scratch = calloc((size_t)k->threads, sizeof(Scratch));
+    if (!k->residuals || !k->scratch) { PyErr_NoMemory(); return -1; }
+    for (int t = 0; t < k->threads; t++) {
+        k->scratch[t].a = aligned_zeros((size_t)pad_to(BLOCK, TILE_ROWS) * k->width_pad * 8);
+        k->scratch[t].b = aligned_zeros((size_t)pad_to(BLOCK, TILE_ROWS) * k->width_pad * 8);
+        k->scratch[t].out = malloc((size_t)BLOCK * OUT_ROWS * k->components * sizeof(int64_t));
+        k->n_scratch = t + 1;
+        if (!k->scratch[t].a || !k->scratch[t].b || !k->scratch[t].out) { PyErr_NoMemory(); return -1; }
+    }
+    /* a wavefront step holds at most one pixel per row and ceil(W / SKEW) in all */
+    int cap = (k->width + SKEW - 1) / SKEW;
+    k->step_capacity = cap < k->height ? cap : k->height;
+    const size_t n = (size_t)k->step_capacity;
+    k->step_rows = malloc(n * sizeof(int));
+    k->step_cols = malloc(n * sizeof(int));
+    k->step_out = malloc(n * OUT_ROWS * components * sizeof(int64_t));
+    k->step_known = malloc(n * 3 * sizeof(int64_t));
+    k->step_current = malloc(n * 3 * sizeof(int32_t));
+    k->step_base = malloc(n * 3 * sizeof(int32_t));
+    k->step_res = malloc(n * 3 * sizeof(int32_t));
+    k->step_bucket = malloc(n * sizeof(int32_t));
+    k->step_prep = malloc(n * sizeof(Prepared));
+    if (!k->step_rows || !k->step_cols || !k->step_out || !k->step_known || !k->step_current || !k->step_base ||
+        !k->step_res || !k->step_bucket || !k->step_prep) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- wavefront ------------------------------------------------------------------------------ */
+
+static inline int64_t num_steps(const ImageKernel *k) { return k->width + (int64_t)SKEW * (k->height - 1); }
+
+/* First row and pixel count of wavefront step t (pixels r = first.. with c = t - SKEW*r). */
+static inline int step_span(const ImageKernel *k, int64_t t, int *first) {
+    int64_t lo = t - k->width + 1 <= 0 ? 0 : (t - k->width + SKEW) / SKEW;
+    int64_t hi = t / SKEW < k->height - 1 ? t / SKEW : k->height - 1;
+    *first = (int)lo;
+    return hi >= lo ? (int)(hi - lo + 1) : 0;
+}
+
+/* ---- encoder-side passes over the whole image ----------------------------------------------- */
+
+#define PASS_BLOCK 4096 /* pixels per block of a whole-image pass */
+
+typedef struct { ImageKernel *k; int16_t *features, *bases; double *sums; } PassJob;
+
+static inline int64_t pass_blocks(const ImageKernel *k) { return ((int64_t)k->height * k->width + PASS_BLOCK - 1) / PASS_BLOCK; }
+
+static void residuals_block(void *ctx, int64_t block, int slot) {
+    const ImageKernel *k = ((PassJob *)ctx)->k;
+    const int64_t end = (int64_t)k->height * k->width;
+    (void)slot;
+    for (int64_t p = block * PASS_BLOCK; p < end && p < (block + 1) * PASS_BLOCK; p++) {
+        const int r = (int)(p / k->width), c = (int)(p % k->width);
+        int32_t nb[N_NB][3], cur[3];
+        int64_t known[3];
+        gather(k, r, c, nb, NULL);
+        ls_known(k, nb, known);
+        for (int ch = 0; ch < 3; ch++) cur[ch] = k->pixels[p * 3 + ch];
+        for (int ch = 0; ch < 3; ch++) k->residuals[p * 3 + ch] = (int16_t)(Q4 * cur[ch] - ls_complete(k, ch, known[ch], cur));
+    }
+}
+
+static PyObject *kernel_compute_residuals(ImageKernel *k, PyObject *Py_UNUSED(noargs)) {
+    PassJob job = {k, NULL, NULL, NULL};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, residuals_block, &job, pass_blocks(k));
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+#define NORMAL_TOTAL (18 * 19 + 23 * 24 + 24 * 25) /* per channel: gram (n x n), then rhs (n) */
+
+static void normal_block(void *ctx, int64_t block, int slot) {
+    const PassJob *job = ctx;
+    const ImageKernel *k = job->k;
+    const int64_t end = (int64_t)k->height * k->width;
+    double *acc = job->sums + (size_t)slot * NORMAL_TOTAL;
+    for (int64_t p = block * PASS_BLOCK; p < end && p < (block + 1) * PASS_BLOCK; p++) {
+        int32_t nb[N_NB][3], cur[3];
+        int64_t row[LS_MAX_SIZE];
+        double a[LS_MAX_SIZE];
+        gather(k, (int)(p / k->width), (int)(p % k->width), nb, NULL);
+        for (int ch = 0; ch < 3; ch++) cur[ch] = k->pixels[p * 3 + ch];
+        double *g = acc;
+        for (int ch = 0; ch < 3; ch++) {
+            const int m = LS_SIZES[ch];
+            ls_row(nb, ch, cur, row);
+            for (int i = 0; i < m; i++) a[i] = (double)row[i];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) g[i * m + j] += a[i] * a[j];
+            for (int i = 0; i < m; i++) g[m * m + i] += a[i] * cur[ch];
+            g += m * m + m;
+        }
+    }
+}
+
+static PyObject *kernel_ls_normal_equations(ImageKernel *k, PyObject *arg) {
+    /* out: float64, for channel 0, 1, 2: gram (n x n) then rhs (n), n = LS_SIZES[ch] */
+    Py_buffer out;
+    if (get_buffer(arg, &out, 8, NORMAL_TOTAL, 1, "normal equations") < 0) return NULL;
+    double *sums = calloc((size_t)k->threads * NORMAL_TOTAL, sizeof(double));
+    if (!sums) { PyBuffer_Release(&out); return PyErr_NoMemory(); }
+    PassJob job = {k, NULL, NULL, sums};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, normal_block, &job, pass_blocks(k));
+    Py_END_ALLOW_THREADS
+    /* every term is an integer and every sum stays below 2**53: exact in any order */
+    double *dst = out.buf;
+    for (int i = 0; i < NORMAL_TOTAL; i++) {
+        double total = 0.0;
+        for (int t = 0; t < k->threads; t++) total += sums[(size_t)t * NORMAL_TOTAL + i];
+        dst[i] = total;
+    }
+    free(sums);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+static void terms_block(void *ctx, int64_t block, int slot) {
+    const PassJob *job = ctx;
+    const ImageKernel *k = job->k;
+    const int64_t end = (int64_t)k->height * k->width;
+    (void)slot;
+    for (int64_t p = block * PASS_BLOCK; p < end && p < (block + 1) * PASS_BLOCK; p++) {
+        int32_t f[N_FEATURES], cur[3];
+        int64_t known[3];
+        features(k, (int)(p / k->width), (int)(p % k->width), f, known);
+        for (int i = 0; i < N_FEATURES; i++) job->features[p * N_FEATURES + i] = (int16_t)f[i];
+        for (int ch = 0; ch < 3; ch++) cur[ch] = k->pixels[p * 3 + ch];
+        for (int ch = 0; ch < 3; ch++) job->bases[p * 3 + ch] = (int16_t)ls_complete(k, ch, known[ch], cur);
+    }
+}
+
+static PyObject *kernel_terms(ImageKernel *k, PyObject *args) {
+    /* features int16 (H*W, 75) fixed point 2**-8 and LS bases int16 (H*W, 3) q4, raster order */
+    PyObject *fo, *bo;
+    if (!PyArg_ParseTuple(args, "OO", &fo, &bo)) return NULL;
+    const int64_t n = (int64_t)k->height * k->width;
+    Py_buffer fv, bv;
+    if (get_buffer(fo, &fv, 2, n * N_FEATURES, 1, "features") < 0) return NULL;
+    if (get_buffer(bo, &bv, 2, n * 3, 1, "bases") < 0) { PyBuffer_Release(&fv); return NULL; }
+    PassJob job = {k, fv.buf, bv.buf, NULL};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, terms_block, &job, pass_blocks(k));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&fv);
+    PyBuffer_Release(&bv);
+    Py_RETURN_NONE;
+}
+
+/* Features of a block of pixels into the scratch's input rows, then the MLP. */
+static void block_outputs(const ImageKernel *k, Scratch *s, const int *rows, const int *cols, int n,
+                          int64_t *out, int64_t *known) {
+    int32_t f[N_FEATURES];
+    for (int p = 0; p < n; p++) {
+        features(k, rows[p], cols[p], f, known + 3 * p);
+        double *x = s->a + (size_t)p * k->width_pad;
+        for (int i = 0; i < N_FEATURES; i++) x[i] = f[i];
+        for (int i = N_FEATURES; i < k->width_pad; i++) x[i] = 0.0;
+    }
+    mlp(k, s, n, out);
+}
+
+typedef struct {
+    ImageKernel *k;
+    const int *rows, *cols; /* pixels in decoding order */
+    const int64_t *row0; /* first table row of each pixel's step */
+    const int *step_n, *index; /* pixels in each pixel's step, and its place there */
+    int64_t n_px;
+    int32_t *symbols;
+    double *tables;
+    double *block_bits;
+} EncodeJob;
+
+/* Both stages' symbols and tables of every coded channel of BLOCK pixels. */
+static void encode_block(void *ctx, int64_t block, int slot) {
+    const EncodeJob *job = ctx;
+    const ImageKernel *k = job->k;
+    Scratch *s = &k->scratch[slot];
+    const int cc = k->colour_channels, K = k->components;
+    const int64_t a = block * BLOCK;
+    const int n = (int)(job->n_px - a < BLOCK ? job->n_px - a : BLOCK);
+    block_outputs(k, s, job->rows + a, job->cols + a, n, s->out, s->known);
+    double bits = 0.0;
+    for (int q = 0; q < n; q++) {
+        const int64_t px = (int64_t)job->rows[a + q] * k->width + job->cols[a + q];
+        int32_t cur[3], res[3];
+        for (int ch = 0; ch < 3; ch++) { cur[ch] = k->pixels[px * 3 + ch]; res[ch] = k->residuals[px * 3 + ch]; }
+        for (int ch = 0; ch < cc; ch++) {
+            Prepared prep;
+            prepare(k, s->out + (size_t)q * OUT_ROWS * K, ch, ls_complete(k, ch, s->known[3 * q + ch], cur), res, &prep);
+            const int v = cur[ch], bucket = v / STAGE;
+            const int64_t r_coarse = job->row0[a + q] + (int64_t)(2 * ch) * job->step_n[a + q] + job->index[a + q];
+            const int64_t r_fine = r_coarse + job->step_n[a + q];
+            double *coarse = job->tables + r_coarse * STAGE, *fine = job->tables + r_fine * STAGE;
+            stage_table(k, &prep, 0, STAGE, coarse);
+            stage_table(k, &prep, STAGE * bucket, 1, fine);
+            job->symbols[r_coarse] = bucket;
+            job->symbols[r_fine] = v % STAGE;
+            double total = 0.0;
+            for (int i = 0; i < STAGE; i++) total += coarse[i];
+            bits += log2(total) - log2(fine[v % STAGE]);
+        }
+    }
+    job->block_bits[block] = bits;
+}
+
+static PyObject *kernel_encode_steps(ImageKernel *k, PyObject *args) {
+    /* Symbols (int32) and tables (float64, 16 per row) of wavefront steps t0..t1-1 in the
+     * decoder's order: step, coded channel, stage (bucket v // 16, then v % 16), pixel.
+     * Returns (rows written, ideal bits). Needs compute_residuals() first. */
+    long long t0, t1;
+    PyObject *so, *to;
+    if (!PyArg_ParseTuple(args, "LLOO", &t0, &t1, &so, &to)) return NULL;
+    if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
+    if (t0 < 0 || t1 < t0 || t1 > num_steps(k)) { PyErr_SetString(PyExc_ValueError, "step range out of the image"); return NULL; }
+    int64_t n_px = 0;
+    for (int64_t t = t0; t < t1; t++) { int first; n_px += step_span(k, t, &first); }
+    const int cc = k->colour_channels;
+    const int64_t n_rows = n_px * cc * 2;
+    Py_buffer sv, tv;
+    if (get_buffer(so, &sv, 4, -1, 1, "symbols") < 0) return NULL;
+    if (get_buffer(to, &tv, 8, -1, 1, "tables") < 0) { PyBuffer_Release(&sv); return NULL; }
+    if (sv.len < n_rows * 4 || tv.len < n_rows * STAGE * 8) {
+        PyBuffer_Release(&sv); PyBuffer_Release(&tv);
+        PyErr_SetString(PyExc_ValueError, "symbols or tables buffer too small for the step range");
+        return NULL;
+    }
+    /* per pixel: position, and where its step's rows start and how many pixels it has */
+    int *rows = malloc((size_t)n_px * sizeof(int)), *cols = malloc((size_t)n_px * sizeof(int));
+    int64_t *row0 = malloc((size_t)n_px * sizeof(int64_t));
+    int *step_n = malloc((size_t)n_px * sizeof(int)), *index = malloc((size_t)n_px * sizeof(int));
+    const int64_t n_blocks = (n_px + BLOCK - 1) / BLOCK;
+    double *block_bits = calloc((size_t)n_blocks + 1, sizeof(double));
+    if (!rows || !cols || !row0 || !step_n || !index || !block_bits) {
+        free(rows); free(cols); free(row0); free(step_n); free(index); free(block_bits);
+        PyBuffer_Release(&sv); PyBuffer_Release(&tv);
+        return PyErr_NoMemory();
+    }
+    int64_t p = 0;
+    for (int64_t t = t0; t < t1; t++) {
+        int first, n = step_span(k, t, &first);
+        for (int i = 0; i < n; i++, p++) {
+            rows[p] = first + i;
+            cols[p] = (int)(t - (int64_t)SKEW * (first + i));
+            row0[p] = (p - i) * cc * 2;
+            step_n[p] = n;
+            index[p] = i;
+        }
+    }
+    EncodeJob job = {k, rows, cols, row0, step_n, index, n_px, sv.buf, tv.buf, block_bits};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, encode_block, &job, n_blocks);
+    Py_END_ALLOW_THREADS
+    double bits = 0.0;
+    for (int64_t b = 0; b < n_blocks; b++) bits += block_bits[b];
+    free(rows); free(cols); free(row0); free(step_n); free(index); free(block_bits);
+    PyBuffer_Release(&sv);
+    PyBuffer_Release(&tv);
+    return Py_BuildValue("Ld", (long long)n_rows, bits);
+}
+
+/* ---- decoder: one wavefront step at a time ------------------------------------------------- */
+
+/* Model outputs and known LS parts of BLOCK pixels of the current step. */
+static void step_block(void *ctx, int64_t block, int slot) {
+    ImageKernel *k = ctx;
+    const int a = (int)block * BLOCK, m = k->step_n - a < BLOCK ? k->step_n - a : BLOCK;
+    block_outputs(k, &k->scratch[slot], k->step_rows + a, k->step_cols + a, m,
+                  k->step_out + (size_t)a * OUT_ROWS * k->components, k->step_known + 3 * a);
+}
+
+static PyObject *kernel_begin_step(ImageKernel *k, PyObject *arg) {
+    /* Model outputs of every pixel of step t; returns the step's pixel count. */
+    const long long t = PyLong_AsLongLong(arg);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
+    if (t < 0 || t >= num_steps(k)) { PyErr_SetString(PyExc_ValueError, "step out of the image"); return NULL; }
+    int first;
+    const int n = step_span(k, t, &first);
+    k->step_n = n;
+    for (int i = 0; i < n; i++) { k->step_rows[i] = first + i; k->step_cols[i] = (int)(t - (int64_t)SKEW * (first + i)); }
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, step_block, k, (n + BLOCK - 1) / BLOCK);
+    Py_END_ALLOW_THREADS
+    memset(k->step_current, 0, (size_t)n * 3 * sizeof(int32_t));
+    memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
+    return PyLong_FromLong(n);
+}
+
+static int step_table_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
+    if (get_buffer(obj, view, 8, -1, 1, "tables") < 0) return -1;
+    if (view->len < (Py_ssize_t)k->step_n * STAGE * 8) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "tables buffer too small for the step");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_channel(ImageKernel *k, int ch) {
+    if (ch < 0 || ch >= k->colour_channels) { PyErr_SetString(PyExc_ValueError, "channel out of range"); return -1; }
+    return 0;
+}
+
+static PyObject *kernel_coarse(ImageKernel *k, PyObject *args) {
+    /* Stage-1 tables (bucket v // 16) of channel ch for the step's pixels. */
+    int ch;
+    PyObject *to;
+    Py_buffer tv;
+    if (!PyArg_ParseTuple(args, "iO", &ch, &to) || check_channel(k, ch) < 0 || step_table_buffer(k, to, &tv) < 0) return NULL;
+    double *tables = tv.buf;
+    const int K = k->components;
+    for (int i = 0; i < k->step_n; i++) {
+        const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
+        k->step_base[3 * i + ch] = base;
+        prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
+        stage_table(k, &k->step_prep[i], 0, STAGE, tables + (size_t)i * STAGE);
+    }
+    PyBuffer_Release(&tv);
+    Py_RETURN_NONE;
+}
+
+static int symbols_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
+    if (get_buffer(obj, view, 4, k->step_n, 0, "symbols") < 0) return -1;
+    const int32_t *s = view->buf;
+    for (int i = 0; i < k->step_n; i++)
+        if (s[i] < 0 || s[i] >= STAGE) {
+            PyBuffer_Release(view);
+            PyErr_SetString(PyExc_ValueError, "symbol out of range");
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *kernel_fine(ImageKernel *k, PyObject *args) {
+    /* Stage-2 tables (v % 16) of channel ch given the decoded buckets (int32). */
+    int ch;
+    PyObject *bo, *to;
+    Py_buffer bv, tv;
+    if (!PyArg_ParseTuple(args, "iOO", &ch, &bo, &to) || check_channel(k, ch) < 0) return NULL;
+    if (symbols_buffer(k, bo, &bv) < 0) return NULL;
+    if (step_table_buffer(k, to, &tv) < 0) { PyBuffer_Release(&bv); return NULL; }
+    const int32_t *buckets = bv.buf;
+    double *tables = tv.buf;
+    for (int i = 0; i < k->step_n; i++) {
+        k->step_bucket[i] = buckets[i];
+        stage_table(k, &k->step_prep[i], STAGE * buckets[i], 1, tables + (size_t)i * STAGE);
+    }
+    PyBuffer_Release(&bv);
+    PyBuffer_Release(&tv);
+    Py_RETURN_NONE;
+}
+
+static PyObject *kernel_commit(ImageKernel *k, PyObject *args) {
+    /* Values of channel ch are 16 * bucket + the decoded symbols (int32). After the last
+     * coded channel the step is complete: uncoded channels copy channel 0, and pixels and
+     * residuals go into the image's planes. */
+    int ch;
+    PyObject *so;
+    Py_buffer sv;
+    if (!PyArg_ParseTuple(args, "iO", &ch, &so) || check_channel(k, ch) < 0 || symbols_buffer(k, so, &sv) < 0) return NULL;
+    const int32_t *s = sv.buf;
+    for (int i = 0; i < k->step_n; i++) {
+        const int32_t v = STAGE * k->step_bucket[i] + s[i];
+        k->step_current[3 * i + ch] = v;
+        k->step_res[3 * i + ch] = Q4 * v - k->step_base[3 * i + ch];
+    }
+    PyBuffer_Release(&sv);
+    if (ch == k->colour_channels - 1) {
+        for (int i = 0; i < k->step_n; i++) {
+            int32_t *cur = k->step_current + 3 * i, *res = k->step_res + 3 * i;
+            for (int c2 = k->colour_channels; c2 < 3; c2++) {
+                cur[c2] = cur[0];
+                res[c2] = Q4 * cur[c2] - ls_complete(k, c2, k->step_known[3 * i + c2], cur);
+            }
+            const int64_t px = (int64_t)k->step_rows[i] * k->width + k->step_cols[i];
+            for (int c2 = 0; c2 < 3; c2++) {
+                k->pixels[px * 3 + c2] = (uint8_t)cur[c2];
+                k->residuals[px * 3 + c2] = (int16_t)res[c2];
+            }
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *kernel_num_steps(ImageKernel *k, PyObject *Py_UNUSED(noargs)) { return PyLong_FromLongLong(num_steps(k)); }
+
+static PyObject *kernel_step_sizes(ImageKernel *k, PyObject *arg) {
+    /* Pixel counts of every wavefront step into an int32 buffer of num_steps() items. */
+    Py_buffer v;
+    if (get_buffer(arg, &v, 4, num_steps(k), 1, "step sizes") < 0) return NULL;
+    int32_t *out = v.buf;
+    for (int64_t t = 0; t < num_steps(k); t++) { int first; out[t] = step_span(k, t, &first); }
+    PyBuffer_Release(&v);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef kernel_methods[] = {
+    {"compute_residuals", (PyCFunction)kernel_compute_residuals, METH_NOARGS,
+     "Fill the LS residual plane from the full pixel plane (encoder, training)."},
+    {"ls_normal_equations", (PyCFunction)kernel_ls_normal_equations, METH_O,
+     "Write per channel (A^T A, A^T y) of the LS design over all pixels into a float64 buffer."},
+    {"terms", (PyCFunction)kernel_terms, METH_VARARGS,
+     "terms(features, bases): int16 model features (n, 75) and LS bases (n, 3) of all pixels, raster order."},
+    {"encode_steps", (PyCFunction)kernel_encode_steps, METH_VARARGS,
+     "encode_steps(t0, t1, symbols, tables) -> (rows, ideal bits), in decoding order."},
+    {"begin_step", (PyCFunction)kernel_begin_step, METH_O, "begin_step(t) -> pixels in the step."},
+    {"coarse", (PyCFunction)kernel_coarse, METH_VARARGS, "coarse(ch, tables): stage-1 tables of channel ch."},
+    {"fine", (PyCFunction)kernel_fine, METH_VARARGS, "fine(ch, buckets, tables): stage-2 tables of channel ch."},
+    {"commit", (PyCFunction)kernel_commit, METH_VARARGS, "commit(ch, symbols): decoded values of channel ch."},
+    {"num_steps", (PyCFunction)kernel_num_steps, METH_NOARGS, "Wavefront steps: W + 4 (H - 1)."},
+    {"step_sizes", (PyCFunction)kernel_step_sizes, METH_O, "Pixels of every step into an int32 buffer."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ImageKernelType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "neuralzip._kernel.ImageKernel",
+    .tp_basicsize = sizeof(ImageKernel),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One image's planes and one integer model: contexts, model outputs and frequency tables.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)kernel_init,
+    .tp_dealloc = (destructor)kernel_dealloc,
+    .tp_methods = kernel_methods,
+};
+
+static struct PyModuleDef kernel_module = {PyModuleDef_HEAD_INIT, "_kernel", "Compiled coding kernel of neuralzip.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__kernel(void) {
+    if (PyType_Ready(&ImageKernelType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&kernel_module);
+    if (!m) return NULL;
+    Py_INCREF(&ImageKernelType);
+    if (PyModule_AddObject(m, "ImageKernel", (PyObject *)&ImageKernelType) < 0) { Py_DECREF(m); return NULL; }
+    PyObject *constants = Py_BuildValue(
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
+        "LS_FRAC", LS_FRAC, "LS_BIAS_INPUT", LS_BIAS_INPUT, "LS_TOTAL", LS_TOTAL, "Q4", Q4, "ACT_FRAC", ACT_FRAC,
+        "CDF_BITS", CDF_BITS, "T_FRAC", T_FRAC, "T_MAX", T_MAX, "INV_BITS", INV_BITS, "LOGSCALE_MIN", LOGSCALE_MIN,
+        "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE);
+    if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
+    return m;
+}

@@ -1,0 +1,71 @@
+"""The compiled coding kernel (``neuralzip/_kernel.c``) and how the codec builds one.
+
+An ``ImageKernel`` holds one image's planes (uint8 pixels, int16 LS residuals) and one
+integer model; it computes causal contexts, the model's mixture parameters and both coding
+stages' frequency tables, bit-exact on any machine, instruction set and thread count. The
+numpy reference it is tested against lives in ``tests/reference.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import context, intmodel, likelihood
+
+try:
+    from . import _kernel
+except ImportError as exc:  # a source tree whose extension was never built
+    raise ImportError(
+        "neuralzip's compiled kernel (neuralzip._kernel) is not built: run `pip install -e .` "
+        f"in the source tree, with a C compiler installed ({exc})"
+    ) from None
+
+ImageKernel = _kernel.ImageKernel
+
+_EXPECTED = {
+    "SKEW": context.SKEW, "N_FEATURES": context.N_FEATURES, "LS_FRAC": context.LS_FRAC,
+    "LS_BIAS_INPUT": context.LS_BIAS_INPUT, "LS_TOTAL": context.LS_TOTAL, "Q4": context.Q4,
+    "ACT_FRAC": intmodel.ACT_FRAC, "CDF_BITS": likelihood.CDF_BITS, "T_FRAC": likelihood.T_FRAC,
+    "T_MAX": likelihood.T_MAX, "INV_BITS": likelihood.INV_BITS, "LOGSCALE_MIN": likelihood.LOGSCALE_MIN,
+    "LOGSCALE_MAX": likelihood.LOGSCALE_MAX, "STAGE": likelihood.STAGE,
+}
+if _kernel.CONSTANTS != _EXPECTED:  # a stale build of an older _kernel.c
+    raise ImportError("neuralzip._kernel was built from other sources: rebuild it with `pip install -e .`")
+
+
+def default_threads() -> int:
+    """Threads a kernel uses unless told otherwise: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
+                 model: intmodel.IntegerModel | None = None, threads: int | None = None) -> ImageKernel:
+    """Kernel over ``pixels``, a writable C-contiguous uint8 (H, W, 3) array that it reads
+    (encoder) or fills (decoder) in place; ``coefs``: all LS_TOTAL LS coefficients (int64,
+    2**-12 units). Without ``model`` it only computes contexts, residuals and LS sums."""
+    mlp, tables = (model.mlp, model.tables) if model is not None else (None, None)
+    return ImageKernel(
+        weights=None if mlp is None else [np.ascontiguousarray(w, np.float64) for w in mlp.weights],
+        biases=None if mlp is None else [np.ascontiguousarray(b, np.float64) for b in mlp.biases],
+        fracs=None if mlp is None else [int(f) for f in mlp.fracs],
+        components=1 if mlp is None else mlp.components,
+        sigmoid=None if tables is None else tables.sigmoid,
+        inv_scale=None if tables is None else tables.inv_scale,
+        weight=None if tables is None else tables.weight,
+        coefs=np.ascontiguousarray(coefs, np.int64),
+        pixels=pixels,
+        colour_channels=colour_channels,
+        threads=threads or default_threads(),
+    )
+
+
+def step_sizes(kernel: ImageKernel) -> np.ndarray:
+    """Pixels of every wavefront step, int64 (num_steps,)."""
+    sizes = np.empty(kernel.num_steps(), np.int32)
+    kernel.step_sizes(sizes)
+    return sizes.astype(np.int64)

@@ -1,0 +1,47 @@
+"""Build of the compiled coding kernel ``neuralzip._kernel`` (metadata lives in pyproject.toml).
+
+Portable flags only: the kernel's MLP is compiled for several instruction sets and picks
+one at run time (GCC ``target_clones``); every result is an exact integer, so the choice
+never changes a bit. Threads are POSIX threads of the kernel's own.
+"""
+
+import os
+import sys
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+NO_COMPILER = (
+    "neuralzip needs a C compiler to build its coding kernel (neuralzip/_kernel.c): "
+    "install one (Debian/Ubuntu: apt-get install gcc python3-dev; macOS: xcode-select --install) "
+    "and run the install again"
+)
+
+
+class BuildKernel(build_ext):
+    """build_ext that fails in one clear line where there is no working C compiler."""
+
+    def build_extensions(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = os.path.join(tmp, "probe.c")
+            with open(probe, "w") as f:
+                f.write("int main(void) { return 0; }\n")
+            try:
+                self.compiler.compile([probe], output_dir=tmp)
+            except Exception:
+                sys.exit(f"error: {NO_COMPILER}")
+        super().build_extensions()
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "neuralzip._kernel",
+            sources=["neuralzip/_kernel.c"],
+            extra_compile_args=["-O3", "-std=c11", "-ffp-contract=fast", "-fno-math-errno", "-pthread"],
+            extra_link_args=["-pthread"],
+        )
+    ],
+    cmdclass={"build_ext": BuildKernel},
+)
