@@ -62,7 +62,7 @@ static const int LS_OFFSETS[3] = {0, 18, 41};
 /* ---- MLP tiling ---------------------------------------------------------------------- */
 #define TILE_ROWS 6  /* pixels per micro-kernel tile */
 #define TILE_COLS 8  /* outputs per micro-kernel tile (two 4-double vectors) */
-#define BLOCK 48     /* pixels per block: a multiple of TILE_ROWS */
+#define BLOCK 24     /* pixels per block: a multiple of TILE_ROWS */
 #define ALIGN 64
 
 typedef double v4d __attribute__((vector_size(32)));
@@ -864,20 +864,45 @@ static int check_channel(ImageKernel *k, int ch) {
     return 0;
 }
 
+#define TABLE_BLOCK 32 /* pixels per block of a decoder stage */
+
+typedef struct { ImageKernel *k; int ch; const int32_t *buckets; double *tables; } StageJob;
+
+/* Tables of one stage of channel ch for TABLE_BLOCK pixels of the step: the buckets'
+ * (stage 1, when ``buckets`` is NULL; this also fixes each pixel's mixture) or the values'
+ * inside the decoded buckets (stage 2). */
+static void stage_block(void *ctx, int64_t block, int slot) {
+    const StageJob *job = ctx;
+    ImageKernel *k = job->k;
+    const int ch = job->ch, K = k->components;
+    const int end = (int)(block + 1) * TABLE_BLOCK < k->step_n ? (int)(block + 1) * TABLE_BLOCK : k->step_n;
+    (void)slot;
+    for (int i = (int)block * TABLE_BLOCK; i < end; i++) {
+        double *table = job->tables + (size_t)i * STAGE;
+        if (job->buckets) {
+            k->step_bucket[i] = job->buckets[i];
+            stage_table(k, &k->step_prep[i], STAGE * job->buckets[i], 1, table);
+        } else {
+            const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
+            k->step_base[3 * i + ch] = base;
+            prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
+            stage_table(k, &k->step_prep[i], 0, STAGE, table);
+        }
+    }
+}
+
+static void run_stage(ImageKernel *k, int ch, const int32_t *buckets, double *tables) {
+    StageJob job = {k, ch, buckets, tables};
+    pool_run(&k->pool, stage_block, &job, (k->step_n + TABLE_BLOCK - 1) / TABLE_BLOCK);
+}
+
 static PyObject *kernel_coarse(ImageKernel *k, PyObject *args) {
     /* Stage-1 tables (bucket v // 16) of channel ch for the step's pixels. */
     int ch;
     PyObject *to;
     Py_buffer tv;
     if (!PyArg_ParseTuple(args, "iO", &ch, &to) || check_channel(k, ch) < 0 || step_table_buffer(k, to, &tv) < 0) return NULL;
-    double *tables = tv.buf;
-    const int K = k->components;
-    for (int i = 0; i < k->step_n; i++) {
-        const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
-        k->step_base[3 * i + ch] = base;
-        prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
-        stage_table(k, &k->step_prep[i], 0, STAGE, tables + (size_t)i * STAGE);
-    }
+    run_stage(k, ch, NULL, tv.buf);
     PyBuffer_Release(&tv);
     Py_RETURN_NONE;
 }
@@ -902,12 +927,7 @@ static PyObject *kernel_fine(ImageKernel *k, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iOO", &ch, &bo, &to) || check_channel(k, ch) < 0) return NULL;
     if (symbols_buffer(k, bo, &bv) < 0) return NULL;
     if (step_table_buffer(k, to, &tv) < 0) { PyBuffer_Release(&bv); return NULL; }
-    const int32_t *buckets = bv.buf;
-    double *tables = tv.buf;
-    for (int i = 0; i < k->step_n; i++) {
-        k->step_bucket[i] = buckets[i];
-        stage_table(k, &k->step_prep[i], STAGE * buckets[i], 1, tables + (size_t)i * STAGE);
-    }
+    run_stage(k, ch, bv.buf, tv.buf);
     PyBuffer_Release(&bv);
     PyBuffer_Release(&tv);
     Py_RETURN_NONE;
