@@ -967,6 +967,8 @@ static PyObject *kernel_commit(ImageKernel *k, PyObject *args) {
 
 static PyObject *kernel_num_steps(ImageKernel *k, PyObject *Py_UNUSED(noargs)) { return PyLong_FromLongLong(num_steps(k)); }
 
+static PyObject *kernel_max_step_size(ImageKernel *k, PyObject *Py_UNUSED(noargs)) { return PyLong_FromLong(k->step_capacity); }
+
 static PyObject *kernel_step_sizes(ImageKernel *k, PyObject *arg) {
     /* Pixel counts of every wavefront step into an int32 buffer of num_steps() items. */
     Py_buffer v;
@@ -992,6 +994,7 @@ static PyMethodDef kernel_methods[] = {
     {"commit", (PyCFunction)kernel_commit, METH_VARARGS, "commit(ch, symbols): decoded values of channel ch."},
     {"num_steps", (PyCFunction)kernel_num_steps, METH_NOARGS, "Wavefront steps: W + 4 (H - 1)."},
     {"step_sizes", (PyCFunction)kernel_step_sizes, METH_O, "Pixels of every step into an int32 buffer."},
+    {"max_step_size", (PyCFunction)kernel_max_step_size, METH_NOARGS, "An upper bound on the pixels of any step (buffer size)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -41,6 +41,8 @@ def error_message(exc: BaseException) -> str | None:
     if isinstance(exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound,
                         Image.DecompressionBombError)):
         return str(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this image (see --max-pixels)"
     if isinstance(exc, UnidentifiedImageError):
         return f"not a readable image: {exc}"
     if isinstance(exc, (OSError, ValueError)):

@@ -84,14 +84,12 @@ def _checksum(image: np.ndarray) -> int:
 
 def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Consecutive ranges [t0, t1) of wavefront steps (pixel counts ``sizes``) holding
-    about ``budget`` pixels each, and at least one step."""
-    bounds, held = [0], 0
-    for step, n in enumerate(sizes.tolist()):
-        if held and held + n > budget:
-            bounds.append(step)
-            held = 0
-        held += n
-    bounds.append(len(sizes))
+    at most ``budget`` pixels each, or one step where a step alone holds more."""
+    ends = np.cumsum(sizes)
+    bounds = [0]
+    while bounds[-1] < len(sizes):
+        held_before = int(ends[bounds[-1] - 1]) if bounds[-1] else 0
+        bounds.append(max(int(np.searchsorted(ends, held_before + budget, side="right")), bounds[-1] + 1))
     return list(zip(bounds[:-1], bounds[1:]))
 
 
@@ -228,7 +226,7 @@ class Codec:
         """Decode every wavefront step into the kernel's pixel plane: per step and coded
         channel, the bucket stage then the value stage, each from the payload."""
         total = kernel.num_steps()
-        tables = np.empty((int(step_sizes(kernel).max()), STAGE))
+        tables = np.empty((kernel.max_step_size(), STAGE))
         for step in range(total):
             view = tables[: kernel.begin_step(step)]
             for ch in range(colour_channels):
