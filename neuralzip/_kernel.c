@@ -78,7 +78,9 @@ typedef struct {
 } Layer;
 
 typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
+    int n; /* components of non-zero weight (the others add exactly nothing) */
     int64_t mean[MAX_K], inv[MAX_K], weight[MAX_K];
+    int64_t bucket_cdf[STAGE + 1]; /* C at the bucket edges 0, 16, ..., 256 */
 } Prepared;
 
 typedef struct { /* per-thread scratch of one block of pixels */
@@ -98,7 +100,12 @@ typedef struct { /* per-thread scratch of one block of pixels */
 
 typedef void (*BlockFn)(void *ctx, int64_t block, int slot);
 #define CLOSED 0xFFFFFFFFu
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 50000 /* about 100 us of polling before a worker sleeps */
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 typedef struct {
     int n_workers;
@@ -136,7 +143,7 @@ static void *pool_worker(void *arg) {
     uint32_t seen = 0;
     for (;;) {
         for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop); i++)
-            if (i % 64 == 63) sched_yield();
+            if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
         pthread_mutex_lock(&pool->mutex);
         while (atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop)) pthread_cond_wait(&pool->wake, &pool->mutex);
         pthread_mutex_unlock(&pool->mutex);
@@ -163,7 +170,7 @@ static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
     pthread_mutex_unlock(&pool->mutex);
     pool_work(pool, gen, 0);
     for (int i = 0; atomic_load(&pool->done) < n_blocks; i++)
-        if (i % 64 == 63) sched_yield();
+        if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
     atomic_store(&pool->claim, ((uint64_t)gen << 32) | CLOSED);
 }
 
@@ -388,22 +395,25 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
     const int64_t *logit = out + ch * K, *offset = out + (3 + ch) * K, *logscale = out + (6 + ch) * K;
     int64_t top = logit[0];
     for (int i = 1; i < K; i++) top = logit[i] > top ? logit[i] : top;
+    p->n = 0;
     for (int i = 0; i < K; i++) {
+        int64_t d = top - logit[i];
+        const int64_t weight = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
+        if (weight == 0) continue;
         int64_t mean = base + offset[i];
         if (ch == 1) mean += round_shift(out[9 * K + i] * res[0], 8);
         if (ch == 2) mean += round_shift(out[10 * K + i] * res[0] + out[11 * K + i] * res[1], 8);
-        p->mean[i] = mean;
-        p->inv[i] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
-        int64_t d = top - logit[i];
-        p->weight[i] = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
+        p->mean[p->n] = mean;
+        p->inv[p->n] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
+        p->weight[p->n++] = weight;
     }
 }
 
-/* Mixture CDF C(j) at bin edge j in 0..256 (between values j-1 and j); C(0) = 0. */
+/* Mixture CDF C(j) at bin edge j in 0..256 (between values j-1 and j). */
 static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
     const int64_t x = j == 0 ? -((int64_t)1 << 30) : (j == 256 ? ((int64_t)1 << 30) : 16 * (int64_t)j - 8);
     int64_t total = 0;
-    for (int i = 0; i < k->components; i++) {
+    for (int i = 0; i < p->n; i++) {
         int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
         t = clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
         total += p->weight[i] * (k->sigmoid[t] + j);
@@ -411,11 +421,18 @@ static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
     return total;
 }
 
-/* Frequencies of the 16 symbols of a stage: edges first, first + step, ... as float64. */
-static void stage_table(const ImageKernel *k, const Prepared *p, int first, int step, double *table) {
-    int64_t prev = cdf(k, p, first);
+/* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'
+ * CDF for stage 2. */
+static void bucket_table(const ImageKernel *k, Prepared *p, double *table) {
+    for (int s = 0; s <= STAGE; s++) p->bucket_cdf[s] = cdf(k, p, STAGE * s);
+    for (int s = 0; s < STAGE; s++) table[s] = (double)(p->bucket_cdf[s + 1] - p->bucket_cdf[s]);
+}
+
+/* Stage 2: frequencies of the 16 values of ``bucket``, after bucket_table. */
+static void value_table(const ImageKernel *k, const Prepared *p, int bucket, double *table) {
+    int64_t prev = p->bucket_cdf[bucket];
     for (int s = 1; s <= STAGE; s++) {
-        int64_t next = cdf(k, p, first + s * step);
+        const int64_t next = s < STAGE ? cdf(k, p, STAGE * bucket + s) : p->bucket_cdf[bucket + 1];
         table[s - 1] = (double)(next - prev);
         prev = next;
     }
@@ -754,8 +771,8 @@ static void encode_block(void *ctx, int64_t block, int slot) {
             const int64_t r_coarse = job->row0[a + q] + (int64_t)(2 * ch) * job->step_n[a + q] + job->index[a + q];
             const int64_t r_fine = r_coarse + job->step_n[a + q];
             double *coarse = job->tables + r_coarse * STAGE, *fine = job->tables + r_fine * STAGE;
-            stage_table(k, &prep, 0, STAGE, coarse);
-            stage_table(k, &prep, STAGE * bucket, 1, fine);
+            bucket_table(k, &prep, coarse);
+            value_table(k, &prep, bucket, fine);
             job->symbols[r_coarse] = bucket;
             job->symbols[r_fine] = v % STAGE;
             double total = 0.0;
@@ -881,12 +898,12 @@ static void stage_block(void *ctx, int64_t block, int slot) {
         double *table = job->tables + (size_t)i * STAGE;
         if (job->buckets) {
             k->step_bucket[i] = job->buckets[i];
-            stage_table(k, &k->step_prep[i], STAGE * job->buckets[i], 1, table);
+            value_table(k, &k->step_prep[i], job->buckets[i], table);
         } else {
             const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
             k->step_base[3 * i + ch] = base;
             prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
-            stage_table(k, &k->step_prep[i], 0, STAGE, table);
+            bucket_table(k, &k->step_prep[i], table);
         }
     }
 }
