@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable, write_atomically
 from .codec import DecodeError, UnsupportedImage
+from .kernel import THREADS_ENV
 from .container import FormatError
 from .zoo import ModelNotFound
 
@@ -220,6 +221,7 @@ def _outcomes(jobs: list[Job], task: Task, workers: int) -> Iterator[tuple[Job, 
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)  # numpy is loaded (the package imports it); see _outcomes
+    os.environ[THREADS_ENV] = "1"  # the worker processes share the cores: one kernel thread each
 
 
 @contextlib.contextmanager

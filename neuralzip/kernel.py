@@ -35,8 +35,14 @@ if _kernel.CONSTANTS != _EXPECTED:  # a stale build of an older _kernel.c
     raise ImportError("neuralzip._kernel was built from other sources: rebuild it with `pip install -e .`")
 
 
+THREADS_ENV = "NEURALZIP_THREADS"
+
+
 def default_threads() -> int:
-    """Threads a kernel uses unless told otherwise: the CPUs this process may run on."""
+    """Threads a kernel uses unless told otherwise: ``$NEURALZIP_THREADS`` if set, else the
+    CPUs this process may run on (batch workers set it to 1: the processes share the cores)."""
+    if os.environ.get(THREADS_ENV, "").isdigit() and int(os.environ[THREADS_ENV]) > 0:
+        return int(os.environ[THREADS_ENV])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
