@@ -108,7 +108,7 @@ class NeuralzipCodec(BenchCodec):
     def __init__(self, model: str):
         self.model = model
         self.name = f"neuralzip-{model}"
-        self.settings = f"Codec.named({model!r})"
+        self.settings = f"Codec.named({model!r}, threads=1)"
         self._codec: Any = None
 
     def __getstate__(self) -> dict:  # worker processes load their own model
@@ -119,7 +119,7 @@ class NeuralzipCodec(BenchCodec):
         if self._codec is None:
             from ..codec import Codec
 
-            self._codec = Codec.named(self.model)
+            self._codec = Codec.named(self.model, threads=1)  # one thread per codec, as the others
         return self._codec
 
     def encode_nll(self, image: np.ndarray) -> tuple[bytes, float | None]:
