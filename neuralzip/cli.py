@@ -103,7 +103,7 @@ def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool) -> tuple[
     pixels are decoded."""
     source = io.BytesIO(_read(None)) if job.source is None else job.source
     image = api.read_image(source, max_pixels=max_pixels)
-    with _progress_bar("encoding", "step", quiet) as progress:
+    with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
     return data, f"{_describe(data)} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
