@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import multiprocessing
 import sys
@@ -240,8 +241,14 @@ def info(files: tuple[Path, ...]) -> None:
 def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, seed, threads) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
-    Re-running with the same --out resumes from OUT's .ckpt checkpoint.
+    Re-running with the same --out resumes from OUT's .ckpt checkpoint. Needs PyTorch
+    (pip install 'neuralzip[train]').
     """
+    try:  # torch is an extra: without it, one line saying how to get it (not a traceback)
+        importlib.import_module("torch")
+    except ImportError:
+        _fail("training needs PyTorch, which is not installed: pip install 'neuralzip[train]' "
+              "(or the CPU-only build, where a local wheel of it exists: pip install torch==2.13.0)")
     from .train import train_main
 
     report = train_main(
@@ -287,7 +294,7 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
     with _reported_errors():
         from tqdm import tqdm
 
-        from .bench.report import totals_table
+        from .bench.report import plots_missing, totals_table
         from .bench.runner import collect
         from .bench.suite import UnknownCodec, default_paths, select
         from .bench.suite import benchmark as run_benchmark
@@ -302,10 +309,17 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
             for name, why in skipped.items():
                 click.echo(f"{name:12} unavailable: {why}")
             return
+        # what a minimal install lacks is said up front, one line per cause, before any coding
+        by_cause: dict[str, list[str]] = {}
         for name, why in skipped.items():
-            click.echo(f"note: skipping codec {name}: {why}", err=True)
+            by_cause.setdefault(why, []).append(name)
+        for why, names in by_cause.items():
+            click.echo(f"note: skipping codec{'s' * (len(names) > 1)} {', '.join(names)}: {why}", err=True)
         if not chosen:
             raise UserError("no codec left to run")
+        no_plots = plots_missing()
+        if no_plots:
+            click.echo(f"note: drawing no plots (results.json and results.md only): {no_plots}", err=True)
         paths = paths or default_paths()
         images = collect(list(paths), limit)
         if not images:
@@ -320,7 +334,8 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
 
             results, written = run_benchmark(
                 images, chosen, out, title=title or ", ".join(p.resolve().name for p in paths), skipped=skipped,
-                jobs=jobs, merge=merge, headers=headers, machine=machine, progress=progress,
+                jobs=jobs, merge=merge, headers=headers, machine=machine, plot=no_plots is None,
+                progress=progress,
             )
         click.echo("\n".join(totals_table(results, headers)))
         click.echo("wrote " + ", ".join(map(str, written)))

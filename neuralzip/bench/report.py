@@ -7,6 +7,7 @@ separable; the others keep their full size and are marked with ``*``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def markdown(results: Results, headers: bool = True) -> str:
         bpsp = {(r.image, r.codec): r.bpsp for r in results.records}
         lines += _table(["image", *names], [[i, *(_num(bpsp.get((i, n)), 3) for n in names)] for i in images])
     return "\n".join(lines) + "\n"
+
+
+def plots_missing() -> str | None:
+    """Why ``plots`` cannot draw here (matplotlib is absent), or None when it can."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        return "matplotlib is not installed (pip install 'neuralzip[bench]')"
+    return None
 
 
 def plots(results: Results, out: Path, headers: bool = True) -> list[Path]:

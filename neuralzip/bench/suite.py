@@ -52,11 +52,12 @@ def select(names: list[str] | None = None, exclude: list[str] | None = None) -> 
 
 def benchmark(images: list[ImageRef], codecs: list[BenchCodec], out: Path, *, title: str,
               skipped: dict[str, str] | None = None, jobs: int = 1, merge: bool = False,
-              headers: bool = True, machine: str | None = None,
+              headers: bool = True, machine: str | None = None, plot: bool = True,
               progress: Callable[[Record], None] | None = None) -> tuple[Results, list[Path]]:
-    """Measure ``codecs`` on ``images`` and write ``out``/results.json, results.md and the
-    plots. With ``merge``, an existing results.json keeps the records of every codec not
-    run now. Returns (the results written, the files written)."""
+    """Measure ``codecs`` on ``images`` and write ``out``/results.json, results.md and (with
+    ``plot``; see ``report.plots_missing``) the plots, in that order: a failure to plot
+    loses no measurement. With ``merge``, an existing results.json keeps the records of
+    every codec not run now. Returns (the results written, the files written)."""
     results = Results.start(title, machine_info(machine), codecs, skipped or {})
     for record in run(codecs, images, jobs):
         results.records.append(record)
@@ -67,4 +68,5 @@ def benchmark(images: list[ImageRef], codecs: list[BenchCodec], out: Path, *, ti
         results = results.merged_into(Results.load(out / RESULTS_JSON))
     results.save(out / RESULTS_JSON)
     (out / RESULTS_MD).write_text(markdown(results, headers))
-    return results, [out / RESULTS_JSON, out / RESULTS_MD, *plots(results, out, headers)]
+    written = [out / RESULTS_JSON, out / RESULTS_MD]
+    return results, written + (plots(results, out, headers) if plot else [])
