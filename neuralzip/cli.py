@@ -55,10 +55,17 @@ def _reported_errors() -> Iterator[None]:
 
 def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, output: str | None,
              out_dir: Path | None, recursive: bool, force: bool, jobs: int | None, quiet: bool,
-             task: Task) -> None:
-    """Run ``task`` over the files that ``sources`` name; exit non-zero if any failed."""
+             task: Task, cluster: str | None = None) -> None:
+    """Run ``task`` over the files that ``sources`` name (on a Dask cluster with
+    ``cluster``: see ``neuralzip.cluster``); exit non-zero if any failed."""
     planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
-    if run(planned, errors, task, jobs or default_workers(), force, quiet):
+    if cluster is not None:
+        from . import cluster as dask_cluster
+
+        failed = dask_cluster.run(cluster, planned, errors, task, jobs or default_workers(), force, quiet)
+    else:
+        failed = run(planned, errors, task, jobs or default_workers(), force, quiet)
+    if failed:
         sys.exit(EXIT_ERROR)
 
 
@@ -133,6 +140,10 @@ _MANY_FILES = [
     click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
                  help="refuse files whose image has more pixels (before allocating anything)"),
     click.option("-q", "--quiet", is_flag=True, help="print errors only: no progress bars, no per-file summaries"),
+    click.option("--cluster", metavar="ADDRESS",
+                 help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
+                      "LocalCluster of --jobs processes; the workers read and write the files themselves "
+                      "(needs pip install 'neuralzip[cluster]')"),
 ]
 
 
@@ -152,7 +163,8 @@ def main() -> None:
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
 def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-             force: bool, jobs: int | None, max_pixels: int, quiet: bool, model: str) -> None:
+             force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None,
+             model: str) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -167,14 +179,14 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
         _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs, quiet,
-                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet))
+                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet), cluster)
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
 def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-               force: bool, jobs: int | None, max_pixels: int, quiet: bool) -> None:
+               force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None) -> None:
     """Decompress .nz files to PNG (X.nz -> X.png; -o picks another format by its suffix).
 
     SOURCES are .nz files, folders of them, or - for stdin (the output then goes to stdout
@@ -183,7 +195,7 @@ def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | Non
     """
     with _reported_errors():
         _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs, quiet,
-                 functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet))
+                 functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet), cluster)
 
 
 @main.command()
