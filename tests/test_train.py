@@ -6,12 +6,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuralzip.codec import Codec
-from neuralzip.intmodel import IntegerModel
-from neuralzip.train import split, train_main
-from neuralzip.zoo import ZooModel
+torch = pytest.importorskip("torch")  # before neuralzip.train, which imports torch
 
-torch = pytest.importorskip("torch")
+from neuralzip.analysis import fit_ls  # noqa: E402
+from neuralzip.codec import Codec  # noqa: E402
+from neuralzip.intmodel import IntegerModel  # noqa: E402
+from neuralzip.kernel import image_kernel  # noqa: E402
+from neuralzip.train import split, train_main  # noqa: E402
+from neuralzip.zoo import ZooModel  # noqa: E402
+
+
+def _integer_bpsp(model: IntegerModel, images: list[np.ndarray]) -> float:
+    """Ideal bits per subpixel of the exported integer model (per-image LS, as in training)."""
+    bits = subpixels = 0
+    for image in images:
+        kernel = image_kernel(np.array(image, order="C"), fit_ls(image), 3, model, threads=1)
+        kernel.compute_residuals()
+        rows = image.size * 2
+        symbols, tables = np.empty(rows, np.int32), np.empty((rows, 16))
+        bits += kernel.encode_steps(0, kernel.num_steps(), symbols, tables)[1]
+        subpixels += image.size
+    return bits / subpixels
 
 
 def test_split_is_deterministic_and_disjoint():
@@ -33,7 +48,12 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
     curve = report["curve"]
     assert curve[-1]["val_bpsp"] < curve[0]["val_bpsp"] - 0.05  # it learned something
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == curve[-1]["step"]
-    codec = Codec(ZooModel("photo", "00" * 32, IntegerModel.load(out)))
+    exported = IntegerModel.load(out)
+    val_images = [np.asarray(Image.open(name).convert("RGB")) for name in report["val_images"]]
+    assert val_images
+    # the float twin rounds as the integer model does: the export costs what training saw
+    assert abs(_integer_bpsp(exported, val_images) - report["val_bpsp_float"]) < 0.01
+    codec = Codec(ZooModel("photo", "00" * 32, exported))
     image = sample[:40, :40]
     data, stats = codec.encode(image)
     assert np.array_equal(codec.decode(data), image)

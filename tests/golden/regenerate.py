@@ -21,17 +21,19 @@ SOURCES = {  # golden name -> (model, source image, PIL mode, crop rows, crop co
     "tiny_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 3), slice(0, 5)),
     "urban_crop_grey": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "L", slice(None), slice(None)),
     "urban_crop_rgba": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGBA", slice(0, 40), slice(None)),
+    "urban_crop_la": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "LA", slice(0, 24), slice(0, 40)),
+    "urban_crop_cifar10": ("cifar10", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(8, 40), slice(30, 62)),
 }
 
 
 def golden_images() -> dict[str, tuple[str, np.ndarray]]:
-    """name -> (model, uint8 pixels) of every golden file; RGBA gets a diagonal alpha ramp."""
+    """name -> (model, uint8 pixels) of every golden file; RGBA and LA get a diagonal alpha ramp."""
     out = {}
     for name, (model, path, mode, rows, cols) in SOURCES.items():
         pixels = np.asarray(Image.open(path).convert(mode))[rows, cols].copy()
-        if mode == "RGBA":
+        if mode.endswith("A"):
             h, w = pixels.shape[:2]
-            pixels[:, :, 3] = (np.add.outer(np.arange(h), np.arange(w)) * 3).clip(0, 255)
+            pixels[:, :, -1] = (np.add.outer(np.arange(h), np.arange(w)) * 3).clip(0, 255)
         out[name] = (model, np.ascontiguousarray(pixels))
     return out
 
