@@ -203,13 +203,18 @@ class Codec:
         mode, height, width = header.image_mode, header.height, header.width
         if height * width > max_pixels:
             raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+        try:
+            decoder = StageDecoder(data[offset:])
+        except CoderError as exc:
+            raise DecodeError(f"the file is corrupted: {exc}") from None
         alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
+        if decoder.exhausted() and record is None:
+            return self._decode_zeros(header, alpha)
         coefs = header.coefs if header.coefs is not None else self.zoo_model.model.default_coefs
         planes = np.zeros((height, width, 3), np.uint8)
         kernel = image_kernel(planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels,
                               self.zoo_model.model, self.threads)
         try:
-            decoder = StageDecoder(data[offset:])
             self._decode_steps(kernel, decoder, mode.colour_channels, progress, record)
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
@@ -221,13 +226,45 @@ class Codec:
         return image[:, :, 0] if mode.channels == 1 else image
 
     @staticmethod
+    def _decode_zeros(header: Header, alpha: np.ndarray | None) -> np.ndarray:
+        """The image of an empty payload: an empty ANS coder decodes symbol 0 for every
+        table, so every coded subpixel is 0 (an all-black image codes to no words at all,
+        whatever its size). The checksum is checked on rows of zeros before the image is
+        allocated, so a tiny file that claims a huge size is refused at once."""
+        mode, height, width = header.image_mode, header.height, header.width
+        pixels, chunk = height * width, 1 << 18
+        zeros = np.zeros((min(chunk, pixels), mode.colour_channels), np.uint8)
+        flat_alpha = None if alpha is None else alpha.reshape(-1)
+        crc = 0
+        for start in range(0, pixels, chunk):
+            block = zeros[: min(chunk, pixels - start)]
+            if flat_alpha is not None:
+                block = np.hstack([block, flat_alpha[start : start + len(block), None]])
+            crc = zlib.crc32(block, crc)
+        if crc != header.checksum:
+            raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
+        image = np.zeros((height, width, mode.colour_channels), np.uint8)
+        if alpha is not None:
+            image = np.dstack([image, alpha])
+        return image[:, :, 0] if mode.channels == 1 else image
+
+    @staticmethod
     def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int,
                       progress: Callable[[int, int], None] | None, record: list | None) -> None:
         """Decode every wavefront step into the kernel's pixel plane: per step and coded
-        channel, the bucket stage then the value stage, each from the payload."""
+        channel, the bucket stage then the value stage, each from the payload.
+
+        Stops as soon as the coder is empty (every word consumed, state 0): from there it
+        decodes symbol 0, value 0, for every table, so the rest of the planes keeps its
+        zeros. An intact file can get there before its last step (an image whose last
+        pixels in decoding order are black), so this is a shortcut, not an error."""
         total = kernel.num_steps()
         tables = np.empty((kernel.max_step_size(), STAGE))
         for step in range(total):
+            if record is None and decoder.exhausted():  # one cheap check per step
+                if progress is not None:
+                    progress(total, total)
+                return
             view = tables[: kernel.begin_step(step)]
             for ch in range(colour_channels):
                 kernel.coarse(ch, view)
