@@ -10,7 +10,6 @@ command (process start and model load included). Writes a Markdown table.
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import shutil
 import subprocess
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from neuralzip.bench.results import machine_info
 
 
 def _command() -> list[str]:
@@ -58,8 +59,7 @@ def main() -> None:
     lines = [
         f"# CLI round trip of `{args.folder.name}`",
         "",
-        f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}, "
-        f"{__import__('os').cpu_count()} cores; `python {' '.join(sys.argv)}`.",
+        f"Machine: {machine_info()['label']}; `python {' '.join(sys.argv)}`.",
         "Seconds are wall time of each `neuralzip` process (start-up and model load included).",
         "",
         "| image | bytes | bpsp | NLL bpsp | compress s | decompress s | pixel-exact |",

@@ -139,8 +139,9 @@ def _tradeoff(ax, results: Results, ranked: list[tuple[str, Totals]], colors: di
         rate, marked = headline(t, headers)
         x = t.decode_s / t.megapixels
         ax.scatter(x, rate, s=40, color=colors[name], label=f"{name}{'*' if marked else ''}: {rate:.3f}")
-        # alternate label sides so that codecs of nearly equal rate stay legible
-        ax.annotate(name, (x, rate), textcoords="offset points", xytext=(6, 4 if i % 2 else -11), fontsize=8)
+        # alternate label sides (ranked by rate: of two close codecs, the lower one's label goes
+        # below its point and the higher one's above) so that each label stays by its point
+        ax.annotate(name, (x, rate), textcoords="offset points", xytext=(6, -11 if i % 2 else 4), fontsize=8)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
