@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,21 +25,60 @@ from .zoo import DEFAULT_MODEL
 ImageLike = np.ndarray | Image.Image
 CODED_MODES = ("L", "LA", "RGB", "RGBA")
 PALETTE_MODES = ("P", "PA")
+KEYED_MODES = {"L": "LA", "RGB": "RGBA"}  # with a colour key, coded as
+
+
+def _source_depth(image: Image.Image) -> tuple[int, str] | None:
+    """(bits per sample, mode) of the file behind a PIL image not yet loaded, where
+    Pillow's mode hides them: it opens 16-bit RGB, RGBA and grey + alpha PNGs (and 16-bit
+    TIFFs and PPMs) as 8-bit RGB or RGBA. Read off the decoder's raw mode (``RGB;16B``,
+    ``LA;16B``: 16; ``RGB;16`` is packed 5-6-5 and ``P;4`` 4-bit, both at most 8) or a
+    PPM's maximum value. None once the pixels are loaded (the tiles are gone)."""
+    for tile in getattr(image, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else None
+        if not isinstance(rawmode, str):
+            continue
+        if tile[0].startswith("ppm") and isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], int):
+            return max(8, args[1].bit_length()), rawmode  # maximum value 65535: 16 bits
+        wide = re.search(r";(\d+)[BLN]", rawmode)
+        return (int(wide.group(1)) if wide else 8), rawmode.split(";")[0]
+    return None
+
+
+def _frames(image: Image.Image) -> int:
+    """Frames (GIF, APNG) or pages (TIFF) of an image file."""
+    return int(getattr(image, "n_frames", 1))
 
 
 def to_array(image: ImageLike) -> np.ndarray:
     """The pixels neuralzip codes for ``image``, uint8 (H, W) or (H, W, C).
 
     PIL images in modes L, LA, RGB and RGBA give their pixels; palette images (P, PA) the
-    RGB they show, or RGBA if any pixel is not fully opaque; other modes (1, I;16, I, F,
-    CMYK, YCbCr, ...) raise UnsupportedImage naming the mode. Arrays pass through
-    unchanged (``Codec.encode`` checks them).
+    RGB they show, or RGBA if any pixel is not fully opaque; L and RGB images with a
+    colour key (PNG ``tRNS``, ``info["transparency"]``) likewise give LA or RGBA if any
+    pixel has the key colour. Refused with UnsupportedImage, by name: other modes (1,
+    I;16, I, F, CMYK, YCbCr, ...); images whose file has more than 8 bits per sample
+    (16-bit PNG, TIFF, PPM: Pillow would hand over their high bytes only); animated and
+    multi-page images (GIF, APNG, TIFF, ...: one frame would be coded, the others lost).
+    The bit depth is read off an image as ``PIL.Image.open`` returns it, before its pixels
+    are loaded. Arrays pass through unchanged (``Codec.encode`` checks them).
     """
     if not isinstance(image, Image.Image):
         return np.asarray(image)
-    if image.mode in PALETTE_MODES:
-        rgba = np.asarray(image.convert("RGBA"))
-        return rgba if (rgba[:, :, 3] != 255).any() else np.ascontiguousarray(rgba[:, :, :3])
+    frames = _frames(image)
+    if frames > 1:
+        raise UnsupportedImage(f"animated or multi-page image ({frames} frames): neuralzip codes single "
+                               "images only (save each frame as its own file)")
+    depth = _source_depth(image)
+    if depth is not None and depth[0] > 8 and image.mode in CODED_MODES + PALETTE_MODES:
+        raise UnsupportedImage(f"{depth[0]}-bit {depth[1]} image: neuralzip codes 8-bit images only "
+                               "(coding it would drop the low bits)")
+    if image.mode in PALETTE_MODES or (image.mode in KEYED_MODES and "transparency" in image.info):
+        with_alpha = np.asarray(image.convert(KEYED_MODES.get(image.mode, "RGBA")))
+        if (with_alpha[:, :, -1] != 255).any():
+            return with_alpha
+        return with_alpha[:, :, 0] if image.mode == "L" else np.ascontiguousarray(with_alpha[:, :, :3])
     if image.mode not in CODED_MODES:
         raise UnsupportedImage(
             f"unsupported image mode {image.mode!r}: neuralzip codes 8-bit L, LA, RGB, RGBA "

@@ -130,7 +130,7 @@ def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, out
                 continue
             first_job_of[key] = job
         jobs.append(job)
-    if any(job.target is None for job in jobs) and sys.stdout.isatty():
+    if any(job.target is None for job in jobs) and sys.stdout is not None and sys.stdout.isatty():
         raise UserError("refusing to write binary data to a terminal (redirect stdout or use -o)")
     return jobs, errors
 
@@ -159,7 +159,7 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
             failures.append(f"{job.source_name}: {error_message(exc)}")
     for line in failures:
         tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
-    summaries = sys.stderr if any(job.target is None for job in ready) else sys.stdout
+    summaries = sys.stderr if sys.stdout is None or any(job.target is None for job in ready) else sys.stdout
     with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=True if quiet or len(ready) < 2 else None) as bar:
         for job, outcome in _outcomes(ready, task, workers):
             if outcome.error is None:
@@ -177,14 +177,46 @@ def _write(job: Job, data: bytes, force: bool) -> str | None:
     """Write a job's output; the error line if that fails."""
     try:
         if job.target is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            write_stdout(data)
         else:
             job.target.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(job.target, data, overwrite=force)
+    except StdoutError as exc:
+        return str(exc)
     except OSError as exc:
         return error_message(exc)
     return None
+
+
+class StdoutError(OSError):
+    """Standard output took less than all of the data."""
+
+
+def write_stdout(data: bytes) -> None:
+    """Write ``data`` to standard output whole and flush it, or raise StdoutError: a short
+    write (an unbuffered stdout, ``PYTHONUNBUFFERED=1``, may take part of a buffer), a
+    reader that closed the pipe (EPIPE) and a full disk are errors, never a truncated
+    stream and success. After a failure stdout is pointed at /dev/null, so that Python's
+    own flush at exit neither fails again nor prints a traceback."""
+    if sys.stdout is None:
+        raise StdoutError("cannot write to standard output: it is closed")
+    out, view, written = sys.stdout.buffer, memoryview(data), 0
+    try:
+        while written < len(view):
+            n = out.write(view[written:])
+            if not n:  # None: a non-blocking stdout that would block; 0: nothing taken
+                raise StdoutError(f"standard output took {written:,} of {len(view):,} bytes")
+            written += n
+        out.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if isinstance(exc, StdoutError):
+            raise
+        reason = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
+        raise StdoutError(f"cannot write to standard output: {reason}") from None
 
 
 def _attempt(task: Task, job: Job) -> tuple[Job, Outcome]:

@@ -19,19 +19,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from . import api, zoo
 from .alpha import describe_alpha
 from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
-from .codec import DEFAULT_MAX_PIXELS
-from .container import Header
+from .codec import DEFAULT_MAX_PIXELS, DecodeError
+from .coder import PRECISION
+from .container import MAGIC, FormatError, Header, Truncated
 from .imageio import IMAGE_SUFFIXES
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 NZ_SUFFIX = ".nz"
+MAX_PAYLOAD_BITS = 2 * PRECISION  # a coded subpixel is two ANS symbols, each of probability >= 2**-24
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -95,15 +98,67 @@ def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, 
 
 def _read(source: Path | None) -> bytes:
     """The bytes of a file, or of stdin for None."""
-    return sys.stdin.buffer.read() if source is None else source.read_bytes()
+    return _stdin().read() if source is None else source.read_bytes()
 
 
-def _describe(data: bytes) -> str:
-    """``WxH MODE, N bytes, B bpsp`` of .nz bytes."""
-    header = Header.unpack(data)[0]
+def _stdin() -> io.BufferedIOBase:
+    if sys.stdin is None:
+        raise UserError("standard input is closed")
+    return sys.stdin.buffer
+
+
+_CHUNK = 1 << 16
+
+
+def _read_nz(source: Path | None, max_pixels: int | None = None,
+             keep_payload: bool = True) -> tuple[Header, bytes, int]:
+    """(header, the file's bytes, its length) of a .nz file or of stdin (None), its header
+    read and checked before the rest: two bytes refuse a stream that is not .nz at all,
+    and an image over ``max_pixels`` or a payload longer than any image of its size could
+    need (``MAX_PAYLOAD_BITS`` bits a subpixel) is refused before the payload is read.
+    Without ``keep_payload`` the payload is only counted (the bytes returned are the
+    header's)."""
+    with contextlib.ExitStack() as stack:
+        stream = _stdin() if source is None else stack.enter_context(source.open("rb"))
+        data = bytearray()
+        while True:
+            try:
+                header, offset = Header.unpack_prefix(bytes(data))
+                break
+            except Truncated:
+                chunk = stream.read(len(MAGIC) if len(data) < len(MAGIC) else _CHUNK)
+                if not chunk:
+                    raise
+                data += chunk
+        if max_pixels is not None and header.width * header.height > max_pixels:
+            raise DecodeError(f"image of {header.width}x{header.height} pixels exceeds the limit of "
+                              f"{max_pixels} pixels")
+        subpixels = header.width * header.height * header.image_mode.colour_channels
+        if header.payload_length > subpixels * MAX_PAYLOAD_BITS // 8 + 16:
+            raise FormatError(f"payload length {header.payload_length:,} is more than a "
+                              f"{header.width}x{header.height} image can need")
+        total = len(data)
+        if not keep_payload:
+            del data[offset:]
+        while total <= offset + header.payload_length:  # one byte past the end tells a longer file
+            chunk = stream.read(min(_CHUNK, offset + header.payload_length + 1 - total))
+            if not chunk:
+                break
+            total += len(chunk)
+            if keep_payload:
+                data += chunk
+    if total < offset + header.payload_length:
+        raise FormatError(f"file is truncated (payload {total - offset} bytes, header says {header.payload_length})")
+    if total > offset + header.payload_length:
+        raise FormatError(f"file is longer than its header says (header says {header.payload_length} bytes of payload)")
+    return header, bytes(data), total
+
+
+def _describe(header: Header, size: int) -> str:
+    """``WxH MODE, N bytes, B bpsp`` of a .nz file of ``size`` bytes."""
     subpixels = header.width * header.height * header.image_mode.channels
-    return (f"{header.width}x{header.height} {header.image_mode.name}, {len(data):,} bytes, "
-            f"{8 * len(data) / subpixels:.4f} bpsp")
+    return (f"{header.width}x{header.height} {header.image_mode.name}, {size:,} bytes, "
+            f"{8 * size / subpixels:.4f} bpsp")
 
 
 def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
@@ -114,18 +169,45 @@ def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool) -> tuple[
     with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
-    return data, f"{_describe(data)} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
+    return data, f"{_describe(Header.unpack(data)[0], len(data))} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
+
+
+# Output formats written losslessly, by suffix, with the modes each keeps exactly (Pillow
+# writes RGBA as RGB to BMP and PPM, and lossy or resized pixels to JPEG, WebP, ICO, ...).
+OUTPUT_FORMATS = {
+    ".png": ("PNG", {"L", "LA", "RGB", "RGBA"}), ".tif": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
+    ".tiff": ("TIFF", {"L", "LA", "RGB", "RGBA"}), ".bmp": ("BMP", {"L", "RGB"}),
+    ".ppm": ("PPM", {"L", "RGB"}), ".pgm": ("PPM", {"L"}), ".pnm": ("PPM", {"L", "RGB"}),
+}
+
+
+def _output_format(target: Path | None) -> tuple[str, set[str]]:
+    """(Pillow format, modes it writes losslessly) of an output path (PNG for stdout or a
+    path without a suffix); UserError for any other suffix."""
+    suffix = "" if target is None else target.suffix.lower()
+    if suffix == "":
+        return OUTPUT_FORMATS[".png"]
+    if suffix not in OUTPUT_FORMATS:
+        raise UserError(f"{target}: {suffix} is not an output format written losslessly; use one of "
+                        f"{', '.join(OUTPUT_FORMATS)}")
+    return OUTPUT_FORMATS[suffix]
 
 
 def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
-    data = _read(job.source)
+    image_format, modes = _output_format(job.target)
+    header, data, size = _read_nz(job.source, max_pixels)
+    if header.image_mode.name not in modes:
+        raise UserError(f"{job.target}: {image_format} cannot hold a {header.image_mode.name} image losslessly "
+                        f"(use .png or .tif)")
     t0 = time.perf_counter()
     with _progress_bar("decoding", "step", quiet) as progress:
         image = api.decompress(data, max_pixels=max_pixels, progress=progress)
-    suffix = "" if job.target is None else job.target.suffix.lower()
     out = io.BytesIO()
-    Image.fromarray(image).save(out, format=Image.registered_extensions().get(suffix, "PNG"))
-    return out.getvalue(), f"{_describe(data)}, {time.perf_counter() - t0:.2f} s"
+    Image.fromarray(image).save(out, format=image_format)
+    with Image.open(io.BytesIO(out.getbuffer())) as written:  # what a reader of the file will get
+        if written.mode != Image.fromarray(image).mode or not np.array_equal(np.asarray(written), image):
+            raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
+    return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
 
 
 _MANY_FILES = [
@@ -194,6 +276,8 @@ def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | Non
     L, RGBA or LA (palette images as RGB or RGBA).
     """
     with _reported_errors():
+        if output not in (None, STDIO):
+            _output_format(Path(output))  # a lossy or unknown format is refused before any decoding
         _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs, quiet,
                  functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet), cluster)
 
@@ -207,8 +291,7 @@ def info(files: tuple[Path, ...]) -> None:
         try:
             if str(path) != STDIO and not path.is_file():
                 raise UserError("no such file")
-            data = _read(None if str(path) == STDIO else path)
-            header = Header.unpack(data)[0]
+            header, _, size = _read_nz(None if str(path) == STDIO else path, keep_payload=False)
         except Exception as exc:
             message = error_message(exc)
             if message is None:
@@ -231,7 +314,7 @@ def info(files: tuple[Path, ...]) -> None:
             *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
             f"payload: {header.payload_length:,} bytes",
             f"checksum: CRC-32 {header.checksum:08x}",
-            f"total: {_describe(data)}",
+            f"total: {_describe(header, size)}",
         ]
         click.echo(("\n" if i else "") + "\n".join(lines))
     if failed:

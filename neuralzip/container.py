@@ -27,6 +27,10 @@ class FormatError(ValueError):
     """The bytes are not a valid .nz file; the message says what is wrong."""
 
 
+class Truncated(FormatError):
+    """The bytes end inside the header: a longer prefix of the file may still parse."""
+
+
 @dataclass(frozen=True)
 class Mode:
     """An image mode a .nz file holds, named as in PIL.
@@ -68,7 +72,7 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
-            raise FormatError(f"file is truncated (in the {what})")
+            raise Truncated(f"file is truncated (in the {what})")
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -138,6 +142,18 @@ class Header:
     @classmethod
     def unpack(cls, data: bytes) -> tuple["Header", int]:
         """(header, offset of the payload). Raises FormatError on any malformed field."""
+        header, offset = cls.unpack_prefix(data)
+        if len(data) - offset != header.payload_length:
+            what = "truncated" if len(data) - offset < header.payload_length else "longer than its header says"
+            raise FormatError(f"file is {what} (payload {len(data) - offset} bytes, header says {header.payload_length})")
+        return header, offset
+
+    @classmethod
+    def unpack_prefix(cls, data: bytes) -> tuple["Header", int]:
+        """(header, offset of the payload) of the first bytes of a file, the payload not
+        checked: a stream's header can be read before the rest. Raises Truncated where
+        ``data`` ends inside the header, FormatError on a malformed field (the magic bytes
+        are checked first, so two bytes tell a file that is not .nz at all)."""
         r = _Reader(data)
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
             raise FormatError("not a neuralzip file (bad magic bytes)")
@@ -169,8 +185,4 @@ class Header:
             if alpha_length == 0:
                 raise FormatError("empty alpha block")
             alpha = r.take(alpha_length, "alpha block")
-        header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, version)
-        if len(data) - r.pos != payload_length:
-            what = "truncated" if len(data) - r.pos < payload_length else "longer than its header says"
-            raise FormatError(f"file is {what} (payload {len(data) - r.pos} bytes, header says {payload_length})")
-        return header, r.pos
+        return cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, version), r.pos
