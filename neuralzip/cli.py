@@ -255,8 +255,10 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     \b
     Modes: RGB, L (grey, coded as one channel), RGBA and LA, each
     decoded to the same mode. Palette (P) images are coded as the RGB or
-    RGBA they show, and decode as such. 1-bit, 16-bit, 32-bit, float,
-    CMYK and other modes are refused.
+    RGBA they show, and decode as such; so are L and RGB images with a
+    colour key (PNG tRNS), as LA or RGBA. 1-bit, 16-bit (also 16-bit RGB
+    and RGBA PNGs), 32-bit, float, CMYK and other modes are refused, and
+    so are animated and multi-page files (GIF, APNG, TIFF).
     """
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
@@ -269,7 +271,8 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
 @_many_files
 def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
                force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None) -> None:
-    """Decompress .nz files to PNG (X.nz -> X.png; -o picks another format by its suffix).
+    """Decompress .nz files to PNG (X.nz -> X.png; -o picks another lossless format by its
+    suffix: .tif, .tiff, .bmp, .ppm, .pgm, .pnm; lossy ones such as .jpg are refused).
 
     SOURCES are .nz files, folders of them, or - for stdin (the output then goes to stdout
     unless -o says otherwise). Images come back in the mode they were compressed in: RGB,
