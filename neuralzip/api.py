@@ -20,6 +20,8 @@ from PIL import Image
 
 from .atomic import write_atomically
 from .codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
+from .container import Header
+from .metadata import Metadata
 from .zoo import DEFAULT_MODEL
 
 ImageLike = np.ndarray | Image.Image
@@ -127,31 +129,43 @@ def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = 
     header is read, before its pixels are decoded, and that limit replaces Pillow's own
     decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
+    return read_image_and_metadata(file, max_pixels=max_pixels)[0]
+
+
+def read_image_and_metadata(file: str | os.PathLike | IO[bytes], *,
+                            max_pixels: int | None = None) -> tuple[np.ndarray, Metadata]:
+    """``read_image``, and the file's ICC profile, EXIF, XMP and text entries."""
     with _pillow_limit_off if max_pixels is not None else contextlib.nullcontext(), Image.open(file) as image:
         if max_pixels is not None:
             check_size(*image.size, max_pixels)
-        return to_array(image)
+        return to_array(image), Metadata.of(image)
 
 
 def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-           progress: Callable[[int, int], None] | None = None) -> tuple[bytes, EncodeStats]:
+           progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
+           strip: bool = False) -> tuple[bytes, EncodeStats]:
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
     if isinstance(image, Image.Image):
         check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
-    return Codec.named(model).encode(to_array(image), progress=progress, max_pixels=max_pixels)
+        if metadata is None:
+            metadata = Metadata.of(image)
+    return Codec.named(model).encode(to_array(image), progress=progress, max_pixels=max_pixels,
+                                     metadata=None if strip else metadata)
 
 
 def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-             progress: Callable[[int, int], None] | None = None) -> bytes:
+             progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
+             strip: bool = False) -> bytes:
     """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
     (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
     identical pixels.
 
-    Raises UnsupportedImage for an image of more than ``max_pixels`` pixels (a PIL image
-    before its pixels are loaded). ``progress(done, total)`` is called as encoding
-    advances, with ``done == total`` at the end.
+    The file keeps ``metadata`` (for a PIL image, by default, its ICC profile, EXIF, XMP
+    and text entries), unless ``strip``. Raises UnsupportedImage for an image of more than
+    ``max_pixels`` pixels (a PIL image before its pixels are loaded). ``progress(done,
+    total)`` is called as encoding advances, with ``done == total`` at the end.
     """
-    return encode(image, model, max_pixels=max_pixels, progress=progress)[0]
+    return encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip)[0]
 
 
 def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -165,9 +179,18 @@ def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     return Codec.for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
 
 
+def metadata(data: bytes) -> Metadata:
+    """The metadata stored in .nz bytes (empty if none), from the header alone."""
+    return Header.unpack(data)[0].metadata or Metadata()
+
+
 def open(path: str | os.PathLike) -> Image.Image:  # noqa: A001 - mirrors PIL.Image.open
-    """The .nz file at ``path`` decoded into a PIL image of mode L, LA, RGB or RGBA."""
-    return Image.fromarray(decompress(Path(path).read_bytes()))
+    """The .nz file at ``path`` decoded into a PIL image of mode L, LA, RGB or RGBA, its
+    stored metadata in ``info`` (``icc_profile``, ``exif``, ``xmp``, text entries)."""
+    data = Path(path).read_bytes()
+    image = Image.fromarray(decompress(data))
+    image.info.update(metadata(data).pil_info())
+    return image
 
 
 def save(path: str | os.PathLike, image: ImageLike, model: str = DEFAULT_MODEL) -> None:

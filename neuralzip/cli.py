@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import api, zoo
+from . import api, interrupt, zoo
 from .alpha import describe_alpha
 from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
 from .codec import DEFAULT_MAX_PIXELS, DecodeError
@@ -161,13 +161,14 @@ def _describe(header: Header, size: int) -> str:
             f"{8 * size / subpixels:.4f} bpsp")
 
 
-def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
-    """Encode one image; one over ``max_pixels`` is refused from its header, before its
-    pixels are decoded."""
+def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool, strip: bool = False) -> tuple[bytes, str]:
+    """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
+    refused from its header, before its pixels are decoded."""
     source = io.BytesIO(_read(None)) if job.source is None else job.source
-    image = api.read_image(source, max_pixels=max_pixels)
+    image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
-        data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress)
+        data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata,
+                                 strip=strip)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
     return data, f"{_describe(Header.unpack(data)[0], len(data))} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
 
@@ -203,11 +204,23 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
     with _progress_bar("decoding", "step", quiet) as progress:
         image = api.decompress(data, max_pixels=max_pixels, progress=progress)
     out = io.BytesIO()
-    Image.fromarray(image).save(out, format=image_format)
+    Image.fromarray(image).save(out, format=image_format, **_metadata_options(header, image_format))
     with Image.open(io.BytesIO(out.getbuffer())) as written:  # what a reader of the file will get
         if written.mode != Image.fromarray(image).mode or not np.array_equal(np.asarray(written), image):
             raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
     return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
+
+
+def _metadata_options(header: Header, image_format: str) -> dict:
+    """Pillow ``save`` options that write the file's metadata into ``image_format``: all of
+    it into PNG, the ICC profile and EXIF into TIFF, none into BMP and PPM."""
+    if not header.metadata:
+        return {}
+    if image_format == "PNG":
+        return header.metadata.png_options()
+    if image_format == "TIFF":
+        return {k: v for k, v in (("icc_profile", header.metadata.icc_profile), ("exif", header.metadata.exif)) if v}
+    return {}
 
 
 _MANY_FILES = [
@@ -240,13 +253,27 @@ def main() -> None:
     """neuralzip: learned lossless image compression."""
 
 
+def entry() -> None:
+    """The ``neuralzip`` command: ``main`` with SIGINT and SIGTERM handled
+    (``neuralzip.interrupt``): at any moment, outputs and worker processes are cleaned up,
+    then one line, exit status 130 or 143. The console script reaches it through
+    ``_neuralzip_cli``, which handles the signals during the imports before it."""
+    interrupt.install()
+    try:
+        main(prog_name="neuralzip")
+    except interrupt.Interrupted as exc:
+        click.echo(f"neuralzip: error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+
+
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
+@click.option("--strip", is_flag=True, help="leave out the metadata (ICC profile, EXIF, XMP, text), kept by default")
 def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
              force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None,
-             model: str) -> None:
+             model: str, strip: bool) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -259,11 +286,16 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     colour key (PNG tRNS), as LA or RGBA. 1-bit, 16-bit (also 16-bit RGB
     and RGBA PNGs), 32-bit, float, CMYK and other modes are refused, and
     so are animated and multi-page files (GIF, APNG, TIFF).
+
+    The ICC profile, EXIF (orientation included, as a tag: the pixels are
+    not rotated), XMP and text entries are kept and written back on
+    decompress; --strip leaves them out.
     """
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
         _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs, quiet,
-                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet), cluster)
+                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet, strip=strip),
+                 cluster)
 
 
 @main.command()
@@ -315,7 +347,8 @@ def info(files: tuple[Path, ...]) -> None:
             f"coder precision: {header.precision} bits",
             f"LS coefficients: {ls}",
             *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
-            f"payload: {header.payload_length:,} bytes",
+            f"metadata: {header.metadata.describe() if header.metadata else 'none'}",
+            f"payload: {header.payload_length:,} bytes{' (pixels stored raw)' if header.stored else ''}",
             f"checksum: CRC-32 {header.checksum:08x}",
             f"total: {_describe(header, size)}",
         ]

@@ -25,6 +25,7 @@ from .container import MODES, Header
 from .context import complete_coefs
 from .kernel import image_kernel, step_sizes
 from .likelihood import STAGE
+from .metadata import Metadata
 
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients
 ENCODE_CHUNK_PIXELS = 1 << 15  # pixels whose tables the encoder holds at once (~25 MB for RGB)
@@ -115,12 +116,13 @@ class Codec:
         return complete_coefs(coefs, colour_channels), own
 
     def encode(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, EncodeStats]:
+               max_pixels: int = DEFAULT_MAX_PIXELS, metadata: Metadata | None = None) -> tuple[bytes, EncodeStats]:
         """Compress a uint8 image of a shape ``split_mode`` accepts; returns (file bytes, stats).
 
-        Colour goes through the model (a grey image as one channel); alpha goes to the
-        alpha block. ``progress(done, total)`` is called as encoding advances. Raises
-        UnsupportedImage for an image of more than ``max_pixels`` pixels.
+        Colour goes through the model (a grey image as one channel), or is stored raw where
+        the model's payload would be larger (noise); alpha goes to the alpha block,
+        ``metadata`` to the metadata block. ``progress(done, total)`` is called as encoding
+        advances. Raises UnsupportedImage for an image of more than ``max_pixels`` pixels.
         """
         t0 = time.perf_counter()
         pixels, code = split_mode(image)
@@ -132,12 +134,16 @@ class Codec:
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, progress)
+        raw = np.ascontiguousarray(colour).tobytes()
+        stored = len(payload) >= len(raw)  # no image costs more than 8 bits per subpixel
         header = Header(
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
-            mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
-            coefs=coefs[: mode.ls_coefs] if image_ls else None,
-            alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None,
+            mode=code, precision=PRECISION, payload_length=len(raw if stored else payload),
+            checksum=_checksum(pixels), coefs=coefs[: mode.ls_coefs] if image_ls and not stored else None,
+            alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
+            stored=stored,
         )
+        payload = raw if stored else payload
         data = header.pack() + payload
         model_subpixels = height * width * mode.colour_channels
         return data, EncodeStats(nll_bits, len(data), pixels.size, time.perf_counter() - t0, model_subpixels)
@@ -203,11 +209,14 @@ class Codec:
         mode, height, width = header.image_mode, header.height, header.width
         if height * width > max_pixels:
             raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+        alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
+        if header.stored:
+            colour = np.frombuffer(data, np.uint8, offset=offset).reshape(height, width, mode.colour_channels)
+            return self._checked(header, colour, alpha)
         try:
             decoder = StageDecoder(data[offset:])
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
-        alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
         if decoder.exhausted() and record is None:
             return self._decode_zeros(header, alpha)
         coefs = header.coefs if header.coefs is not None else self.zoo_model.model.default_coefs
@@ -218,12 +227,18 @@ class Codec:
             self._decode_steps(kernel, decoder, mode.colour_channels, progress, record)
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
-        image = planes[:, :, : mode.colour_channels]
-        if alpha is not None:
-            image = np.dstack([image, alpha])
-        if not decoder.exhausted() or _checksum(image) != header.checksum:
+        if not decoder.exhausted():
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
-        return image[:, :, 0] if mode.channels == 1 else image
+        return self._checked(header, planes[:, :, : mode.colour_channels], alpha)
+
+    @staticmethod
+    def _checked(header: Header, colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        """The decoded image of uint8 colour (H, W, C) and alpha (H, W) planes, in its
+        mode's shape, once its checksum matches the header's."""
+        image = colour if alpha is None else np.dstack([colour, alpha])
+        if _checksum(image) != header.checksum:
+            raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
+        return image[:, :, 0] if header.image_mode.channels == 1 else image
 
     @staticmethod
     def _decode_zeros(header: Header, alpha: np.ndarray | None) -> np.ndarray:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from .context import LS_SIZES
+from .metadata import Metadata, MetadataError
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
-KNOWN_FLAGS = FLAG_IMAGE_LS
+FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
+FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED}  # by version
+MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -109,20 +114,31 @@ class Header:
     checksum: int  # CRC-32 of the decoded pixels (H, W, channels uint8, row-major)
     coefs: np.ndarray | None = None
     alpha: bytes | None = None
-    version: int = FORMAT_VERSION
+    metadata: Metadata | None = None  # version 2
+    stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
+    version: int = 1  # as read; ``pack`` writes ``needed_version``
 
     @property
     def image_mode(self) -> Mode:
         return MODES[self.mode]
 
+    @property
+    def needed_version(self) -> int:
+        """The oldest format version that holds this header: 1 unless it has metadata or a
+        stored payload, so files without them read as they always did."""
+        return 2 if self.metadata or self.stored else 1
+
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
-        flags = FLAG_IMAGE_LS if self.coefs is not None else 0
+        flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
+                 | (FLAG_STORED if self.stored else 0))
         if (self.alpha is not None) != self.image_mode.alpha:
             raise ValueError(f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block")
+        if self.stored and self.coefs is not None:
+            raise ValueError("a stored payload carries no LS coefficients")
         parts = [
             MAGIC,
-            bytes([self.version, flags, self.mode, len(name)]),
+            bytes([self.needed_version, flags, self.mode, len(name)]),
             name,
             self.model_sha,
             _varint(self.width),
@@ -137,16 +153,23 @@ class Header:
             parts.append(np.asarray(self.coefs, "<i2").tobytes())
         if self.alpha is not None:
             parts += [_varint(len(self.alpha)), self.alpha]
+        if self.metadata:
+            block = pack_metadata(self.metadata)
+            parts += [_varint(len(block)), block]
         return b"".join(parts)
 
     @classmethod
     def unpack(cls, data: bytes) -> tuple["Header", int]:
         """(header, offset of the payload). Raises FormatError on any malformed field."""
         header, offset = cls.unpack_prefix(data)
-        if len(data) - offset != header.payload_length:
-            what = "truncated" if len(data) - offset < header.payload_length else "longer than its header says"
-            raise FormatError(f"file is {what} (payload {len(data) - offset} bytes, header says {header.payload_length})")
+        header.check_payload(len(data) - offset)
         return header, offset
+
+    def check_payload(self, length: int) -> None:
+        """Raise FormatError unless ``length`` bytes follow the header, as it says."""
+        if length != self.payload_length:
+            what = "truncated" if length < self.payload_length else "longer than its header says"
+            raise FormatError(f"file is {what} (payload {length} bytes, header says {self.payload_length})")
 
     @classmethod
     def unpack_prefix(cls, data: bytes) -> tuple["Header", int]:
@@ -158,10 +181,12 @@ class Header:
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
             raise FormatError("not a neuralzip file (bad magic bytes)")
         version, flags, mode, name_len = r.take(4, "header")
-        if version != FORMAT_VERSION:
-            raise FormatError(f"unsupported format version {version} (this neuralzip reads version {FORMAT_VERSION})")
-        if flags & ~KNOWN_FLAGS:
-            raise FormatError(f"unknown header flags 0x{flags:02x}")
+        if version not in KNOWN_FLAGS:
+            raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
+        if flags & ~KNOWN_FLAGS[version]:
+            raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
+        if flags & FLAG_STORED and flags & FLAG_IMAGE_LS:
+            raise FormatError("a stored payload carries no LS coefficients")
         if mode not in MODES:
             raise FormatError(f"unknown image mode {mode}")
         if not 0 < name_len <= MAX_NAME:
@@ -185,4 +210,39 @@ class Header:
             if alpha_length == 0:
                 raise FormatError("empty alpha block")
             alpha = r.take(alpha_length, "alpha block")
-        return cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, version), r.pos
+        metadata = None
+        if flags & FLAG_METADATA:
+            metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
+        stored = bool(flags & FLAG_STORED)
+        if stored and payload_length != width * height * MODES[mode].colour_channels:
+            raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
+        return cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
+                   stored, version), r.pos
+
+
+def pack_metadata(metadata: Metadata) -> bytes:
+    """The metadata block: a zlib stream of entries ``kind | varint length | bytes``."""
+    raw = b"".join(bytes([kind]) + _varint(len(data)) + data for kind, data in metadata.entries())
+    return zlib.compress(raw, 9)
+
+
+def unpack_metadata(block: bytes) -> Metadata:
+    """Inverse of ``pack_metadata``; raises FormatError on a malformed block."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(block, MAX_METADATA)
+    except zlib.error as exc:
+        raise FormatError(f"invalid metadata block ({exc})") from None
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        raise FormatError("invalid metadata block (not one complete zlib stream, or over 16 MiB)")
+    r, entries = _Reader(raw), []
+    try:
+        while r.pos < len(raw):
+            kind = r.take(1, "metadata block")[0]
+            length = r.varint("metadata entry length")
+            if length == 0:
+                raise FormatError("empty metadata entry")
+            entries.append((kind, r.take(length, "metadata entry")))
+        return Metadata.from_entries(entries)
+    except (Truncated, MetadataError) as exc:  # the block is whole: a short entry is an error
+        raise FormatError(f"invalid metadata block ({exc})") from None

@@ -1,7 +1,10 @@
 """Pillow plugin: after ``import neuralzip``, ``PIL.Image.open("x.nz")`` decodes and
 ``image.save("x.nz")`` encodes (``image.save(path, model="photo")`` picks the model).
 
-Decoding happens on ``load()`` (or first pixel access), not on ``open``.
+``open`` reads the header only (size, mode, and the stored metadata as ``info``:
+``icc_profile``, ``exif``, ``xmp`` and text entries); decoding happens on ``load()`` (or
+first pixel access). Pillow opens a save target for writing before the plugin runs, so
+``image.save`` is not atomic: ``neuralzip.save`` is.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import IO
 from PIL import Image, ImageFile
 
 from . import api
-from .container import FORMAT_VERSION, MAGIC, Header
+from .container import MAGIC, Header, Truncated
 from .zoo import DEFAULT_MODEL
 
 FORMAT = "NEURALZIP"
@@ -19,7 +22,7 @@ _DECODER = "neuralzip"
 
 
 def _accept(prefix: bytes) -> bool:
-    return prefix[: len(MAGIC) + 1] == MAGIC + bytes([FORMAT_VERSION])
+    return prefix[: len(MAGIC)] == MAGIC  # any version: an unknown one gets a clear FormatError
 
 
 class NeuralzipImageFile(ImageFile.ImageFile):
@@ -29,9 +32,22 @@ class NeuralzipImageFile(ImageFile.ImageFile):
     format_description = "neuralzip learned lossless image"
 
     def _open(self) -> None:
-        header = Header.unpack(self.fp.read())[0]  # a damaged file says why (FormatError)
+        prefix = b""
+        while True:  # read as much as the header takes; a damaged file says why (FormatError)
+            more = self.fp.read(max(4096, len(prefix)))
+            try:
+                header, offset = Header.unpack_prefix(prefix + more)
+                break
+            except Truncated:
+                if not more:
+                    raise
+                prefix += more
+        header.check_payload(self.fp.seek(0, 2) - offset)
         self._mode = header.image_mode.name
         self._size = (header.width, header.height)
+        if header.metadata:
+            self.info.update(header.metadata.pil_info())
+        self.fp.seek(0)
         self.tile = [(_DECODER, (0, 0, header.width, header.height), 0, ())]
 
 

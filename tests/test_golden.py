@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from neuralzip import decompress
+from neuralzip.container import Header
 
 HERE = Path(__file__).resolve().parent / "golden"
 MANIFEST = json.loads((HERE / "golden.json").read_text())
 sys.path.insert(0, str(HERE))
-from regenerate import golden_images  # noqa: E402
+from regenerate import METADATA, golden_images  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -25,6 +26,7 @@ def test_golden_file_decodes_to_recorded_pixels(name):
     assert hashlib.md5(data).hexdigest() == entry["nz_md5"]
     image = decompress(data)
     assert list(image.shape) == entry["shape"]
+    assert Header.unpack(data)[0].metadata == METADATA.get(name)
     assert hashlib.md5(image.tobytes()).hexdigest() == entry["pixels_md5"]
 
 
@@ -33,6 +35,6 @@ def test_encoder_reproduces_golden_bytes(name):
     from neuralzip.codec import Codec
 
     model, image = golden_images()[name]
-    data, _ = Codec.named(model).encode(image)
+    data, _ = Codec.named(model).encode(image, metadata=METADATA.get(name))
     assert hashlib.md5(data).hexdigest() == MANIFEST[name]["nz_md5"]
     assert np.array_equal(decompress(data), image)

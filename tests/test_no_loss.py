@@ -257,6 +257,7 @@ def test_an_endless_stream_that_is_not_nz_is_refused_from_two_bytes(command):
 def test_an_endless_payload_is_refused_from_the_header(tmp_path, command):
     good = api.compress(RNG.integers(0, 256, (4, 4, 3), dtype=np.uint8))
     header = Header.unpack(good)[0]
+    header.stored = False  # noise is stored raw; this header claims ANS words
     header.payload_length = (1 << 35) - 1  # 32 GiB, then zeros for ever
     (tmp_path / "head.bin").write_bytes(header.pack())
     feeder = subprocess.Popen(["sh", "-c", 'cat "$1"; exec cat /dev/zero', "sh", str(tmp_path / "head.bin")],

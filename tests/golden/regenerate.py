@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from neuralzip.codec import Codec
+from neuralzip.metadata import Metadata
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -23,7 +24,21 @@ SOURCES = {  # golden name -> (model, source image, PIL mode, crop rows, crop co
     "urban_crop_rgba": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGBA", slice(0, 40), slice(None)),
     "urban_crop_la": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "LA", slice(0, 24), slice(0, 40)),
     "urban_crop_cifar10": ("cifar10", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(8, 40), slice(30, 62)),
+    "urban_crop_metadata_v2": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 32), slice(0, 48)),
 }
+# format version 2: a file with a metadata block, and one whose payload is stored raw
+METADATA = {
+    "urban_crop_metadata_v2": Metadata(icc_profile=b"neuralzip golden ICC profile bytes", exif=b"Exif\0\0MM\0*",
+                                       xmp=b"<x:xmpmeta/>", text={"Title": "golden", "Beschreibung": "grün"}),
+}
+NOISE = "noise_stored_v2"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
+
+
+def noise() -> np.ndarray:
+    x = np.arange(12 * 10 * 3, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return ((x ^ (x >> np.uint64(31))) & np.uint64(255)).astype(np.uint8).reshape(12, 10, 3)
 
 
 def golden_images() -> dict[str, tuple[str, np.ndarray]]:
@@ -35,13 +50,14 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
             h, w = pixels.shape[:2]
             pixels[:, :, -1] = (np.add.outer(np.arange(h), np.arange(w)) * 3).clip(0, 255)
         out[name] = (model, np.ascontiguousarray(pixels))
+    out[NOISE] = ("photo", noise())
     return out
 
 
 def main() -> None:
     manifest = {}
     for name, (model, image) in golden_images().items():
-        data, _ = Codec.named(model).encode(image)
+        data, _ = Codec.named(model).encode(image, metadata=METADATA.get(name))
         (HERE / f"{name}.nz").write_bytes(data)
         manifest[name] = {
             "model": model,
