@@ -1,4 +1,4 @@
-from .cli import main
+from .cli import entry
 
 if __name__ == "__main__":  # not when a worker process re-imports this module
-    main(prog_name="neuralzip")
+    entry()

@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .interrupt import deferred
+
 _UMASK = os.umask(0o022)  # read the process umask (os.umask can only swap it) ...
 os.umask(_UMASK)  # ... and put it back
 
@@ -38,20 +40,28 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     ``path``. A symbolic link at ``path`` is an existing output: refused without
     ``overwrite``, and with it the link itself is replaced by the file; its target is
     never written through.
+
+    SIGINT and SIGTERM, as the command handles them (``neuralzip.interrupt``), remove the
+    temporary file at any moment: none is left behind.
     """
     check_writable(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        with deferred():  # a signal (as the command handles them) waits until tmp is known
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            os.close(fd)
         os.chmod(tmp, 0o666 & ~_UMASK)
         yield Path(tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _publish_new(Path(tmp), path)
+        with deferred():  # published whole, and the temporary name removed, or neither
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                _publish_new(Path(tmp), path)
+                os.unlink(tmp)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with deferred(), contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def _publish_new(tmp: Path, path: Path) -> None:

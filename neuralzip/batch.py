@@ -2,8 +2,9 @@
 
 A *task* turns one ``Job``'s input into its output bytes and a summary line. Tasks run in
 worker processes (or in this one); this process writes every output whole
-(``neuralzip.atomic``), so Ctrl-C, which only this process handles, never leaves a partial
-file. A file that fails is reported in one line and the others go on.
+(``neuralzip.atomic``), so Ctrl-C or SIGTERM, which only this process handles
+(``neuralzip.interrupt``), never leaves a partial file. A file that fails is reported in
+one line and the others go on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .atomic import OutputExists, check_writable, write_atomically
 from .codec import DecodeError, UnsupportedImage
 from .kernel import THREADS_ENV
 from .container import FormatError
+from .interrupt import deferred
 from .zoo import ModelNotFound
 
 STDIO = "-"
@@ -258,20 +260,27 @@ def _init_worker() -> None:
 
 @contextlib.contextmanager
 def _worker_pool(size: int) -> Iterator[multiprocessing.pool.Pool]:
-    """``size`` fresh worker processes that ignore Ctrl-C: this process handles it and
-    terminates them. They are started with SIGINT ignored, so even a Ctrl-C during their
-    start-up prints nothing."""
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """``size`` fresh worker processes, terminated when the block ends by an exception:
+    Ctrl-C or SIGTERM to this process (``neuralzip.interrupt``) stops them too, also when
+    it was sent to this process alone. They are started with SIGINT ignored, so even a
+    Ctrl-C to the process group during their start-up prints nothing, and with SIGTERM's
+    default action (which ``Pool.terminate`` sends). A signal to this process waits
+    until the pool is made, so that a pool once made is always terminated."""
+    pool = None
     try:
-        pool = multiprocessing.get_context("spawn").Pool(size, initializer=_init_worker)
-    finally:
-        signal.signal(signal.SIGINT, handler)
-    try:
+        with deferred():
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                pool = multiprocessing.get_context("spawn").Pool(size, initializer=_init_worker)
+            finally:
+                signal.signal(signal.SIGINT, handler)
         yield pool
-    except BaseException:  # Ctrl-C, a bug, or the caller stopped early
-        pool.terminate()
+    except BaseException:  # Ctrl-C, SIGTERM, a bug, or the caller stopped early
+        if pool is not None:
+            pool.terminate()
         raise
     else:
         pool.close()
     finally:
-        pool.join()
+        if pool is not None:
+            pool.join()
