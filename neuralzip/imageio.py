@@ -22,7 +22,7 @@ def list_images(path: str | Path) -> list[str]:
     return [str(path)]
 
 
-def read_image(name: str) -> np.ndarray:
+def read_rgb(name: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB pixels of a name from ``list_images``."""
     if "#" in name and name.split("#")[0].endswith(".npy"):
         path, i = name.rsplit("#", 1)
@@ -34,4 +34,4 @@ def read_image(name: str) -> np.ndarray:
 def load_images(paths: list[str | Path]) -> tuple[list[str], list[np.ndarray]]:
     """(names, images) of every image under ``paths``."""
     names = [n for p in paths for n in list_images(p)]
-    return names, [read_image(n) for n in names]
+    return names, [read_rgb(n) for n in names]

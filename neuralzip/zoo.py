@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +69,37 @@ def load(name: str = DEFAULT_MODEL) -> ZooModel:
 
 def available() -> list[str]:
     return sorted(manifest())
+
+
+def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[str] | None = None,
+            weights: Path = Path("weights")) -> dict:
+    """Copy an exported model into ``weights/`` and write its manifest entry.
+
+    The entry records how the model was made (``command``, ``report``) and, measured here,
+    real-file and NLL bpsp of the integer model on the validation images of ``val_paths``.
+    """
+    from .codec import Codec  # the codec imports this module
+    from .imageio import read_rgb
+
+    weights.mkdir(exist_ok=True)
+    target = weights / f"{name}.npz"
+    target.write_bytes(Path(npz).read_bytes())
+    sha = hashlib.sha256(target.read_bytes()).hexdigest()
+    entry = {"file": target.name, "sha256": sha, "command": command,
+             **{k: v for k, v in report.items() if k not in ("val_images",)}}
+    if val_paths:
+        codec = Codec(ZooModel(name, sha, IntegerModel.load(target)))
+        t0 = time.time()
+        stats = [codec.encode(read_rgb(p))[1] for p in val_paths]
+        sub = sum(s.subpixels for s in stats)
+        entry["validation"] = {
+            "images": len(val_paths),
+            "bpsp": round(sum(8 * s.file_bytes for s in stats) / sub, 4),
+            "nll_bpsp": round(sum(s.nll_bits for s in stats) / sub, 4),
+            "encode_s": round(time.time() - t0, 1),
+        }
+    manifest_path = weights / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return entry

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..imageio import list_images, read_image
+from ..imageio import list_images, read_rgb
 from .codecs import BenchCodec
 from .memory import peak_mib
 
@@ -75,7 +75,7 @@ class Record:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image to code: ``name`` as ``imageio.read_image`` takes it, ``label`` as reported
+    """An image to code: ``name`` as ``imageio.read_rgb`` takes it, ``label`` as reported
     (relative to the parent of the path it was found under, e.g. ``kodak/kodim01.png``)."""
 
     name: str
@@ -135,7 +135,7 @@ def _init(codecs: list[BenchCodec]) -> threadpool_limits:
 
 @functools.lru_cache(maxsize=1)
 def _read(name: str) -> np.ndarray:
-    return read_image(name)
+    return read_rgb(name)
 
 
 def _task(task: tuple[ImageRef, str]) -> Record:
