@@ -33,9 +33,10 @@ from .kernel import THREADS_ENV
 
 LOCAL = "local"
 INSTALL_HINT = "--cluster needs Dask distributed, which is not installed: pip install 'neuralzip[cluster]'"
-SMALL_FILE = 256 * 1024  # inputs below this many bytes are grouped into one task ...
-BATCH_BYTES = 4 * 1024 * 1024  # ... up to about this many bytes of input per task
-TASKS_PER_WORKER = 4  # and no fewer tasks than this many per worker, for balance
+# a file of some 10 kB takes milliseconds to code, as long as a task's round trip: such
+SMALL_FILE = 16 * 1024  # inputs below this many bytes are grouped into one task ...
+BATCH_BYTES = 256 * 1024  # ... up to about this many bytes of input per task
+TASKS_PER_WORKER = 16  # and no fewer tasks than this many per worker, for balance
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def connect(address: str, workers: int) -> Iterator["distributed.Client"]:  # no
     with contextlib.ExitStack() as stack:
         if address == LOCAL:
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                 env={THREADS_ENV: "1"}, silence_logs=logging.ERROR))
             target = cluster
         else:
@@ -144,6 +145,9 @@ def tasks(jobs: list[Job], workers: int) -> list[list[Job]]:
         except OSError:
             n = 0  # the worker reports it
         if n >= SMALL_FILE:
+            if group:
+                out.append(group)
+                group, size = [], 0
             out.append([job])
             continue
         if group and (len(group) >= per_task or size + n > BATCH_BYTES):

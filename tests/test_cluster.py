@@ -31,7 +31,7 @@ def _run(*args):
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as local, distributed.Client(local) as c:
         yield c
 
@@ -80,9 +80,13 @@ def test_cluster_refuses_stdio_and_says_what_to_install(tmp_path, urban_crop, mo
 def test_small_files_share_tasks(tmp_path, urban_crop):
     _photos(tmp_path / "src", urban_crop, 20, size=8)
     jobs, _ = plan([str(tmp_path / "src")], {".png"}, ".nz", None, None, False)
-    parts = cluster.tasks(jobs, workers=2)
+    parts = cluster.tasks(jobs, workers=1)
     assert [job for part in parts for job in part] == jobs
-    assert [len(part) for part in parts] == [3] * 6 + [2]  # at least 4 tasks per worker
+    assert [len(part) for part in parts] == [2] * 10  # at least 16 tasks per worker, or 1 file each
+    (tmp_path / "src" / "p05.png").write_bytes(bytes(cluster.SMALL_FILE))  # not small: a task of its own
+    parts = cluster.tasks(jobs, workers=1)
+    assert [job for part in parts for job in part] == jobs
+    assert [len(part) for part in parts] == [2, 2, 1, 1] + [2] * 7
 
 
 def _slow_once(marker: Path, job, **kwargs):
