@@ -1,4 +1,4 @@
-"""Build of the compiled coding kernel ``neuralzip._kernel`` (metadata lives in pyproject.toml).
+"""Build of the compiled coding kernel ``neuralzip.core._kernel`` (metadata lives in pyproject.toml).
 
 Portable flags only: the kernel's MLP is compiled for several instruction sets and picks
 one at run time (GCC ``target_clones``); every result is an exact integer, so the choice
@@ -13,7 +13,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NO_COMPILER = (
-    "neuralzip needs a C compiler to build its coding kernel (neuralzip/_kernel.c): "
+    "neuralzip needs a C compiler to build its coding kernel (neuralzip/core/_kernel.c): "
     "install one (Debian/Ubuntu: apt-get install gcc python3-dev; macOS: xcode-select --install) "
     "and run the install again"
 )
@@ -37,8 +37,8 @@ class BuildKernel(build_ext):
 setup(
     ext_modules=[
         Extension(
-            "neuralzip._kernel",
-            sources=["neuralzip/_kernel.c"],
+            "neuralzip.core._kernel",
+            sources=["neuralzip/core/_kernel.c"],
             extra_compile_args=["-O3", "-std=c11", "-ffp-contract=fast", "-fno-math-errno", "-pthread"],
             extra_link_args=["-pthread"],
         )

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import reference  # noqa: E402
-from neuralzip.analysis import fit_ls  # noqa: E402
-from neuralzip.train import split  # noqa: E402
+from neuralzip.core.ls import fit_ls  # noqa: E402
+from neuralzip.training.train import split  # noqa: E402
 from neuralzip.zoo import load  # noqa: E402
 
 LN2X2 = 2 * np.log(2)  # E|x - mean| / scale of a logistic

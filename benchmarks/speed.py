@@ -48,7 +48,7 @@ import numpy as np
 from PIL import Image
 
 from neuralzip.bench.codecs import BenchCodec, all_codecs
-from neuralzip.codec import Codec
+from neuralzip.core.codec import Codec
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_BIG_SIZE = (4000, 3000)

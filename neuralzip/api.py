@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from .atomic import write_atomically
-from .codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
-from .container import Header
-from .metadata import Metadata
+from .core.codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
+from .core.container import Header
+from .core.metadata import Metadata
 from .zoo import DEFAULT_MODEL
 
 ImageLike = np.ndarray | Image.Image

@@ -24,9 +24,9 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable, write_atomically
-from .codec import DecodeError, UnsupportedImage
-from .kernel import THREADS_ENV
-from .container import FormatError
+from .core.codec import DecodeError, UnsupportedImage
+from .core.kernel import THREADS_ENV
+from .core.container import FormatError
 from .interrupt import deferred
 from .zoo import ModelNotFound
 

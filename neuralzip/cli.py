@@ -25,12 +25,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import api, interrupt, zoo
-from .alpha import describe_alpha
+from .core.alpha import describe_alpha
 from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
-from .codec import DEFAULT_MAX_PIXELS, DecodeError
-from .coder import PRECISION
-from .container import MAGIC, FormatError, Header, Truncated
-from .imageio import IMAGE_SUFFIXES
+from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
+from .core.ans import PRECISION
+from .core.container import MAGIC, FormatError, Header, Truncated
+from .training.data import IMAGE_SUFFIXES
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -261,7 +261,10 @@ def entry() -> None:
     ``_neuralzip_cli``, which handles the signals during the imports before it."""
     interrupt.install()
     try:
-        main(prog_name="neuralzip")
+        try:
+            main(prog_name="neuralzip")
+        finally:
+            interrupt.done()  # a signal from here on cannot cut the exit short
     except interrupt.Interrupted as exc:
         click.echo(f"neuralzip: error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
@@ -381,7 +384,7 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
     except ImportError:
         _fail("training needs PyTorch, which is not installed: pip install 'neuralzip[train]' "
               "(or the CPU-only build, where a local wheel of it exists: pip install torch==2.13.0)")
-    from .train import train_main
+    from .training.train import train_main
 
     report = train_main(
         list(paths), Path(out), minutes,

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable
 from .batch import Job, Task, UserError, _attempt, _write, error_message
-from .container import MAGIC, FormatError, Header
-from .kernel import THREADS_ENV
+from .core.container import MAGIC, FormatError, Header
+from .core.kernel import THREADS_ENV
 
 LOCAL = "local"
 INSTALL_HINT = "--cluster needs Dask distributed, which is not installed: pip install 'neuralzip[cluster]'"

@@ -5,8 +5,9 @@ in the main thread. It is not a KeyboardInterrupt, so Click does not turn it int
 "Aborted!" and ``except Exception`` does not catch it: it unwinds every ``finally`` on its
 way (temporary files removed, worker processes terminated) up to the command's entry,
 which prints ``neuralzip: error: interrupted`` (exit status 130) or ``... terminated``
-(143). A second signal while that clean-up runs is ignored. A signal that the command's
-parent ignores (``nohup``, ``cmd &`` in a script) stays ignored.
+(143). A second signal while that clean-up runs is ignored, and so is one once the
+command's work is over (``done()``). A signal that the command's parent ignores
+(``nohup``, ``cmd &`` in a script) stays ignored.
 
 ``deferred()`` holds a signal for the few system calls that must not be separated
 (creating a temporary file and noting its name; publishing it and removing its temporary
@@ -44,6 +45,16 @@ def install() -> None:
     for signum in EXITS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _handler)
+
+
+def done() -> None:
+    """Ignore SIGINT and SIGTERM from here on: the command's work is over (or its clean-up
+    has begun). Python's exit would otherwise restore their default action, and a signal
+    in its last moments would end the process without its exit status."""
+    global _stopping
+    _stopping = True
+    for signum in EXITS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _handler(signum: int, frame: object) -> None:

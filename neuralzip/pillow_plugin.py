@@ -14,7 +14,7 @@ from typing import IO
 from PIL import Image, ImageFile
 
 from . import api
-from .container import MAGIC, Header, Truncated
+from .core.container import MAGIC, Header, Truncated
 from .zoo import DEFAULT_MODEL
 
 FORMAT = "NEURALZIP"

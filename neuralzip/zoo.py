@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .intmodel import IntegerModel
+from .core.intmodel import IntegerModel
 
 DEFAULT_MODEL = "photo"
 
@@ -78,8 +78,8 @@ def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[st
     The entry records how the model was made (``command``, ``report``) and, measured here,
     real-file and NLL bpsp of the integer model on the validation images of ``val_paths``.
     """
-    from .codec import Codec  # the codec imports this module
-    from .imageio import read_rgb
+    from .core.codec import Codec  # the codec imports this module
+    from .training.data import read_rgb
 
     weights.mkdir(exist_ok=True)
     target = weights / f"{name}.npz"

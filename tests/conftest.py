@@ -10,7 +10,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def codec():
-    from neuralzip.codec import Codec
+    from neuralzip.core.codec import Codec
 
     return Codec.named("photo")
 

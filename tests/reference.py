@@ -1,7 +1,6 @@
 """numpy reference of the integer pipeline: a transcription of the compiled kernel
-(``neuralzip/_kernel.c``) in whole-array numpy, kept in the tests to check the kernel
-against, value for value. Same units as ``neuralzip.context``, ``intmodel`` and
-``likelihood``.
+(``neuralzip/core/_kernel.c``) in whole-array numpy, kept in the tests to check the kernel
+against, value for value. Units: ``neuralzip.core.units``.
 """
 
 from __future__ import annotations
@@ -10,19 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuralzip.context import (
-    LS_BIAS_INPUT, LS_CROSS_INPUTS, LS_FRAC, LS_SIZES, LS_TOTAL, N_FEATURES, NEIGHBOURS, Q4, SKEW, num_steps,
-    solve_ls,
+from neuralzip.core.context import num_steps, solve_ls
+from neuralzip.core.intmodel import IntegerMLP
+from neuralzip.core.tables import Tables
+from neuralzip.core.units import (
+    ACT_FRAC, ACT_MAX, CUR_G, CUR_R, FEATURE_SHIFTS, INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, LS_BIAS_INPUT,
+    LS_CROSS_INPUTS, LS_FRAC, LS_SIZES, LS_TOTAL, N_, N_FEATURES, NE_, NEIGHBOURS, NW_, Q4, SKEW, STAGE, T_FRAC,
+    T_MAX, W_,
 )
-from neuralzip.intmodel import ACT_FRAC, ACT_MAX, IntegerMLP
-from neuralzip.likelihood import INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, STAGE, T_FRAC, T_MAX, Tables
-
-W_, N_, NW_, NE_ = 0, 6, 5, 7  # indices into NEIGHBOURS
-_CUR_R = len(NEIGHBOURS) + 1  # c_GR and c_BR
-_CUR_G = len(NEIGHBOURS) + 2  # c_BG
-# feature i's integer value times 2**FEATURE_SHIFTS[i] is its fixed-point value (2**-8);
-# negative shifts round
-FEATURE_SHIFTS = np.array([3] * 51 + [2] * 3 + [1] * 3 + [-4] * 3 + [1] * 12 + [8] * 3)
 
 
 def wavefront(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -134,17 +128,17 @@ class Context:
         """LS prediction of channel ``ch`` in q4 units, clamped to [0, 255*16]."""
         total = known.copy()
         if ch >= 1:
-            total += self.coefs[ch][_CUR_R] * current[:, 0]
+            total += self.coefs[ch][CUR_R] * current[:, 0]
         if ch == 2:
-            total += self.coefs[ch][_CUR_G] * current[:, 1]
+            total += self.coefs[ch][CUR_G] * current[:, 1]
         return clamp(round_shift(total, LS_FRAC - 4), 0, 255 * Q4)
 
     def cross_coefs(self) -> tuple[int, int, int]:
         """(c_GR, c_BR, c_BG): LS weights of the current pixel's earlier channels."""
         return (
-            int(self.coefs[1][_CUR_R]),
-            int(self.coefs[2][_CUR_R]),
-            int(self.coefs[2][_CUR_G]),
+            int(self.coefs[1][CUR_R]),
+            int(self.coefs[2][CUR_R]),
+            int(self.coefs[2][CUR_G]),
         )
 
     # -- model features -------------------------------------------------------------------
@@ -165,9 +159,9 @@ class Context:
         for ch in range(3):
             total = known[:, ch].copy()
             if ch >= 1:
-                total += round_shift(self.coefs[ch][_CUR_R] * prior_px[:, 0], 4)
+                total += round_shift(self.coefs[ch][CUR_R] * prior_px[:, 0], 4)
             if ch == 2:
-                total += round_shift(self.coefs[ch][_CUR_G] * prior_px[:, 1], 4)
+                total += round_shift(self.coefs[ch][CUR_G] * prior_px[:, 1], 4)
             prior[:, ch] = clamp(round_shift(total, LS_FRAC - 4), 0, 255 * Q4)
             prior_px[:, ch] = prior[:, ch]
         feats = np.empty((n, N_FEATURES), np.int64)

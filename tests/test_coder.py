@@ -4,7 +4,7 @@ chunked order the encoder uses, and real files cost what the tables say."""
 import numpy as np
 import pytest
 
-from neuralzip.coder import StageDecoder, StageEncoder
+from neuralzip.core.ans import StageDecoder, StageEncoder
 
 
 def _tables(rng, n: int, kind: str) -> np.ndarray:

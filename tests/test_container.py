@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from neuralzip.codec import DecodeError
-from neuralzip.container import FORMAT_VERSION, FormatError, Header
-from neuralzip.context import LS_TOTAL
+from neuralzip.core.codec import DecodeError
+from neuralzip.core.container import FORMAT_VERSION, FormatError, Header
+from neuralzip.core.units import LS_TOTAL
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 import reference
-from neuralzip.analysis import analyse, fit_ls
-from neuralzip.context import SKEW, num_steps
+from neuralzip.core.ls import fit_ls
+from neuralzip.training.data import analyse
+from neuralzip.core.context import num_steps
+from neuralzip.core.units import SKEW
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (7, 1), (5, 9), (512, 768), (768, 512)])

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from neuralzip import api
-from neuralzip.codec import Codec, DecodeError
-from neuralzip.container import Header
+from neuralzip.core.codec import Codec, DecodeError
+from neuralzip.core.container import Header
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,8 +131,8 @@ def test_decoding_stops_where_the_coder_empties_and_stays_exact(codec, urban_cro
 _MEMORY_PROBE = textwrap.dedent("""
     import resource, sys, time
     from pathlib import Path
-    from neuralzip.codec import Codec
-    from neuralzip.container import Header
+    from neuralzip.core.codec import Codec
+    from neuralzip.core.container import Header
     golden, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     data = Path(golden).read_bytes()
     header, offset = Header.unpack(data)

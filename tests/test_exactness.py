@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import reference
-from neuralzip import codec as codec_module
-from neuralzip.analysis import analyse, fit_ls
-from neuralzip.codec import Codec
-from neuralzip.context import complete_coefs
-from neuralzip.kernel import image_kernel, step_sizes
+from neuralzip.core import codec as codec_module
+from neuralzip.core.ls import fit_ls
+from neuralzip.training.data import analyse
+from neuralzip.core.codec import Codec
+from neuralzip.core.context import complete_coefs
+from neuralzip.core.kernel import image_kernel, step_sizes
 
 
 def _reference_order(codec, rgb, coefs, colour_channels):

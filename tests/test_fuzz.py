@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import neuralzip
-from neuralzip import codec as codec_module
-from neuralzip.container import Header
+from neuralzip.core import codec as codec_module
+from neuralzip.core.container import Header
 
 MUTATIONS_PER_FILE = 600
 MAX_PIXELS = 1024  # a rewritten size may not make one decode slow

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neuralzip import decompress
-from neuralzip.container import Header
+from neuralzip.core.container import Header
 
 HERE = Path(__file__).resolve().parent / "golden"
 MANIFEST = json.loads((HERE / "golden.json").read_text())
@@ -32,7 +32,7 @@ def test_golden_file_decodes_to_recorded_pixels(name):
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_encoder_reproduces_golden_bytes(name):
-    from neuralzip.codec import Codec
+    from neuralzip.core.codec import Codec
 
     model, image = golden_images()[name]
     data, _ = Codec.named(model).encode(image, metadata=METADATA.get(name))

@@ -125,7 +125,7 @@ def _copy_checkout(dest: Path) -> Path:
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    assert not list((dest / "neuralzip").glob("*.so"))
+    assert not list((dest / "neuralzip").rglob("*.so"))
     return dest
 
 

@@ -4,7 +4,8 @@ matches value for value: test_exactness)."""
 import numpy as np
 
 from neuralzip import zoo
-from neuralzip.likelihood import CDF_BITS, Tables
+from neuralzip.core.tables import Tables
+from neuralzip.core.units import CDF_BITS
 from reference import Mixture, coarse_frequencies, fine_frequencies, mixture_cdf
 
 

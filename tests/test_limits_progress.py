@@ -80,7 +80,7 @@ def test_a_huge_image_is_refused_from_its_header(huge_png, tmp_path):
     assert time.perf_counter() - t0 < 10
     assert r.exit_code == 1 and "Traceback" not in r.output and r.stdout == ""
     assert _error_lines(r) == [f"neuralzip: error: {huge_png}: image of {HUGE}x{HUGE} pixels exceeds the limit "
-                               f"of {neuralzip.codec.DEFAULT_MAX_PIXELS} pixels"]
+                               f"of {neuralzip.core.codec.DEFAULT_MAX_PIXELS} pixels"]
     assert not (tmp_path / "huge.nz").exists()
 
 
@@ -104,7 +104,7 @@ def test_in_a_batch_a_huge_file_fails_alone(huge_png, tiny, tmp_path):
     r = _run("compress", huge_png, tiny, "--out-dir", out, "--jobs", 1)
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert _error_lines(r) == [f"neuralzip: error: {huge_png}: image of {HUGE}x{HUGE} pixels exceeds the limit "
-                               f"of {neuralzip.codec.DEFAULT_MAX_PIXELS} pixels"]
+                               f"of {neuralzip.core.codec.DEFAULT_MAX_PIXELS} pixels"]
     assert [p.name for p in out.iterdir()] == ["tiny.nz"]
 
 
@@ -196,5 +196,5 @@ def test_worker_processes_refuse_a_huge_file_in_one_line(huge_png, tiny, tmp_pat
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 1 and len(r.stdout.splitlines()) == 1
     assert r.stderr.splitlines() == [f"neuralzip: error: {huge_png}: image of {HUGE}x{HUGE} pixels exceeds the "
-                                     f"limit of {neuralzip.codec.DEFAULT_MAX_PIXELS} pixels"]
+                                     f"limit of {neuralzip.core.codec.DEFAULT_MAX_PIXELS} pixels"]
     assert [p.name for p in out.iterdir()] == ["tiny.nz"]

@@ -11,8 +11,8 @@ from PIL import Image, ImageCms, PngImagePlugin
 import neuralzip
 from neuralzip import api
 from neuralzip.cli import main
-from neuralzip.container import FormatError, Header, pack_metadata, unpack_metadata
-from neuralzip.metadata import Metadata
+from neuralzip.core.container import FormatError, Header, pack_metadata, unpack_metadata
+from neuralzip.core.metadata import Metadata
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

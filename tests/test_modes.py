@@ -4,10 +4,10 @@ alpha block."""
 import numpy as np
 import pytest
 
-from neuralzip import codec as codec_module
-from neuralzip.alpha import decode_alpha, encode_alpha
-from neuralzip.codec import UnsupportedImage
-from neuralzip.container import MODES, FormatError, Header
+from neuralzip.core import codec as codec_module
+from neuralzip.core.alpha import decode_alpha, encode_alpha
+from neuralzip.core.codec import UnsupportedImage
+from neuralzip.core.container import MODES, FormatError, Header
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from PIL import Image
 
 from neuralzip import api
 from neuralzip.cli import main
-from neuralzip.codec import UnsupportedImage
-from neuralzip.container import Header
+from neuralzip.core.codec import UnsupportedImage
+from neuralzip.core.container import Header
 
 
 def _run(*args, input=None):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from neuralzip import zoo
 from neuralzip.cli import main
-from neuralzip.codec import Codec
+from neuralzip.core.codec import Codec
 
 
 def test_publish_writes_the_manifest_entry_and_the_model_codes(tmp_path, sample, monkeypatch):

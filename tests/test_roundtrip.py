@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neuralzip.container import Header
+from neuralzip.core.container import Header
 
 SIZES = [(1, 1), (1, 7), (7, 1), (5, 9), (33, 17), (64, 64)]
 

@@ -214,7 +214,9 @@ def test_signals_at_any_moment_of_a_short_run_print_no_traceback(tmp_path):
     .pth files, where the command has no say) to the end of a short compress: each run
     ends normally or with the one line, never a traceback or a leftover file."""
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (30, 30, 3), np.uint8)).save(tmp_path / "a.png")
-    env, marker = _paused_at(f"open({str(tmp_path / 'started')!r}, 'w').close()\n", tmp_path)
+    # the marker holds the pid of the Python that wrote it: pyenv's shim may run others first
+    env, marker = _paused_at(f"import os\nopen({str(tmp_path / 'started')!r}, 'w').write(str(os.getpid()))\n",
+                             tmp_path)
     started = tmp_path / "started"
     for i, delay in enumerate(np.linspace(0.005, 1.0, 16)):
         started.unlink(missing_ok=True)
@@ -222,7 +224,10 @@ def test_signals_at_any_moment_of_a_short_run_print_no_traceback(tmp_path):
         work.mkdir()
         shutil.copy(tmp_path / "a.png", work)
         proc = _start(["compress", "a.png", "-q"], work, env)
-        _wait_for(started, proc)
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text() == str(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.005)
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

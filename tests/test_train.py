@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-torch = pytest.importorskip("torch")  # before neuralzip.train, which imports torch
+torch = pytest.importorskip("torch")  # before neuralzip.training.train, which imports torch
 
-from neuralzip.analysis import fit_ls  # noqa: E402
-from neuralzip.codec import Codec  # noqa: E402
-from neuralzip.intmodel import IntegerModel  # noqa: E402
-from neuralzip.kernel import image_kernel  # noqa: E402
-from neuralzip.train import split, train_main  # noqa: E402
+from neuralzip.core.ls import fit_ls  # noqa: E402
+from neuralzip.core.codec import Codec  # noqa: E402
+from neuralzip.core.intmodel import IntegerModel  # noqa: E402
+from neuralzip.core.kernel import image_kernel  # noqa: E402
+from neuralzip.training.train import split, train_main  # noqa: E402
 from neuralzip.zoo import ZooModel  # noqa: E402
 
 

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 if not torch.distributed.is_available():
     pytest.skip("this torch build has no torch.distributed", allow_module_level=True)
 
-from neuralzip.codec import Codec  # noqa: E402
-from neuralzip.intmodel import IntegerModel  # noqa: E402
+from neuralzip.core.codec import Codec  # noqa: E402
+from neuralzip.core.intmodel import IntegerModel  # noqa: E402
 from neuralzip.zoo import ZooModel  # noqa: E402
 
 

@@ -117,7 +117,7 @@ class NeuralzipCodec(BenchCodec):
     @property
     def codec(self) -> Any:
         if self._codec is None:
-            from ..codec import Codec
+            from ..core.codec import Codec
 
             self._codec = Codec.named(self.model, threads=1)  # one thread per codec, as the others
         return self._codec
@@ -133,7 +133,7 @@ class NeuralzipCodec(BenchCodec):
         return self.codec.decode(data)
 
     def header_bytes(self, data: bytes) -> int | None:
-        from ..container import Header
+        from ..core.container import Header
 
         return len(data) - Header.unpack(data)[0].payload_length
 

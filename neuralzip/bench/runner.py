@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..imageio import list_images, read_rgb
+from ..training.data import list_images, read_rgb
 from .codecs import BenchCodec
 from .memory import peak_mib
 
@@ -75,7 +75,7 @@ class Record:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image to code: ``name`` as ``imageio.read_rgb`` takes it, ``label`` as reported
+    """An image to code: ``name`` as ``training.data.read_rgb`` takes it, ``label`` as reported
     (relative to the parent of the path it was found under, e.g. ``kodak/kodim01.png``)."""
 
     name: str

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralzip.codec import Codec
-from neuralzip.metadata import Metadata
+from neuralzip.core.codec import Codec
+from neuralzip.core.metadata import Metadata
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -27,16 +27,10 @@ from decimal import Decimal, getcontext
 import numpy as np
 
 
-CDF_BITS = 20  # component CDFs are integers in [0, 2**20]
-T_FRAC = 10  # LUT resolution of (x - mean) / scale: 2**-10
-T_MAX = 16  # LUT covers (x - mean) / scale in [-16, 16]
-INV_BITS = 18  # inverse scales are integers 2**18 / s
-LOGSCALE_STEP = 32  # log s = idx / 32
-LOGSCALE_MIN, LOGSCALE_MAX = -4 * LOGSCALE_STEP, 6 * LOGSCALE_STEP
-LOGIT_STEP = 16  # mixture logits in units of 1/16
-LOGIT_RANGE = 16 * LOGIT_STEP  # logits more than 16 below the largest get weight 0
-WEIGHT_BITS = 12  # the largest component weight is 2**12
-STAGE = 16  # symbols per coding stage; 16 * 16 = 256 values
+from .units import (
+    CDF_BITS, INV_BITS, LOGIT_RANGE, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, T_FRAC, T_MAX,
+    WEIGHT_BITS,
+)
 
 
 @dataclass(frozen=True)

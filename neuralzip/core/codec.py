@@ -1,8 +1,8 @@
 """The codec: image <-> .nz bytes. Owns the file format; talks to the model, the integer
 tables and the coder through small interfaces.
 
-Pipeline: image -> context (``context``, LS fit in ``analysis``) -> integer model
-(``intmodel``) -> frequency tables (``likelihood``) -> ANS (``coder``) -> container
+Pipeline: image -> context (``context``, LS fit in ``ls``) -> integer model
+(``intmodel``) -> frequency tables (``tables``) -> ANS (``ans``) -> container
 (``container``); the compiled ``kernel`` computes the per-pixel stages. Decoding runs one
 anti-diagonal of the wavefront at a time; encoding computes the same tables chunk by chunk
 of steps, last chunk first (ANS is a stack), so its memory stays bounded.
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import zoo
+from .. import zoo
 from .alpha import decode_alpha, encode_alpha
-from .analysis import fit_ls
-from .coder import PRECISION, CoderError, StageDecoder, StageEncoder
+from .ls import fit_ls
+from .ans import PRECISION, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Header
 from .context import complete_coefs
 from .kernel import image_kernel, step_sizes
-from .likelihood import STAGE
+from .units import STAGE
 from .metadata import Metadata
 
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .context import LS_SIZES
+from .units import LS_SIZES
 from .metadata import Metadata, MetadataError
 
 MAGIC = b"NZ"
@@ -100,7 +100,7 @@ class Header:
     """Header fields of a .nz file.
 
     ``coefs``: int64 (MODES[mode].ls_coefs,) per-image LS coefficients, or None.
-    ``alpha``: the alpha block's bytes (see ``neuralzip.alpha``), present exactly when the
+    ``alpha``: the alpha block's bytes (see ``neuralzip.core.alpha``), present exactly when the
     mode has alpha.
     """
 

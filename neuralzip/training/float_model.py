@@ -1,7 +1,7 @@
 """Float (torch) twin of the integer model, for training only; the codec never imports it.
 
 ``MixtureMLP`` maps the fixed-point features of ``context`` (units 2**-8, see
-``intmodel.quantize_features``) to per-channel discretized logistic mixtures. It rounds
+``core.units.FEATURE_LAYOUT``) to per-channel discretized logistic mixtures. It rounds
 every quantity the integer model rounds (activations to 2**-8, outputs to their integer
 units, with straight-through gradients), so its NLL is what the exported integer model
 costs, up to lookup-table resolution.
@@ -18,13 +18,10 @@ import math
 import torch
 from torch import nn
 
-from .likelihood import LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
+from ..core import units
+from ..core.units import ACT_FRAC, COUPLING_STEP, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, OUTPUT_STEPS
 
-ACT_FRAC = 8  # activations and features are fixed point with 8 fractional bits
-ACT_MAX = 128.0
-COUPLING_STEP = 256
-# integer units of each output row group: logits, means (q4), log-scales, coupling
-OUTPUT_STEPS = (LOGIT_STEP,) * 3 + (16,) * 3 + (LOGSCALE_STEP,) * 3 + (COUPLING_STEP,) * 3
+ACT_MAX = units.ACT_MAX / (1 << ACT_FRAC)  # 128.0: the integer model's clamp, in float units
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:

@@ -17,51 +17,16 @@ Pipeline of one pixel:
    2**-12 (``LS_FRAC``): R from its 17 neighbours; G also from the current R and R's W, N,
    NW, NE; B also from the current R, G and their W, N. Predictions are in units of 1/16
    (``Q4``) of a pixel level.
-3. ``features``: 75 integers per pixel fed to the model (see ``FEATURE_SCALES``).
+3. The model's 75 inputs per pixel (``units.FEATURE_LAYOUT``).
+
+Units and layouts live in ``units.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SKEW = 4
-NEIGHBOURS = np.array(
-    [(0, -1), (0, -2), (0, -3)]
-    + [(-1, dc) for dc in range(-3, 4)]
-    + [(-2, dc) for dc in range(-3, 4)],
-    dtype=np.int64,
-)
-W_, N_, NW_, NE_ = 0, 6, 5, 7  # indices into NEIGHBOURS
-LS_FRAC = 12  # LS coefficients are integers in units of 2**-12
-LS_BIAS_INPUT = 64  # constant input that carries the LS bias term
-Q4 = 16  # predictions and residuals are in units of 1/16 pixel level
-
-# LS inputs beyond a channel's own 17 neighbours and the bias:
-# (channel, neighbour index or -1 for the current pixel)
-LS_CROSS_INPUTS: tuple[tuple[tuple[int, int], ...], ...] = (
-    (),
-    ((0, -1), (0, W_), (0, N_), (0, NW_), (0, NE_)),
-    ((0, -1), (1, -1), (0, W_), (0, N_), (1, W_), (1, N_)),
-)
-LS_SIZES = tuple(len(NEIGHBOURS) + 1 + len(x) for x in LS_CROSS_INPUTS)  # (18, 23, 24)
-LS_TOTAL = sum(LS_SIZES)
-# position, within a channel's coefficient vector, of the current-pixel cross terms
-_CUR_R = len(NEIGHBOURS) + 1  # c_GR and c_BR
-_CUR_G = len(NEIGHBOURS) + 2  # c_BG
-
-N_FEATURES = 75
-# float value of integer feature i = features[:, i] * FEATURE_SCALES[i]
-FEATURE_SCALES = np.concatenate(
-    [
-        np.full(51, 1 / 32),  # neighbours minus MED, 17 per channel
-        np.full(3, 1 / 64),  # MED - 128 per channel
-        np.full(3, 1 / 128),  # prior LS prediction minus MED (q4) per channel
-        np.full(3, 1 / 4096),  # LS coefficients c_GR, c_BR, c_BG
-        np.full(12, 1 / 128),  # LS residuals (q4) at W, N, NW, NE per channel
-        np.ones(3),  # flags: first row, first column, last column
-    ]
-).astype(np.float32)
-assert FEATURE_SCALES.size == N_FEATURES
+from .units import CUR_R, CUR_G, LS_FRAC, LS_SIZES, LS_TOTAL, SKEW
 
 
 def num_steps(height: int, width: int) -> int:
@@ -100,5 +65,5 @@ def complete_coefs(coefs: np.ndarray, colour_channels: int) -> np.ndarray:
         return coefs
     full = np.zeros(LS_TOTAL, np.int64)
     full[: LS_SIZES[0]] = coefs[: LS_SIZES[0]]
-    full[LS_SIZES[0] + _CUR_R] = full[LS_SIZES[0] + LS_SIZES[1] + _CUR_R] = 1 << LS_FRAC
+    full[LS_SIZES[0] + CUR_R] = full[LS_SIZES[0] + LS_SIZES[1] + CUR_R] = 1 << LS_FRAC
     return full

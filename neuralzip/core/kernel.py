@@ -1,4 +1,4 @@
-"""The compiled coding kernel (``neuralzip/_kernel.c``) and how the codec builds one.
+"""The compiled coding kernel (``neuralzip/core/_kernel.c``) and how the codec builds one.
 
 An ``ImageKernel`` holds one image's planes (uint8 pixels, int16 LS residuals) and one
 integer model; it computes causal contexts, the model's mixture parameters and both coding
@@ -12,27 +12,24 @@ import os
 
 import numpy as np
 
-from . import context, intmodel, likelihood
+from . import units
+from .intmodel import IntegerModel
 
 try:
     from . import _kernel
 except ImportError as exc:  # a source tree whose extension was never built
     raise ImportError(
-        "neuralzip's compiled kernel (neuralzip._kernel) is not built: run `pip install -e .` "
+        "neuralzip's compiled kernel (neuralzip.core._kernel) is not built: run `pip install -e .` "
         f"in the source tree, with a C compiler installed ({exc})"
     ) from None
 
 ImageKernel = _kernel.ImageKernel
 
-_EXPECTED = {
-    "SKEW": context.SKEW, "N_FEATURES": context.N_FEATURES, "LS_FRAC": context.LS_FRAC,
-    "LS_BIAS_INPUT": context.LS_BIAS_INPUT, "LS_TOTAL": context.LS_TOTAL, "Q4": context.Q4,
-    "ACT_FRAC": intmodel.ACT_FRAC, "CDF_BITS": likelihood.CDF_BITS, "T_FRAC": likelihood.T_FRAC,
-    "T_MAX": likelihood.T_MAX, "INV_BITS": likelihood.INV_BITS, "LOGSCALE_MIN": likelihood.LOGSCALE_MIN,
-    "LOGSCALE_MAX": likelihood.LOGSCALE_MAX, "STAGE": likelihood.STAGE,
-}
+_EXPECTED = {name: getattr(units, name) for name in (
+    "SKEW", "N_FEATURES", "LS_FRAC", "LS_BIAS_INPUT", "LS_TOTAL", "Q4", "ACT_FRAC", "CDF_BITS", "T_FRAC", "T_MAX",
+    "INV_BITS", "LOGSCALE_MIN", "LOGSCALE_MAX", "STAGE")}
 if _kernel.CONSTANTS != _EXPECTED:  # a stale build of an older _kernel.c
-    raise ImportError("neuralzip._kernel was built from other sources: rebuild it with `pip install -e .`")
+    raise ImportError("neuralzip.core._kernel was built from other sources: rebuild it with `pip install -e .`")
 
 
 THREADS_ENV = "NEURALZIP_THREADS"
@@ -50,7 +47,7 @@ def default_threads() -> int:
 
 
 def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
-                 model: intmodel.IntegerModel | None = None, threads: int | None = None) -> ImageKernel:
+                 model: IntegerModel | None = None, threads: int | None = None) -> ImageKernel:
     """Kernel over ``pixels``, a writable C-contiguous uint8 (H, W, 3) array that it reads
     (encoder) or fills (decoder) in place; ``coefs``: all LS_TOTAL LS coefficients (int64,
     2**-12 units). Without ``model`` it only computes contexts, residuals and LS sums."""

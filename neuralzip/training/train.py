@@ -31,13 +31,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .analysis import analyse, fit_ls, ls_normal_equations
-from .atomic import atomic_output
-from .context import LS_TOTAL, N_FEATURES, solve_ls
-from .imageio import load_images
-from .intmodel import ACT_FRAC, IntegerMLP, IntegerModel
-from .likelihood import Tables
-from .model import OUTPUT_STEPS, MixtureMLP, nll_bits
+from ..core.ls import fit_ls, ls_normal_equations
+from ..atomic import atomic_output
+from ..core.context import solve_ls
+from .data import analyse, load_images
+from ..core.intmodel import IntegerMLP, IntegerModel
+from ..core.tables import Tables
+from ..core.units import ACT_FRAC, LS_TOTAL, N_FEATURES, OUTPUT_STEPS
+from .float_model import MixtureMLP, nll_bits
 
 WEIGHT_BITS = 20  # exported weights are integers below 2**20 in magnitude
 

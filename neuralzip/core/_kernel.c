@@ -1,4 +1,4 @@
-/* neuralzip._kernel: the per-pixel work of the codec, compiled.
+/* neuralzip.core._kernel: the per-pixel work of the codec, compiled.
  *
  * One ImageKernel holds one image's planes (pixels, LS residuals) and one model (integer
  * MLP weights, lookup tables, LS coefficients). It computes, for any pixel, the causal
@@ -9,7 +9,7 @@
  * thread count or the batch split: the decoder rebuilds the encoder's tables bit for bit.
  *
  * The arithmetic mirrors, operation for operation, the numpy reference kept in
- * tests/reference.py; units are documented in context.py, intmodel.py and likelihood.py.
+ * tests/reference.py; units are documented in units.py.
  * Coding itself (ANS) stays in Python with constriction: this module only fills tables.
  *
  * Signed right shifts are arithmetic (floor) on every compiler this builds with
@@ -1017,7 +1017,7 @@ static PyMethodDef kernel_methods[] = {
 
 static PyTypeObject ImageKernelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "neuralzip._kernel.ImageKernel",
+    .tp_name = "neuralzip.core._kernel.ImageKernel",
     .tp_basicsize = sizeof(ImageKernel),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "One image's planes and one integer model: contexts, model outputs and frequency tables.",

@@ -14,17 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .likelihood import Tables
-
-ACT_FRAC = 8
-ACT_MAX = 128 << ACT_FRAC
+from .tables import Tables
+from .units import ACT_MAX
 _EXACT_LIMIT = float(1 << 53)
 
 
 @dataclass
 class IntegerMLP:
     """Integer MLP. ``weights[i]``: float64 (in, out) integer-valued, units 2**-fracs[i];
-    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: see model.py."""
+    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: ``units.OUTPUT_STEPS``."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]

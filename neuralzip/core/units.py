@@ -1,0 +1,72 @@
+"""Units and layouts of the bit-exact core, in one place.
+
+Every module of the core, the float training twin (``training/float_model.py``) and the
+numpy reference of the tests read these; the compiled kernel (``_kernel.c``) has its own
+copy, which ``kernel.py`` checks against this one at import. A change here changes the
+bitstream: bump the format version (FORMAT.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# -- wavefront: pixel (r, c) decodes at step SKEW * r + c -------------------------------------
+SKEW = 4
+
+# -- causal neighbourhood: 3 to the left, rows -1 and -2 at columns -3..+3 --------------------
+NEIGHBOURS = np.array(
+    [(0, -1), (0, -2), (0, -3)] + [(-1, dc) for dc in range(-3, 4)] + [(-2, dc) for dc in range(-3, 4)],
+    dtype=np.int64,
+)
+W_, N_, NW_, NE_ = 0, 6, 5, 7  # indices into NEIGHBOURS
+Q4 = 16  # predictions and residuals are in units of 1/16 pixel level
+
+# -- per-image least-squares predictor --------------------------------------------------------
+LS_FRAC = 12  # LS coefficients are integers in units of 2**-12
+LS_BIAS_INPUT = 64  # constant input that carries the LS bias term
+# LS inputs beyond a channel's own 17 neighbours and the bias:
+# (channel, neighbour index or -1 for the current pixel)
+LS_CROSS_INPUTS: tuple[tuple[tuple[int, int], ...], ...] = (
+    (),
+    ((0, -1), (0, W_), (0, N_), (0, NW_), (0, NE_)),
+    ((0, -1), (1, -1), (0, W_), (0, N_), (1, W_), (1, N_)),
+)
+LS_SIZES = tuple(len(NEIGHBOURS) + 1 + len(x) for x in LS_CROSS_INPUTS)  # (18, 23, 24)
+LS_TOTAL = sum(LS_SIZES)
+CUR_R = len(NEIGHBOURS) + 1  # within G's and B's coefficients: weight of the current R
+CUR_G = len(NEIGHBOURS) + 2  # within B's: weight of the current G
+
+# -- model inputs: (what, count, shift); feature value * 2**shift is its fixed point (2**-8),
+# a negative shift rounds ------------------------------------------------------------------------
+FEATURE_LAYOUT = (
+    ("neighbours minus MED, 17 per channel", 51, 3),
+    ("MED - 128 per channel", 3, 2),
+    ("prior LS prediction minus 16 * MED (q4) per channel", 3, 1),
+    ("LS coefficients c_GR, c_BR, c_BG (2**-12)", 3, -4),
+    ("LS residuals (q4) at W, N, NW, NE per channel", 12, 1),
+    ("flags: first row, first column, last column", 3, 8),
+)
+N_FEATURES = sum(count for _, count, _ in FEATURE_LAYOUT)  # 75
+FEATURE_SHIFTS = np.repeat([shift for _, _, shift in FEATURE_LAYOUT], [count for _, count, _ in FEATURE_LAYOUT])
+
+# -- integer MLP ------------------------------------------------------------------------------------
+ACT_FRAC = 8  # features and activations are fixed point with 8 fractional bits
+ACT_MAX = 128 << ACT_FRAC  # hidden activations are clamped to [0, 128]
+
+# -- mixture tables ---------------------------------------------------------------------------------
+CDF_BITS = 20  # component CDFs are integers in [0, 2**20]
+T_FRAC = 10  # LUT resolution of (x - mean) / scale: 2**-10
+T_MAX = 16  # LUT covers (x - mean) / scale in [-16, 16]
+INV_BITS = 18  # inverse scales are integers 2**18 / s
+LOGSCALE_STEP = 32  # log s = idx / 32
+LOGSCALE_MIN, LOGSCALE_MAX = -4 * LOGSCALE_STEP, 6 * LOGSCALE_STEP
+LOGIT_STEP = 16  # mixture logits in units of 1/16
+LOGIT_RANGE = 16 * LOGIT_STEP  # logits more than 16 below the largest get weight 0
+WEIGHT_BITS = 12  # the largest component weight is 2**12
+STAGE = 16  # symbols per coding stage; 16 * 16 = 256 values
+
+# -- model outputs: 12 rows of K values per pixel ---------------------------------------------------
+# rows 0-2 mixture logits of R, G, B; 3-5 mean offsets (q4); 6-8 log-scales; 9-11 channel
+# coupling alpha (G from R's residual), beta (B from R's), gamma (B from G's), units 2**-8
+COUPLING_STEP = 256
+OUTPUT_STEPS = (LOGIT_STEP,) * 3 + (Q4,) * 3 + (LOGSCALE_STEP,) * 3 + (COUPLING_STEP,) * 3
