@@ -144,12 +144,9 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool, quiet: bool = False) -> int:
-    """Report ``errors``, run ``task`` on every job in up to ``workers`` processes and write
-    the outputs (an existing one only with ``force``). Prints a summary line per file on
-    stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
-    file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
-    lines. Returns the number of failures."""
+def writable_jobs(jobs: list[Job], errors: list[str], force: bool) -> tuple[list[Job], list[str]]:
+    """(the jobs whose output may be written, failure lines): ``errors`` and every job whose
+    output exists (without ``force``), each reported on stderr now."""
     failures = list(errors)
     ready = []
     for job in jobs:
@@ -161,6 +158,16 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
             failures.append(f"{job.source_name}: {error_message(exc)}")
     for line in failures:
         tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
+    return ready, failures
+
+
+def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool, quiet: bool = False) -> int:
+    """Report ``errors``, run ``task`` on every job in up to ``workers`` processes and write
+    the outputs (an existing one only with ``force``). Prints a summary line per file on
+    stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
+    file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
+    lines. Returns the number of failures."""
+    ready, failures = writable_jobs(jobs, errors, force)
     summaries = sys.stderr if sys.stdout is None or any(job.target is None for job in ready) else sys.stdout
     with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=True if quiet or len(ready) < 2 else None) as bar:
         for job, outcome in _outcomes(ready, task, workers):

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .atomic import OutputExists, check_writable
-from .batch import Job, Task, UserError, _attempt, _write, error_message
+from .batch import Job, Task, UserError, _attempt, _write, error_message, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
 
@@ -169,16 +168,7 @@ def run(address: str, jobs: list[Job], errors: list[str], task: Task, workers: i
     if any(job.source is None or job.target is None for job in jobs):
         raise UserError("--cluster takes files, not - (standard input or output)")
     t0 = time.perf_counter()
-    failures = list(errors)
-    ready = []
-    for job in jobs:
-        try:
-            check_writable(job.target, force)
-            ready.append(job)
-        except OutputExists as exc:
-            failures.append(f"{job.source_name}: {error_message(exc)}")
-    for line in failures:
-        tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
+    ready, failures = writable_jobs(jobs, errors, force)
     done = []
     with connect(address, workers) as client:
         from distributed import as_completed

@@ -8,7 +8,6 @@ allocated. Files whose payload is not empty are decoded in bounded memory.
 """
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -19,10 +18,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from neuralzip import api
-from neuralzip.core.codec import Codec, DecodeError
+from neuralzip.core.codec import DecodeError
 from neuralzip.core.container import Header
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

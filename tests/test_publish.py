@@ -2,7 +2,6 @@
 at the output path are existing outputs (refused without --force; replaced, never written
 through, with it)."""
 
-import os
 import shutil
 import subprocess
 import sys

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .units import CUR_R, CUR_G, LS_FRAC, LS_SIZES, LS_TOTAL, SKEW
+from .units import CUR_R, LS_FRAC, LS_SIZES, LS_TOTAL, SKEW
 
 
 def num_steps(height: int, width: int) -> int:

@@ -11,8 +11,10 @@ order, text entries in file order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from PIL import Image, PngImagePlugin
+if TYPE_CHECKING:  # the core imports no Pillow; only these conversions use it
+    from PIL import Image
 
 ICC, EXIF, XMP, TEXT = 1, 2, 3, 4
 XMP_PNG_KEY = "XML:com.adobe.xmp"  # where PNG keeps XMP: an iTXt chunk of this keyword
@@ -79,6 +81,8 @@ class Metadata:
 
     def png_options(self) -> dict:
         """Keyword arguments of Pillow's PNG ``save`` that write this metadata."""
+        from PIL import PngImagePlugin
+
         options: dict = {}
         if self.icc_profile:
             options["icc_profile"] = self.icc_profile

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..core import units
-from ..core.units import ACT_FRAC, COUPLING_STEP, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, OUTPUT_STEPS
+from ..core.units import ACT_FRAC, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, OUTPUT_STEPS
 
 ACT_MAX = units.ACT_MAX / (1 << ACT_FRAC)  # 128.0: the integer model's clamp, in float units
 
