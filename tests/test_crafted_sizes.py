@@ -18,27 +18,13 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import deadline
 
 from neuralzip import api
 from neuralzip.core.codec import DecodeError
 from neuralzip.core.container import Header
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class TookTooLong(Exception):
-    pass
-
-
-def _deadline(seconds: float):
-    """A progress callback that stops decoding once ``seconds`` have passed."""
-    end = time.monotonic() + seconds
-
-    def progress(done: int, total: int) -> None:
-        if done < total and time.monotonic() > end:
-            raise TookTooLong(f"still decoding after {seconds} s (step {done} of {total})")
-
-    return progress
 
 
 def _black_file(width: int, height: int, mode: str = "L", checksum: int | None = None) -> bytes:
@@ -80,7 +66,7 @@ def test_a_huge_black_image_decodes_at_once():
     data = _black_file(8192, 8192)  # 67 megapixels in 24 bytes: a valid file
     assert len(data) < 30
     t0 = time.perf_counter()
-    image = api.decompress(data, progress=_deadline(5))
+    image = api.decompress(data, progress=deadline(5))
     assert image.shape == (8192, 8192) and not image.any()
     assert time.perf_counter() - t0 < 10
 
@@ -92,7 +78,7 @@ def test_a_tiny_file_claiming_a_huge_size_is_refused_before_allocating(width, he
     try:
         t0 = time.perf_counter()
         with pytest.raises(DecodeError, match="checksum"):
-            api.decompress(data, max_pixels=1 << 26, progress=_deadline(5))
+            api.decompress(data, max_pixels=1 << 26, progress=deadline(5))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TookTooLong, deadline
 
 import neuralzip
 
@@ -44,10 +45,6 @@ VERSIONS = [0, 1, 2, 3, 4, 127, 255]
 FLAGS = [*range(8), 8, 16, 32, 64, 128, 255]  # every combination of the known bits, each unknown one
 MODES = [0, 1, 2, 3, 4, 5, 255]
 PRECISIONS = [0, 1, 8, 16, 23, 25, 31, 32, 64, 255]
-
-
-class TookTooLong(Exception):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -116,23 +113,13 @@ def _cases(originals) -> list[tuple[str, bytes, np.ndarray, int]]:
     return cases
 
 
-def _deadline(seconds: float):
-    end = time.monotonic() + seconds
-
-    def progress(done: int, total: int) -> None:
-        if done < total and time.monotonic() > end:
-            raise TookTooLong(f"still decoding after {seconds} s (step {done} of {total})")
-
-    return progress
-
-
 def _outcome(data: bytes, image: np.ndarray, pixels: int, seconds: float = SECONDS) -> str:
     """'FormatError', 'DecodeError' or 'exact image'; fails on anything else, on a case
     slower than SECONDS or one whose memory is not bounded by its image."""
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
-        decoded = neuralzip.decompress(data, max_pixels=MAX_PIXELS, progress=_deadline(seconds))
+        decoded = neuralzip.decompress(data, max_pixels=MAX_PIXELS, progress=deadline(seconds))
     except (neuralzip.FormatError, neuralzip.DecodeError) as exc:
         message = str(exc)
         assert message and "\n" not in message, f"not a one-line message: {message!r}"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cpu_seconds
 from PIL import Image
 
 import neuralzip
@@ -19,14 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BUSY_CPU_S = 1.5  # CPU seconds a process has used once it is past start-up (imports take ~0.5 s)
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU times from /proc")
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -48,7 +41,7 @@ def _interrupt_when_busy(args: list[str], folder: Path) -> tuple[subprocess.Comp
     proc = subprocess.Popen([sys.executable, "-m", "neuralzip", *args], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
-    while max(map(_cpu_seconds, _process_tree(proc.pid))) < BUSY_CPU_S:
+    while max(map(cpu_seconds, _process_tree(proc.pid))) < BUSY_CPU_S:
         assert proc.poll() is None, f"finished before the interrupt: {proc.communicate()}"
         assert time.monotonic() < deadline, "never got busy"
         time.sleep(0.05)

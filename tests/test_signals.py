@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cpu_seconds
 from PIL import Image
 
 from neuralzip import api
@@ -36,14 +37,6 @@ EXPECTED = {signal.SIGINT: ("neuralzip: error: interrupted\n", 130),
 def _command() -> list[str]:
     exe = shutil.which("neuralzip")
     return [exe] if exe else [sys.executable, "-m", "neuralzip"]
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _children(pid: int) -> list[int]:
@@ -149,7 +142,7 @@ def test_sigterm_to_the_main_process_stops_its_workers_quietly(tmp_path, large_p
     before = sorted(p.name for p in tmp_path.iterdir())
     proc = _start(["compress", "a.png", "b.png", "--jobs", "2"], tmp_path)
     deadline = time.monotonic() + 60
-    while not any(_cpu_seconds(pid) > BUSY_CPU_S for pid in _children(proc.pid)):
+    while not any(cpu_seconds(pid) > BUSY_CPU_S for pid in _children(proc.pid)):
         assert proc.poll() is None, f"finished before the signal: {proc.communicate()}"
         assert time.monotonic() < deadline, "never got busy"
         time.sleep(0.05)
