@@ -369,7 +369,7 @@ def info(files: tuple[Path, ...]) -> None:
 @click.option("--components", default=6, show_default=True, help="mixture components per channel")
 @click.option("--keep", default=0.5, show_default=True, help="fraction of each image's pixels sampled")
 @click.option("--global-ls", is_flag=True, help="train with the pooled LS predictor (for small images)")
-@click.option("--init", type=click.Path(exists=True), help="checkpoint (.ckpt) to start from")
+@click.option("--init", type=click.Path(exists=True), help="checkpoint (.ckpt) or integer model (.npz, e.g. a shipped one) to start from")
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True)

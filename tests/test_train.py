@@ -58,3 +58,17 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
     data, stats = codec.encode(image)
     assert np.array_equal(codec.decode(data), image)
     assert abs(stats.nll_bpsp - stats.bpsp) < 0.5
+
+
+def test_a_shipped_integer_model_is_a_training_start_that_exports_back_to_itself():
+    from neuralzip.training.float_model import MixtureMLP
+    from neuralzip.training.train import export, float_state
+    from neuralzip.zoo import load
+
+    shipped = load("photo").model
+    model = MixtureMLP(75, (128, 128), shipped.mlp.components)
+    model.load_state_dict(float_state(shipped))
+    back = export(model, shipped.default_coefs)
+    assert back.mlp.fracs == shipped.mlp.fracs
+    for a, b in zip(back.mlp.weights + back.mlp.biases, shipped.mlp.weights + shipped.mlp.biases):
+        assert np.array_equal(a, b)

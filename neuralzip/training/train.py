@@ -286,6 +286,22 @@ def export(model: MixtureMLP, default_coefs: np.ndarray) -> IntegerModel:
     return IntegerModel(mlp, Tables.build(), np.asarray(default_coefs, np.int64))
 
 
+def float_state(intmodel: IntegerModel) -> dict[str, torch.Tensor]:
+    """A ``MixtureMLP`` state dict that exports back to ``intmodel`` (inverse of ``export``):
+    to fine-tune a shipped model."""
+    mlp = intmodel.mlp
+    steps = np.repeat(np.array(OUTPUT_STEPS, np.float64), mlp.components)
+    names = [f"hidden.{i}" for i in range(len(mlp.weights) - 1)] + ["out"]
+    state = {"steps": torch.tensor(OUTPUT_STEPS, dtype=torch.float32).repeat_interleave(mlp.components)}
+    for i, (name, w, b, frac) in enumerate(zip(names, mlp.weights, mlp.biases, mlp.fracs)):
+        w, b = w / 2.0**frac, b / 2.0 ** (frac + ACT_FRAC)
+        if i == len(names) - 1:
+            w, b = w / steps, b / steps
+        state[f"{name}.weight"] = torch.tensor(w.T, dtype=torch.float32)
+        state[f"{name}.bias"] = torch.tensor(b, dtype=torch.float32)
+    return state
+
+
 def load_training_images(paths: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
     """(train images, validation images, train names, validation names) from folders/.npy files."""
     names, images = load_images(paths)
@@ -343,7 +359,9 @@ def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr
     log(f"{len(train):,} training pixels{' per process' if ranks.world > 1 else ''}, "
         f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)")
     model = MixtureMLP(N_FEATURES, hidden, components)
-    if init is not None:
+    if init is not None and Path(init).suffix == ".npz":  # a shipped or exported integer model
+        model.load_state_dict(float_state(IntegerModel.load(init)))
+    elif init is not None:
         model.load_state_dict(torch.load(init, weights_only=False, map_location="cpu")["model"])
     model.to(ranks.device)
     checkpoint = out.with_suffix(".ckpt")
