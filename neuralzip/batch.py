@@ -92,6 +92,10 @@ def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, out
     stdin goes to stdout unless ``output`` says otherwise. Raises UserError for a command
     line that cannot work.
     """
+    from .cluster import is_url, plan_urls  # fsspec URLs: see neuralzip.cluster
+
+    if any(map(is_url, sources)) or is_url(out_dir) or is_url(output):
+        return plan_urls(sources, suffixes, new_suffix, output, out_dir, recursive)
     if STDIO in sources and len(sources) > 1:
         raise UserError("- (standard input) cannot be combined with other inputs")
     inputs: list[tuple[Path | None, Path]] = []  # (input file, output path relative to out_dir)
@@ -167,6 +171,10 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
     stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
     file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
     lines. Returns the number of failures."""
+    from .cluster import URL_NEEDS_CLUSTER, Url
+
+    if any(isinstance(file, Url) for job in jobs for file in (job.source, job.target)):
+        raise UserError(URL_NEEDS_CLUSTER)
     ready, failures = writable_jobs(jobs, errors, force)
     summaries = sys.stderr if sys.stdout is None or any(job.target is None for job in ready) else sys.stdout
     with tqdm(total=len(ready), unit="file", file=sys.stderr, disable=True if quiet or len(ready) < 2 else None) as bar:

@@ -10,6 +10,14 @@ another worker, and its unfinished output is never renamed into place.
 
 ``address`` is a scheduler (``tcp://host:8786``) or ``local``: a ``LocalCluster`` of
 ``workers`` processes on this machine. Dask is the optional extra ``cluster``.
+
+Inputs and ``--out-dir`` may also be fsspec URLs (``s3://bucket/photos``,
+``file:///shared/photos``; ``Url``): the planner lists them through fsspec here, and the
+workers read their inputs and write their outputs through fsspec. An output is written to
+a hidden temporary name beside it and then moved into place (``fs.mv``), and is refused if
+it exists unless ``force``; on object stores neither that check nor the move is atomic (a
+writer racing on the same name may be overwritten; a killed worker may leave its hidden
+``.part`` object behind, never a partial output). fsspec is in the extra ``cluster``.
 """
 
 from __future__ import annotations
@@ -18,24 +26,259 @@ import contextlib
 import logging
 import math
 import os
+import posixpath
+import re
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from .batch import Job, Task, UserError, _attempt, _write, error_message, writable_jobs
+from .atomic import OutputExists
+from .batch import STDIO, Job, Task, UserError, _attempt, _write, error_message, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
 
 LOCAL = "local"
 INSTALL_HINT = "--cluster needs Dask distributed, which is not installed: pip install 'neuralzip[cluster]'"
+FSSPEC_HINT = "URLs need fsspec, which is not installed: pip install 'neuralzip[cluster]'"
+URL_NEEDS_CLUSTER = "URLs are read and written by the workers of --cluster only (try --cluster local)"
 # a file of some 10 kB takes milliseconds to code, as long as a task's round trip: such
 SMALL_FILE = 16 * 1024  # inputs below this many bytes are grouped into one task ...
 BATCH_BYTES = 256 * 1024  # ... up to about this many bytes of input per task
 TASKS_PER_WORKER = 16  # and no fewer tasks than this many per worker, for balance
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # two letters or more: not a drive letter
+
+
+def is_url(path: str | os.PathLike | None) -> bool:
+    """Whether a command-line path is an fsspec URL (``scheme://...``) and not a local
+    path. ``--out-dir`` arrives as a ``Path``, which has made ``scheme://x`` into
+    ``scheme:/x``: that form counts too, unless such a local path exists."""
+    if path is None or str(path) == STDIO:
+        return False
+    text = str(path)
+    if isinstance(path, str) and "://" not in text:
+        return False
+    return bool(_SCHEME.match(text)) and not os.path.lexists(text.split("/", 1)[0])
+
+
+def _as_url(path: str | os.PathLike) -> str:
+    """A URL as the user typed it, also from a ``Path`` that collapsed its ``//``."""
+    text = str(path)
+    if "://" in text:
+        return text
+    scheme, rest = text.split(":", 1)
+    return f"{scheme}://{'/' if scheme in ('file', 'local') else ''}{rest.lstrip('/')}"
+
+
+def _fsspec():
+    """The ``fsspec`` module; UserError saying how to install it if it is missing."""
+    try:
+        import fsspec
+    except ImportError:
+        raise UserError(FSSPEC_HINT) from None
+    return fsspec
+
+
+def _filesystem(url: str):
+    """(fsspec file system, path within it) of a URL; UserError for one fsspec cannot open
+    (an unknown protocol, a backend that is not installed)."""
+    fsspec = _fsspec()
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"{url}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Url:
+    """A file named by an fsspec URL, with the bit of ``Path`` that jobs use (a name, a
+    suffix, ``open``, ``stat``, ``read_bytes``); ``size``, when the listing gave it, spares
+    a request."""
+
+    url: str
+    size: int | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _split(self) -> tuple[str, str]:
+        head, _, tail = self.url.rpartition("/")
+        return head, tail
+
+    @property
+    def name(self) -> str:
+        return self._split()[1]
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.name).suffix
+
+    def with_suffix(self, suffix: str) -> Url:
+        head, name = self._split()
+        return Url(f"{head}/{PurePosixPath(name).with_suffix(suffix)}")
+
+    def __truediv__(self, relative: str | os.PathLike) -> Url:
+        return Url(f"{self.url.rstrip('/')}/{PurePosixPath(relative).as_posix()}")
+
+    def fs(self):
+        return _filesystem(self.url)
+
+    def open(self, mode: str = "rb"):
+        fs, path = self.fs()
+        return fs.open(path, mode)
+
+    def read_bytes(self) -> bytes:
+        fs, path = self.fs()
+        return fs.cat_file(path)
+
+    def stat(self) -> SimpleNamespace:
+        if self.size is not None:
+            return SimpleNamespace(st_size=self.size)
+        fs, path = self.fs()
+        return SimpleNamespace(st_size=fs.size(path))
+
+
+def plan_urls(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, output: str | None,
+              out_dir: str | os.PathLike | None, recursive: bool) -> tuple[list[Job], list[str]]:
+    """``batch.plan`` where a source or ``out_dir`` is a URL: the same jobs and error
+    lines, of ``Url`` files, the folders listed through fsspec (local paths among them are
+    taken as ``file://`` URLs, which the workers must see at the same place)."""
+    if STDIO in sources:
+        raise UserError("- (standard input) cannot be combined with URLs")
+    inputs: list[tuple[Url, PurePosixPath]] = []
+    errors = []
+    for source in sources:
+        url = _as_url(source) if is_url(source) else Path(source).absolute().as_uri()
+        fs, path = _filesystem(url)
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            errors.append(f"{source}: no such file")
+            continue
+        if info["type"] == "directory":
+            listing = fs.find(path, detail=True) if recursive else fs.ls(path, detail=True)
+            if isinstance(listing, dict):
+                listing = list(listing.values())
+            root = PurePosixPath(path.rstrip("/"))
+            found = sorted((PurePosixPath(entry["name"]), entry.get("size")) for entry in listing
+                           if entry["type"] == "file")
+            found = [(p, size) for p, size in found
+                     if p.suffix.lower() in suffixes and not p.name.startswith(".")]
+            if not found:
+                errors.append(f"{source}: no input files in this folder")
+            inputs += [(Url(fs.unstrip_protocol(str(p)), size), p.relative_to(root).with_suffix(new_suffix))
+                       for p, size in found]
+        else:
+            inputs.append((Url(url, info.get("size")), PurePosixPath(PurePosixPath(path).name).with_suffix(new_suffix)))
+    if output is not None and len(inputs) > 1:
+        raise UserError("-o/--output takes a single input (use --out-dir for several)")
+    base = None
+    if out_dir is not None:
+        base = Url(_as_url(out_dir) if is_url(out_dir) else Path(out_dir).absolute().as_uri())
+
+    def target(file: Url, relative: PurePosixPath) -> Url | None:
+        if output is not None:
+            if output == STDIO:
+                return None
+            return Url(_as_url(output) if is_url(output) else Path(output).absolute().as_uri())
+        return base / relative if base is not None else file.with_suffix(new_suffix)
+
+    jobs: list[Job] = []
+    first_job_of: dict[str, Job] = {}
+    for file, relative in inputs:
+        job = Job(file, target(file, relative))
+        if job.target is not None:
+            if str(job.target) in first_job_of:
+                errors.append(f"{job.source_name}: {job.target} is also the output of "
+                              f"{first_job_of[str(job.target)].source_name}")
+                continue
+            first_job_of[str(job.target)] = job
+        jobs.append(job)
+    return jobs, errors
+
+
+class _Source:
+    """A ``Url`` input as a task takes it: a readable, seekable file (for Pillow) that can
+    also be opened again (``open``, for a .nz reader); named by its URL in messages."""
+
+    def __init__(self, url: Url) -> None:
+        self.url = url
+        self._file = None
+
+    def open(self, mode: str = "rb"):
+        return self.url.open(mode)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("url", "_file"):
+            raise AttributeError(name)
+        if self._file is None:
+            self._file = self.url.open("rb")
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __str__(self) -> str:
+        return str(self.url)
+
+    def __repr__(self) -> str:
+        return repr(str(self.url))
+
+
+def _exists_error(target: Url) -> str:
+    return error_message(OutputExists(f"{target} already exists"))
+
+
+def _write_url(target: Url, data: bytes, force: bool) -> str | None:
+    """Write ``data`` to a hidden temporary name beside ``target``, then move it into place
+    (refused, unless ``force``, if ``target`` exists by then); the error line if that
+    fails. Not atomic on object stores (see the module's notes)."""
+    fs, path = target.fs()
+    parent, name = posixpath.split(path)
+    tmp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        if not force and fs.exists(path):
+            return _exists_error(target)
+        fs.makedirs(parent, exist_ok=True)
+        fs.pipe_file(tmp, data)
+        try:
+            if not force and fs.exists(path):
+                return _exists_error(target)
+            fs.mv(tmp, path)
+        finally:
+            if fs.exists(tmp):
+                fs.rm(tmp)
+    except OSError as exc:
+        return error_message(exc)
+    return None
+
+
+def _convert_url(task: Task, job: Job, force: bool) -> tuple[Job, str | None, bytes, str]:
+    """(job, error line or None, output bytes, summary) of one ``Url`` job on a worker; an
+    existing output is refused before its input is read."""
+    if not force:
+        try:
+            if job.target.fs()[0].exists(job.target.fs()[1]):
+                return job, _exists_error(job.target), b"", ""
+        except OSError as exc:
+            return job, error_message(exc), b"", ""
+    source = _Source(job.source)
+    try:
+        _, outcome = _attempt(task, Job(source, job.target))
+    finally:
+        source.close()
+    if outcome.error is None:
+        outcome.error = _write_url(job.target, outcome.data, force)
+    return job, outcome.error, outcome.data, outcome.summary
 
 
 @dataclass(frozen=True)
@@ -55,7 +298,7 @@ def _nz_side(job: Job, data: bytes) -> tuple[int, int]:
     try:
         nz = data if data[: len(MAGIC)] == MAGIC else job.source.read_bytes()
         header = Header.unpack(nz)[0]
-    except (OSError, FormatError):
+    except (OSError, FormatError, UserError):
         return 0, 0
     return len(nz), header.width * header.height * header.image_mode.channels
 
@@ -64,14 +307,21 @@ def convert(task: Task, jobs: list[Job], force: bool) -> list[FileResult]:
     """Run on a worker: convert ``jobs`` with ``task`` and write each output atomically."""
     results = []
     for job in jobs:
-        job, outcome = _attempt(task, job)
-        if outcome.error is None:
-            outcome.error = _write(job, outcome.data, force)
-        if outcome.error is not None:
-            results.append(FileResult(error=outcome.error))
+        if isinstance(job.source, Url):
+            job, error, data, line = _convert_url(task, job, force)
+        else:
+            job, outcome = _attempt(task, job)
+            if outcome.error is None:
+                outcome.error = _write(job, outcome.data, force)
+            error, data, line = outcome.error, outcome.data, outcome.summary
+        if error is not None:
+            results.append(FileResult(error=error))
             continue
-        results.append(FileResult(outcome.summary, None, job.source.stat().st_size, len(outcome.data),
-                                  *_nz_side(job, outcome.data)))
+        try:
+            size = job.source.stat().st_size
+        except OSError:
+            size = 0
+        results.append(FileResult(line, None, size, len(data), *_nz_side(job, data)))
     return results
 
 
@@ -168,7 +418,13 @@ def run(address: str, jobs: list[Job], errors: list[str], task: Task, workers: i
     if any(job.source is None or job.target is None for job in jobs):
         raise UserError("--cluster takes files, not - (standard input or output)")
     t0 = time.perf_counter()
-    ready, failures = writable_jobs(jobs, errors, force)
+    if any(isinstance(job.source, Url) for job in jobs):
+        # the workers check each output when they come to it: no request per file here
+        ready, failures = jobs, list(errors)
+        for line in failures:
+            tqdm.write(f"neuralzip: error: {line}", file=sys.stderr)
+    else:
+        ready, failures = writable_jobs(jobs, errors, force)
     done = []
     with connect(address, workers) as client:
         from distributed import as_completed
