@@ -82,7 +82,7 @@ Task = Callable[[Job], tuple[bytes, str]]
 
 
 def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, output: str | None,
-         out_dir: Path | None, recursive: bool) -> tuple[list[Job], list[str]]:
+         out_dir: Path | str | None, recursive: bool) -> tuple[list[Job], list[str]]:
     """Jobs for command-line ``sources`` and an error line for each source that gives none.
 
     A source is a file, a folder (its files whose suffix is in ``suffixes``; with

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from . import api, interrupt, zoo
 from .core.alpha import describe_alpha
 from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
+from .cluster import is_url
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
 from .core.ans import PRECISION
 from .core.container import MAGIC, FormatError, Header, Truncated
@@ -62,6 +63,8 @@ def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, outp
              task: Task, cluster: str | None = None) -> None:
     """Run ``task`` over the files that ``sources`` name (on a Dask cluster with
     ``cluster``: see ``neuralzip.cluster``); exit non-zero if any failed."""
+    if out_dir is not None and not is_url(out_dir):
+        out_dir = Path(out_dir)
     planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
     if cluster is not None:
         from . import cluster as dask_cluster
@@ -226,8 +229,8 @@ def _metadata_options(header: Header, image_format: str) -> dict:
 
 _MANY_FILES = [
     click.option("-o", "--output", help="output file of a single input; - for stdout"),
-    click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-                 help="write outputs under this folder (keeping paths below folder inputs) "
+    click.option("--out-dir", metavar="DIRECTORY",  # a str: a Path would turn scheme://x into scheme:/x
+                 help="write outputs under this folder or fsspec URL (keeping paths below folder inputs) "
                       "instead of beside their inputs"),
     click.option("-r", "--recursive", is_flag=True, help="also take the files in subfolders of folder inputs"),
     click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),

@@ -58,24 +58,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # two letters or more: no
 
 
 def is_url(path: str | os.PathLike | None) -> bool:
-    """Whether a command-line path is an fsspec URL (``scheme://...``) and not a local
-    path. ``--out-dir`` arrives as a ``Path``, which has made ``scheme://x`` into
-    ``scheme:/x``: that form counts too, unless such a local path exists."""
-    if path is None or str(path) == STDIO:
-        return False
-    text = str(path)
-    if isinstance(path, str) and "://" not in text:
-        return False
-    return bool(_SCHEME.match(text)) and not os.path.lexists(text.split("/", 1)[0])
-
-
-def _as_url(path: str | os.PathLike) -> str:
-    """A URL as the user typed it, also from a ``Path`` that collapsed its ``//``."""
-    text = str(path)
-    if "://" in text:
-        return text
-    scheme, rest = text.split(":", 1)
-    return f"{scheme}://{'/' if scheme in ('file', 'local') else ''}{rest.lstrip('/')}"
+    """Whether a command-line path is an fsspec URL (``scheme://...``), not a local path."""
+    return isinstance(path, str) and "://" in path and bool(_SCHEME.match(path))
 
 
 def _fsspec():
@@ -156,7 +140,7 @@ def plan_urls(sources: Sequence[str], suffixes: Collection[str], new_suffix: str
     inputs: list[tuple[Url, PurePosixPath]] = []
     errors = []
     for source in sources:
-        url = _as_url(source) if is_url(source) else Path(source).absolute().as_uri()
+        url = source if is_url(source) else Path(source).absolute().as_uri()
         fs, path = _filesystem(url)
         try:
             info = fs.info(path)
@@ -182,13 +166,13 @@ def plan_urls(sources: Sequence[str], suffixes: Collection[str], new_suffix: str
         raise UserError("-o/--output takes a single input (use --out-dir for several)")
     base = None
     if out_dir is not None:
-        base = Url(_as_url(out_dir) if is_url(out_dir) else Path(out_dir).absolute().as_uri())
+        base = Url(out_dir if is_url(out_dir) else Path(out_dir).absolute().as_uri())
 
     def target(file: Url, relative: PurePosixPath) -> Url | None:
         if output is not None:
             if output == STDIO:
                 return None
-            return Url(_as_url(output) if is_url(output) else Path(output).absolute().as_uri())
+            return Url(output if is_url(output) else Path(output).absolute().as_uri())
         return base / relative if base is not None else file.with_suffix(new_suffix)
 
     jobs: list[Job] = []

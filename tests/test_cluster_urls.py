@@ -74,7 +74,7 @@ def test_planning_urls_keeps_relative_paths(tmp_path):
         (tmp_path / name).write_bytes(b"12345")
     from neuralzip.batch import plan
 
-    jobs, errors = plan([f"file://{tmp_path / 'd'}"], {".png"}, ".nz", None, Path("s3://bucket/out"), True)
+    jobs, errors = plan([f"file://{tmp_path / 'd'}"], {".png"}, ".nz", None, "s3://bucket/out", True)
     assert errors == []
     assert [(str(j.source), str(j.target)) for j in jobs] == [
         (f"file://{tmp_path}/d/e/y.png", "s3://bucket/out/e/y.nz"),
