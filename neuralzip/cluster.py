@@ -265,6 +265,17 @@ def _convert_url(task: Task, job: Job, force: bool) -> tuple[Job, str | None, by
     return job, outcome.error, outcome.data, outcome.summary
 
 
+def _holds(target: Path, data: bytes) -> bool:
+    """Whether the local file ``target`` already holds exactly ``data``. The client checked
+    before submitting that no output existed (without --force), so such a file was written
+    in this run by an earlier attempt of the same task, which Dask reran after its worker
+    died; conversions are deterministic, so that output is done, not clobbered."""
+    try:
+        return target.stat().st_size == len(data) and target.read_bytes() == data
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class FileResult:
     """What a worker reports for one file: a summary line or an error line, and sizes."""
@@ -295,7 +306,7 @@ def convert(task: Task, jobs: list[Job], force: bool) -> list[FileResult]:
             job, error, data, line = _convert_url(task, job, force)
         else:
             job, outcome = _attempt(task, job)
-            if outcome.error is None:
+            if outcome.error is None and not (not force and _holds(job.target, outcome.data)):
                 outcome.error = _write(job, outcome.data, force)
             error, data, line = outcome.error, outcome.data, outcome.summary
         if error is not None:

@@ -114,8 +114,9 @@ def test_a_worker_killed_mid_task_is_retried_and_leaves_no_partial_file(tmp_path
     assert not (tmp_path / "nz" / "p03.nz").exists()
     os.kill(int(marker.read_text()), signal.SIGKILL)  # a worker dies mid-task
     runner.join(60)
-    assert not runner.is_alive() and failed == [0]
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err
+    assert not runner.is_alive() and failed == [0], err
+    assert err == ""
     assert sorted(p.name for p in (tmp_path / "nz").iterdir()) == [f"{n}.nz" for n in sorted(pixels)]
     for name, crop in pixels.items():
         assert np.array_equal(neuralzip.decompress((tmp_path / "nz" / f"{name}.nz").read_bytes()), crop)
