@@ -233,6 +233,14 @@ static void *aligned_zeros(size_t bytes) {
     return p;
 }
 
+/* Functions compiled for several instruction sets and picked at run time (GCC ifunc);
+ * every result is an exact integer, so the choice never changes a bit. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+
 /* ---- causal context ------------------------------------------------------------------ */
 
 /* Flat index of neighbour j of pixel (r, c), or -1 for the fill value: rows above the
@@ -334,10 +342,7 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[N_FEATURES], 
 
 /* y[p, :] = x[p, :] @ w + b for TILE_ROWS-padded rows; exact on integer values, so the
  * clones for wider vector units give the same results as the baseline. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-static void dense(const double *restrict x, int ldx, int rows, const Layer *layer, double *restrict y, int ldy) {
+MULTIVERSION static void dense(const double *restrict x, int ldx, int rows, const Layer *layer, double *restrict y, int ldy) {
     const int n_in = layer->n_in, n_out = layer->n_out_pad;
     for (int p0 = 0; p0 < rows; p0 += TILE_ROWS) {
         for (int o0 = 0; o0 < n_out; o0 += TILE_COLS) {
@@ -648,7 +653,7 @@ static PyObject *kernel_compute_residuals(ImageKernel *k, PyObject *Py_UNUSED(no
 
 #define NORMAL_TOTAL (18 * 19 + 23 * 24 + 24 * 25) /* per channel: gram (n x n), then rhs (n) */
 
-static void normal_block(void *ctx, int64_t block, int slot) {
+MULTIVERSION static void normal_block(void *ctx, int64_t block, int slot) {
     const PassJob *job = ctx;
     const ImageKernel *k = job->k;
     const int64_t end = (int64_t)k->height * k->width;
@@ -664,8 +669,8 @@ static void normal_block(void *ctx, int64_t block, int slot) {
             const int m = LS_SIZES[ch];
             ls_row(nb, ch, cur, row);
             for (int i = 0; i < m; i++) a[i] = (double)row[i];
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < m; j++) g[i * m + j] += a[i] * a[j];
+            for (int i = 0; i < m; i++) /* upper triangle; mirrored once summed */
+                for (int j = i; j < m; j++) g[i * m + j] += a[i] * a[j];
             for (int i = 0; i < m; i++) g[m * m + i] += a[i] * cur[ch];
             g += m * m + m;
         }
@@ -689,6 +694,9 @@ static PyObject *kernel_ls_normal_equations(ImageKernel *k, PyObject *arg) {
         for (int t = 0; t < k->threads; t++) total += sums[(size_t)t * NORMAL_TOTAL + i];
         dst[i] = total;
     }
+    for (int ch = 0, at = 0; ch < 3; at += LS_SIZES[ch] * (LS_SIZES[ch] + 1), ch++) /* the gram is symmetric */
+        for (int i = 0; i < LS_SIZES[ch]; i++)
+            for (int j = 0; j < i; j++) dst[at + i * LS_SIZES[ch] + j] = dst[at + j * LS_SIZES[ch] + i];
     free(sums);
     PyBuffer_Release(&out);
     Py_RETURN_NONE;
