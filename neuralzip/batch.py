@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,17 +126,7 @@ def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, out
             return None
         return out_dir / relative if out_dir is not None else file.with_suffix(new_suffix)
 
-    jobs: list[Job] = []
-    first_job_of: dict[str, Job] = {}
-    for file, relative in inputs:
-        job = Job(file, target(file, relative))
-        if job.target is not None:
-            key = os.path.abspath(job.target)
-            if key in first_job_of:
-                errors.append(f"{job.source_name}: {job.target} is also the output of {first_job_of[key].source_name}")
-                continue
-            first_job_of[key] = job
-        jobs.append(job)
+    jobs = unique_outputs([Job(file, target(file, relative)) for file, relative in inputs], os.path.abspath, errors)
     if any(job.target is None for job in jobs) and sys.stdout is not None and sys.stdout.isatty():
         raise UserError("refusing to write binary data to a terminal (redirect stdout or use -o)")
     return jobs, errors
@@ -146,6 +137,22 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def unique_outputs(jobs: list[Job], key: Callable[[Any], str], errors: list[str]) -> list[Job]:
+    """``jobs`` less those whose output (compared by ``key``) an earlier job already writes,
+    each of which gets a line in ``errors``."""
+    kept: list[Job] = []
+    first_job_of: dict[str, Job] = {}
+    for job in jobs:
+        if job.target is not None:
+            if key(job.target) in first_job_of:
+                errors.append(f"{job.source_name}: {job.target} is also the output of "
+                              f"{first_job_of[key(job.target)].source_name}")
+                continue
+            first_job_of[key(job.target)] = job
+        kept.append(job)
+    return kept
 
 
 def writable_jobs(jobs: list[Job], errors: list[str], force: bool) -> tuple[list[Job], list[str]]:

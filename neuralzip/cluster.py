@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .atomic import OutputExists
-from .batch import STDIO, Job, Task, UserError, _attempt, _write, error_message, writable_jobs
+from .batch import STDIO, Job, Task, UserError, _attempt, _write, error_message, unique_outputs, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
 
@@ -175,18 +175,7 @@ def plan_urls(sources: Sequence[str], suffixes: Collection[str], new_suffix: str
             return Url(output if is_url(output) else Path(output).absolute().as_uri())
         return base / relative if base is not None else file.with_suffix(new_suffix)
 
-    jobs: list[Job] = []
-    first_job_of: dict[str, Job] = {}
-    for file, relative in inputs:
-        job = Job(file, target(file, relative))
-        if job.target is not None:
-            if str(job.target) in first_job_of:
-                errors.append(f"{job.source_name}: {job.target} is also the output of "
-                              f"{first_job_of[str(job.target)].source_name}")
-                continue
-            first_job_of[str(job.target)] = job
-        jobs.append(job)
-    return jobs, errors
+    return unique_outputs([Job(file, target(file, relative)) for file, relative in inputs], str, errors), errors
 
 
 class _Source:
