@@ -83,6 +83,11 @@ def _checksum(image: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(image).tobytes())
 
 
+def _in_mode_shape(header: Header, image: np.ndarray) -> np.ndarray:
+    """A decoded (H, W, C) image as ``decode`` returns it: (H, W) for L."""
+    return image[:, :, 0] if header.image_mode.channels == 1 else image
+
+
 def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """Consecutive ranges [t0, t1) of wavefront steps (pixel counts ``sizes``) holding
     at most ``budget`` pixels each, or one step where a step alone holds more."""
@@ -238,7 +243,7 @@ class Codec:
         image = colour if alpha is None else np.dstack([colour, alpha])
         if _checksum(image) != header.checksum:
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
-        return image[:, :, 0] if header.image_mode.channels == 1 else image
+        return _in_mode_shape(header, image)
 
     @staticmethod
     def _decode_zeros(header: Header, alpha: np.ndarray | None) -> np.ndarray:
@@ -259,9 +264,7 @@ class Codec:
         if crc != header.checksum:
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
         image = np.zeros((height, width, mode.colour_channels), np.uint8)
-        if alpha is not None:
-            image = np.dstack([image, alpha])
-        return image[:, :, 0] if mode.channels == 1 else image
+        return _in_mode_shape(header, image if alpha is None else np.dstack([image, alpha]))
 
     @staticmethod
     def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int,

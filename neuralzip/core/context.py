@@ -34,16 +34,6 @@ def num_steps(height: int, width: int) -> int:
     return width + SKEW * (height - 1)
 
 
-def round_shift(x: np.ndarray, bits: int) -> np.ndarray:
-    """Integer ``round(x / 2**bits)`` with ties toward +inf, for int64 arrays."""
-    return (x + (1 << (bits - 1))) >> bits
-
-
-def clamp(x: np.ndarray, lo, hi) -> np.ndarray:
-    """``min(max(x, lo), hi)``; much faster than np.clip on small arrays."""
-    return np.minimum(np.maximum(x, lo), hi)
-
-
 def solve_ls(normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0) -> np.ndarray:
     """LS coefficients from summed normal equations: int64 (LS_TOTAL,), 2**-12 units."""
     out = []
