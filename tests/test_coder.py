@@ -4,7 +4,9 @@ chunked order the encoder uses, and real files cost what the tables say."""
 import numpy as np
 import pytest
 
-from neuralzip.core.ans import StageDecoder, StageEncoder
+from neuralzip.core.ans import TERMINATOR_BITS, StageDecoder, StageEncoder
+from neuralzip.core.tables import MIN_SUBPIXEL_BITS
+from neuralzip.core.units import CDF_BITS, STAGE, WEIGHT_BITS
 
 
 def _tables(rng, n: int, kind: str) -> np.ndarray:
@@ -34,6 +36,37 @@ def test_round_trip_in_chunks_pushed_last_first(kind):
     data = enc.finish()
     dec = StageDecoder(data)
     got = np.concatenate([dec.pull(tables[a:b]) for a, b in chunks])
-    assert np.array_equal(got, symbols) and dec.exhausted()
+    assert np.array_equal(got, symbols) and not dec.exhausted()
+    assert dec.pull_terminator() and dec.exhausted()
     ideal = -np.log2(p[np.arange(n), symbols]).sum()
     assert 8 * len(data) <= ideal * 1.01 + 64  # within 1 % of -log2 p (plus the final state)
+
+
+def test_the_likeliest_bucket_still_costs_the_bound_the_decoder_checks():
+    """The most skewed stage-1 table the integer model can make (every other value at its
+    floor of one share in 2**CDF_BITS + 256): each symbol still adds MIN_SUBPIXEL_BITS, and
+    a decoder holds at least the bound for what is left before every symbol."""
+    weight, n = 1 << WEIGHT_BITS, 200_000
+    table = np.full(STAGE, STAGE * weight, np.int64)
+    table[0] = weight * ((1 << CDF_BITS) + STAGE * STAGE) - (STAGE * STAGE - STAGE) * weight
+    tables = np.tile(table, (1000, 1))
+    enc = StageEncoder()
+    for _ in range(n // 1000):
+        enc.prepend(np.zeros(1000, np.int32), tables)
+    data = enc.finish()
+    assert 8 * len(data) >= TERMINATOR_BITS + n * MIN_SUBPIXEL_BITS
+    dec = StageDecoder(data)
+    for left in range(n, 0, -1000):
+        assert dec.valid_bits() >= TERMINATOR_BITS + left * MIN_SUBPIXEL_BITS
+        assert not dec.pull(tables).any()
+    assert dec.pull_terminator() and dec.exhausted()
+
+
+def test_an_unterminated_stream_codes_leading_zeros_for_free():
+    """Versions 1 and 2: without the terminator an empty coder codes symbol 0 at no cost,
+    which is why their payloads have no lower bound (their decoder stops where it empties)."""
+    tables = np.tile(np.arange(1, 17, dtype=np.int64), (500, 1))
+    enc = StageEncoder(terminated=False)
+    enc.prepend(np.zeros(500, np.int32), tables)
+    assert enc.finish() == b""
+    assert StageDecoder(b"").exhausted() and not StageDecoder(b"").pull(tables).any()

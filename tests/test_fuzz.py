@@ -57,7 +57,7 @@ def _rewrite_field(data: bytes, rng: np.random.Generator) -> bytes:
         "precision": lambda: int(rng.integers(0, 256)),
         "model_name": lambda: str(rng.choice(["cifar10", "photo2", "x" * 32, "ph"])),
         "model_sha": lambda: rng.bytes(4),
-        "coefs": lambda: None if header.coefs is not None and rng.random() < 0.3 else
+        "coefs": lambda: None if header.stored or header.coefs is not None and rng.random() < 0.3 else
         rng.integers(-32768, 32768, header.image_mode.ls_coefs),
         "alpha": lambda: None if header.alpha is None else
         rng.choice([b"\x00" + rng.bytes(1), b"\x01" + rng.bytes(int(rng.integers(0, 20))),

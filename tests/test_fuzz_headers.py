@@ -2,8 +2,8 @@
 
 Where ``test_fuzz`` damages real files at random, these headers are written on purpose,
 through the container's own writer or by rewriting the fixed leading bytes of real files
-of every kind (RGB, L, RGBA, LA, per-image LS, a stored payload, a version-2 metadata
-block):
+of every kind (RGB, L, RGBA, LA, per-image LS, a stored payload, a metadata block, and
+a version-2 file as that version wrote it):
 
 - sizes up to the default ``--max-pixels`` (2^26) over a real payload, an empty payload
   and a stored one, and sizes just over it;
@@ -62,10 +62,9 @@ def originals(urban_crop):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
         files["RGB+LS"] = rgb[2:5, 4:8], neuralzip.compress(rgb[2:5, 4:8])
-    golden = ROOT / "tests" / "golden" / "urban_crop_metadata_v2.nz"
-    if golden.exists():
-        data = golden.read_bytes()
-        files["metadata"] = neuralzip.decompress(data), data
+    for name, golden in (("metadata", "urban_crop_metadata_v3"), ("metadata v2", "urban_crop_metadata_v2")):
+        data = (ROOT / "tests" / "golden" / f"{golden}.nz").read_bytes()
+        files[name] = neuralzip.decompress(data), data
     header = {name: Header.unpack(data)[0] for name, (_, data) in files.items()}
     assert header["RGB+LS"].coefs is not None and header["RGB"].coefs is None
     assert not header["RGB"].stored
@@ -136,12 +135,12 @@ def _outcome(data: bytes, image: np.ndarray, pixels: int, seconds: float = SECON
     return outcome
 
 
-# Huge sizes over a real ANS payload: the decoder runs the model until the coder is
-# empty, which a payload written for another image need not ever be, so the lie is only
-# found at the checksum, after decoding every step (a 30-byte file claiming 8192x8192:
-# ~170 s; 16777216x1: ~30 s). Needs the payload bound or the early stop of issue 12,
-# item 6, in the codec; the xfail test below keeps the case in view.
-SLOW_LIES = {f"{name} {w}x{h}" for name in ("RGB", "L", "RGBA", "LA", "RGB+LS", "metadata") for w, h in HUGE_SIZES}
+# Huge sizes over a version-1 or -2 ANS payload: that payload has no lower bound (an empty
+# coder codes symbol 0 for free), so the decoder runs the model until the coder is empty,
+# which a payload written for another image need not ever be, and the lie is only found
+# at the checksum (a 30-byte file claiming 8192x8192: ~170 s). ``--max-pixels`` bounds
+# it; version 3 refuses the same lie at once (the xfail test below keeps this in view).
+SLOW_LIES = {f"metadata v2 {w}x{h}" for w, h in HUGE_SIZES}
 
 
 def test_crafted_headers_end_in_a_clear_error_or_the_exact_image(originals):
@@ -165,14 +164,21 @@ def test_crafted_headers_end_in_a_clear_error_or_the_exact_image(originals):
     assert outcomes.get("exact image")  # e.g. a version-1 file relabelled version 2
 
 
-@pytest.mark.xfail(strict=True, raises=TookTooLong,
-                   reason="issue 12, item 6: a huge size over a real ANS payload decodes every step before "
-                          "the checksum refuses it (no payload bound, no early stop in the codec)")
-@pytest.mark.parametrize("size", ["8192x8192", "1x16777216"])
-def test_a_huge_size_over_a_real_payload_is_refused_within_seconds(originals, size):
+@pytest.mark.parametrize("name", ["RGB", "L", "RGBA", "LA", "RGB+LS", "metadata"])
+@pytest.mark.parametrize("size", ["8192x8192", "1x16777216", "16777216x1"])
+def test_a_huge_size_over_a_real_payload_is_refused_within_seconds(originals, name, size):
     width, height = map(int, size.split("x"))
-    image, data = originals["RGB"]
-    _outcome(_with(data, width=width, height=height), image, width * height, seconds=2.0)
+    image, data = originals[name]
+    outcome = _outcome(_with(data, width=width, height=height), image, width * height, seconds=2.0)
+    assert outcome in ("FormatError", "DecodeError")  # RGBA, LA: the alpha block cannot hold the size
+
+
+@pytest.mark.xfail(strict=True, raises=TookTooLong,
+                   reason="a version-2 payload has no lower bound: a huge size over it decodes every step "
+                          "before the checksum refuses it (bounded by --max-pixels only)")
+def test_a_huge_size_over_a_version_2_payload_is_refused_within_seconds(originals):
+    image, data = originals["metadata v2"]
+    _outcome(_with(data, width=8192, height=8192), image, 8192 * 8192, seconds=2.0)
 
 
 def _command() -> list[str]:

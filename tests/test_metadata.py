@@ -61,7 +61,7 @@ def test_strip_leaves_metadata_out_and_info_lists_it(tmp_path, sample):
     assert "icc_profile" not in _round_trip(tmp_path, tmp_path / "a.png", "--strip").info
     CliRunner().invoke(main, ["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "y.nz")])
     out = CliRunner().invoke(main, ["info", str(tmp_path / "y.nz")]).output
-    assert f"metadata: ICC profile {len(SRGB):,} bytes" in out and "format version: 2" in out
+    assert f"metadata: ICC profile {len(SRGB):,} bytes" in out and "format version: 3" in out
 
 
 def test_pillow_and_api_open_give_the_metadata(tmp_path, sample):
@@ -74,8 +74,10 @@ def test_pillow_and_api_open_give_the_metadata(tmp_path, sample):
     assert api.metadata((tmp_path / "x.nz").read_bytes()).icc_profile == SRGB
 
 
-def test_files_without_metadata_stay_version_1(sample):
-    assert neuralzip.compress(sample[:48, :64])[2] == 1
+def test_a_file_is_written_in_the_oldest_version_that_holds_it(sample):
+    assert neuralzip.compress(sample[:48, :64])[2] == 3  # ANS payloads are terminated since version 3
+    noise = np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    assert neuralzip.compress(noise)[2] == 2  # a stored payload, with or without metadata
 
 
 def test_metadata_block_round_trip_and_refusals():

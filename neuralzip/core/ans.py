@@ -6,6 +6,12 @@ every entry positive, and symbols in 0..15. Tables are handed to constriction's
 quantization to its fixed-point precision is deterministic Rust code, so encoder and
 decoder see identical models.
 
+A terminated stream (format version 3) starts the encoder with the 32-bit ``TERMINATOR``
+before any symbol, so the decoder pulls it last. From there the coder's state never falls
+below 2**32 while symbols remain: every symbol costs its information (an empty coder
+would code symbol 0 for free), the payload's length bounds what it can hold, and a
+decoder that runs out of bits before its image does is found out at once.
+
 >>> import numpy as np
 >>> freqs = np.tile(np.arange(1, 17, dtype=np.int64), (3, 1))
 >>> enc = StageEncoder()
@@ -13,9 +19,12 @@ decoder see identical models.
 >>> enc.prepend(np.array([15, 0]), freqs[:2])
 >>> data = enc.finish()
 >>> data.hex()
-'fee1e1ee'
->>> StageDecoder(data).pull(freqs).tolist()
-[15, 0, 7]
+'155a009926eef0b101000000'
+>>> dec = StageDecoder(data)
+>>> dec.pull(freqs).tolist(), dec.valid_bits() >= TERMINATOR_BITS
+([15, 0, 7], True)
+>>> dec.pull_terminator(), dec.exhausted()
+(True, True)
 """
 
 from __future__ import annotations
@@ -23,8 +32,13 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from .units import STAGE
+
 PRECISION = 24  # constriction's Categorical uses 24-bit fixed-point probabilities
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
+TERMINATOR = np.array([0xA, 0x5] * 4, np.int32)  # 32 bits in uniform 16-symbol stages
+_UNIFORM = np.ones((len(TERMINATOR), STAGE))
+TERMINATOR_BITS = 48  # the terminator leaves at least this many valid bits in the coder (51)
 
 
 class CoderError(ValueError):
@@ -39,8 +53,12 @@ class StageEncoder:
     order and never holds more than one chunk's tables.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, terminated: bool = True) -> None:
+        """``terminated``: start with the ``TERMINATOR`` (version 3); without it, the
+        unterminated stream of versions 1 and 2."""
         self._coder = constriction.stream.stack.AnsCoder()
+        if terminated:
+            self._coder.encode_reverse(TERMINATOR, _FAMILY, _UNIFORM)
 
     def prepend(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Encode ``symbols`` (n,) with tables ``freqs`` (n, 16), to be pulled in this order
@@ -70,6 +88,14 @@ class StageDecoder:
             return self._coder.decode(_FAMILY, np.asarray(freqs, np.float64))
         except Exception as exc:
             raise CoderError(f"ANS decoding failed ({exc})") from None
+
+    def valid_bits(self) -> int:
+        """Bits of information the coder still holds (words left plus its state's)."""
+        return self._coder.num_valid_bits()
+
+    def pull_terminator(self) -> bool:
+        """Whether the next symbols are the ``TERMINATOR`` (pulled after the last table)."""
+        return bool(np.array_equal(self.pull(_UNIFORM), TERMINATOR))
 
     def exhausted(self) -> bool:
         """Whether every word was consumed (true after decoding an intact payload)."""

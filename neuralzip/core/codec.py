@@ -20,12 +20,13 @@ import numpy as np
 from .. import zoo
 from .alpha import decode_alpha, encode_alpha
 from .ls import fit_ls
-from .ans import PRECISION, CoderError, StageDecoder, StageEncoder
+from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Header
 from .context import complete_coefs
 from .kernel import image_kernel, step_sizes
-from .units import STAGE
 from .metadata import Metadata
+from .tables import MIN_SUBPIXEL_BITS
+from .units import STAGE
 
 IMAGE_LS_MIN_PIXELS = 16384  # smaller images use the model's default LS coefficients
 ENCODE_CHUNK_PIXELS = 1 << 15  # pixels whose tables the encoder holds at once (~25 MB for RGB)
@@ -77,6 +78,12 @@ def split_mode(image: np.ndarray) -> tuple[np.ndarray, int]:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise UnsupportedImage("image is empty")
     return np.ascontiguousarray(image), _MODE_OF_CHANNELS[image.shape[2]]
+
+
+def _least_payload_bits(subpixels: int) -> float:
+    """The fewest bits a terminated payload (version 3) can hold ``subpixels`` coded
+    subpixels in, terminator included."""
+    return TERMINATOR_BITS + MIN_SUBPIXEL_BITS * subpixels
 
 
 def _checksum(image: np.ndarray) -> int:
@@ -218,21 +225,27 @@ class Codec:
         if header.stored:
             colour = np.frombuffer(data, np.uint8, offset=offset).reshape(height, width, mode.colour_channels)
             return self._checked(header, colour, alpha)
+        payload, least_bits = data[offset:], _least_payload_bits(height * width * mode.colour_channels)
+        if header.terminated and 8 * len(payload) < least_bits:
+            raise DecodeError(f"the file is corrupted: a payload of {len(payload)} bytes cannot hold a "
+                              f"{width}x{height} image (at least {least_bits / 8:.0f} bytes)")
         try:
-            decoder = StageDecoder(data[offset:])
+            decoder = StageDecoder(payload)
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
-        if decoder.exhausted() and record is None:
+        if not header.terminated and decoder.exhausted() and record is None:
             return self._decode_zeros(header, alpha)
         coefs = header.coefs if header.coefs is not None else self.zoo_model.model.default_coefs
         planes = np.zeros((height, width, 3), np.uint8)
         kernel = image_kernel(planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels,
                               self.zoo_model.model, self.threads)
         try:
-            self._decode_steps(kernel, decoder, mode.colour_channels, progress, record)
+            self._decode_steps(kernel, decoder, mode.colour_channels, height * width, header.terminated, progress,
+                               record)
+            intact = decoder.pull_terminator() if header.terminated else True
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
-        if not decoder.exhausted():
+        if not (intact and decoder.exhausted()):
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
         return self._checked(header, planes[:, :, : mode.colour_channels], alpha)
 
@@ -267,23 +280,29 @@ class Codec:
         return _in_mode_shape(header, image if alpha is None else np.dstack([image, alpha]))
 
     @staticmethod
-    def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int,
+    def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int, pixels: int, terminated: bool,
                       progress: Callable[[int, int], None] | None, record: list | None) -> None:
-        """Decode every wavefront step into the kernel's pixel plane: per step and coded
+        """Decode every wavefront step into the kernel's ``pixels``-pixel plane: per step and coded
         channel, the bucket stage then the value stage, each from the payload.
 
-        Stops as soon as the coder is empty (every word consumed, state 0): from there it
-        decodes symbol 0, value 0, for every table, so the rest of the planes keeps its
-        zeros. An intact file can get there before its last step (an image whose last
-        pixels in decoding order are black), so this is a shortcut, not an error."""
-        total = kernel.num_steps()
+        A ``terminated`` payload (version 3) must hold, before each step, the least bits
+        that the subpixels still to come and the terminator cost; one that holds fewer
+        was made for a smaller image or cut short, and raises CoderError at once. An
+        unterminated one (versions 1 and 2) stops as soon as the coder is empty (every
+        word consumed, state 0): from there it decodes symbol 0, value 0, for every table,
+        so the rest of the planes keeps its zeros (an image whose last pixels in decoding
+        order are black gets there before its last step)."""
+        total, pixels_to_come = kernel.num_steps(), pixels
         tables = np.empty((kernel.max_step_size(), STAGE))
         for step in range(total):
-            if record is None and decoder.exhausted():  # one cheap check per step
+            if terminated and decoder.valid_bits() < _least_payload_bits(colour_channels * pixels_to_come):
+                raise CoderError(f"the payload runs out at step {step} of {total}")
+            if not terminated and record is None and decoder.exhausted():
                 if progress is not None:
                     progress(total, total)
                 return
             view = tables[: kernel.begin_step(step)]
+            pixels_to_come -= len(view)
             for ch in range(colour_channels):
                 kernel.coarse(ch, view)
                 if record is not None:

@@ -17,11 +17,12 @@ from .units import LS_SIZES
 from .metadata import Metadata, MetadataError
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 2  # the newest version; a file is written in the oldest one that holds it
+FORMAT_VERSION = 3  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED}  # by version
+_FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2}  # by version; 3 terminates the ANS payload
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
@@ -116,29 +117,38 @@ class Header:
     alpha: bytes | None = None
     metadata: Metadata | None = None  # version 2
     stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
-    version: int = 1  # as read; ``pack`` writes ``needed_version``
+    version: int | None = None  # as read; None for a new header (see ``written_version``)
 
     @property
     def image_mode(self) -> Mode:
         return MODES[self.mode]
 
     @property
-    def needed_version(self) -> int:
-        """The oldest format version that holds this header: 1 unless it has metadata or a
-        stored payload, so files without them read as they always did."""
-        return 2 if self.metadata or self.stored else 1
+    def written_version(self) -> int:
+        """The version ``pack`` writes: the one read, or for a new header the oldest that
+        holds it: 2 for a stored payload, 3 for an ANS payload (terminated since 3)."""
+        if self.version is not None:
+            return self.version
+        return 2 if self.stored else 3
+
+    @property
+    def terminated(self) -> bool:
+        """Whether the payload is an ANS stream that ends with the coder's terminator."""
+        return not self.stored and self.written_version >= 3
 
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
         flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
                  | (FLAG_STORED if self.stored else 0))
+        if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
+            raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
             raise ValueError(f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block")
         if self.stored and self.coefs is not None:
             raise ValueError("a stored payload carries no LS coefficients")
         parts = [
             MAGIC,
-            bytes([self.needed_version, flags, self.mode, len(name)]),
+            bytes([self.written_version, flags, self.mode, len(name)]),
             name,
             self.model_sha,
             _varint(self.width),

@@ -21,16 +21,22 @@ cost of the two stages adds up exactly to ``-log2(freq(v) / C(256))``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal, getcontext
 
 import numpy as np
 
-
 from .units import (
-    CDF_BITS, INV_BITS, LOGIT_RANGE, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, T_FRAC, T_MAX,
+    CDF_BITS, INV_BITS, LOGIT_RANGE, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, STAGE, T_FRAC, T_MAX,
     WEIGHT_BITS,
 )
+
+# The least a coded subpixel can cost, in bits. Each of the 256 values holds at least
+# 1 / (2**CDF_BITS + 256) of C(256), so the likeliest bucket of a stage-1 table leaves at
+# least 240 such shares to the other 15 buckets. 0.9 of that bound leaves room for
+# constriction's 24-bit requantization and ANS rounding (under 0.5 % together).
+MIN_SUBPIXEL_BITS = 0.9 * -math.log2(1 - (STAGE * STAGE - STAGE) / ((1 << CDF_BITS) + STAGE * STAGE))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""Rewrite the golden .nz files and their md5 manifest from the shipped weights.
+"""Write the golden .nz files of the current encoder and their md5 manifest.
 
-Run only for a deliberate bitstream change (new weights or a new format version):
+Each source image gives ``<source>_v<format version>.nz``. Files already in the manifest
+stay as they are, frozen: no encoder need reproduce them, but every release must keep
+decoding them to the same pixels. Run only for a deliberate bitstream change (new
+weights or a new format version):
     python tests/golden/regenerate.py
 """
 
@@ -12,11 +15,13 @@ import numpy as np
 from PIL import Image
 
 from neuralzip.core.codec import Codec
+from neuralzip.core.container import Header
 from neuralzip.core.metadata import Metadata
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SOURCES = {  # golden name -> (model, source image, PIL mode, crop rows, crop cols)
+MANIFEST = HERE / "golden.json"
+SOURCES = {  # source name -> (model, source image, PIL mode, crop rows, crop cols)
     "sample_photo": ("photo", ROOT / "samples" / "sample.png", "RGB", slice(None), slice(None)),
     "urban_crop_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(None), slice(None)),
     "tiny_photo": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 3), slice(0, 5)),
@@ -24,14 +29,14 @@ SOURCES = {  # golden name -> (model, source image, PIL mode, crop rows, crop co
     "urban_crop_rgba": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGBA", slice(0, 40), slice(None)),
     "urban_crop_la": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "LA", slice(0, 24), slice(0, 40)),
     "urban_crop_cifar10": ("cifar10", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(8, 40), slice(30, 62)),
-    "urban_crop_metadata_v2": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 32), slice(0, 48)),
+    "urban_crop_metadata": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 32), slice(0, 48)),
 }
-# format version 2: a file with a metadata block, and one whose payload is stored raw
+BLACK_TAIL = "urban_crop_black_tail"  # urban_crop with rows 32.. black: the last pixels decoded are 0
 METADATA = {
-    "urban_crop_metadata_v2": Metadata(icc_profile=b"neuralzip golden ICC profile bytes", exif=b"Exif\0\0MM\0*",
+    "urban_crop_metadata": Metadata(icc_profile=b"neuralzip golden ICC profile bytes", exif=b"Exif\0\0MM\0*",
                                        xmp=b"<x:xmpmeta/>", text={"Title": "golden", "Beschreibung": "grün"}),
 }
-NOISE = "noise_stored_v2"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
+NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
 
 
 def noise() -> np.ndarray:
@@ -42,7 +47,7 @@ def noise() -> np.ndarray:
 
 
 def golden_images() -> dict[str, tuple[str, np.ndarray]]:
-    """name -> (model, uint8 pixels) of every golden file; RGBA and LA get a diagonal alpha ramp."""
+    """source name -> (model, uint8 pixels); RGBA and LA get a diagonal alpha ramp."""
     out = {}
     for name, (model, path, mode, rows, cols) in SOURCES.items():
         pixels = np.asarray(Image.open(path).convert(mode))[rows, cols].copy()
@@ -50,22 +55,31 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
             h, w = pixels.shape[:2]
             pixels[:, :, -1] = (np.add.outer(np.arange(h), np.arange(w)) * 3).clip(0, 255)
         out[name] = (model, np.ascontiguousarray(pixels))
+    black_tail = out["urban_crop_photo"][1].copy()
+    black_tail[32:] = 0
+    out[BLACK_TAIL] = ("photo", black_tail)
     out[NOISE] = ("photo", noise())
     return out
 
 
 def main() -> None:
-    manifest = {}
-    for name, (model, image) in golden_images().items():
-        data, _ = Codec.named(model).encode(image, metadata=METADATA.get(name))
-        (HERE / f"{name}.nz").write_bytes(data)
-        manifest[name] = {
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    for entry in manifest.values():
+        entry["frozen"] = True
+    for source, (model, image) in golden_images().items():
+        data, _ = Codec.named(model).encode(image, metadata=METADATA.get(source))
+        version = Header.unpack(data)[0].version
+        (HERE / f"{source}_v{version}.nz").write_bytes(data)
+        manifest[f"{source}_v{version}"] = {
+            "source": source,
             "model": model,
+            "format_version": version,
+            "frozen": False,
             "nz_md5": hashlib.md5(data).hexdigest(),
             "pixels_md5": hashlib.md5(image.tobytes()).hexdigest(),
             "shape": list(image.shape),
         }
-    (HERE / "golden.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
