@@ -39,6 +39,9 @@ NZ_SUFFIX = ".nz"
 MAX_PAYLOAD_BITS = 2 * PRECISION  # a coded subpixel is two ANS symbols, each of probability >= 2**-24
 
 
+_PAYLOAD_KINDS = {(False, False): "", (True, False): " (pixels stored raw)",  # by (stored, packed)
+                  (False, True): " (pixels packed with LZMA2)"}
+
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     click.echo(f"neuralzip: error: {message}", err=True)
     sys.exit(code)
@@ -355,7 +358,7 @@ def info(files: tuple[Path, ...]) -> None:
             f"LS coefficients: {ls}",
             *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
             f"metadata: {header.metadata.describe() if header.metadata else 'none'}",
-            f"payload: {header.payload_length:,} bytes{' (pixels stored raw)' if header.stored else ''}",
+            f"payload: {header.payload_length:,} bytes{_PAYLOAD_KINDS[header.stored, header.packed]}",
             f"checksum: CRC-32 {header.checksum:08x}",
             f"total: {_describe(header, size)}",
         ]

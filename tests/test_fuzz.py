@@ -25,7 +25,8 @@ SLOWEST_DECODE_S = 5.0
 
 @pytest.fixture(scope="module")
 def originals(urban_crop):
-    """(name, image, .nz bytes) of small images of every mode, with and without per-image LS."""
+    """(name, image, .nz bytes) of small images of every mode, with and without per-image LS,
+    and a packed one."""
     rgb = urban_crop[10:13, 20:24]
     grey = urban_crop[30:33, 40:45, 1]
     alpha = np.array([[0, 0, 255, 255], [0, 128, 255, 255], [9, 9, 9, 255]], np.uint8)
@@ -36,6 +37,10 @@ def originals(urban_crop):
         "LA": np.dstack([grey, np.full(grey.shape, 200, np.uint8)]),
     }
     files = [(mode, image, neuralzip.compress(image)) for mode, image in images.items()]
+    flat = np.full((12, 16, 3), 200, np.uint8)  # a graphic: its payload is packed with LZMA2
+    flat[4:8, 2:14] = (0, 90, 250)
+    files.append(("packed", flat, neuralzip.compress(flat)))
+    assert Header.unpack(files[-1][2])[0].packed
     with pytest.MonkeyPatch.context() as patch:  # small files that carry per-image LS coefficients
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
         files += [(f"{mode}+LS", images[mode], neuralzip.compress(images[mode])) for mode in ("RGB", "L")]
@@ -57,7 +62,7 @@ def _rewrite_field(data: bytes, rng: np.random.Generator) -> bytes:
         "precision": lambda: int(rng.integers(0, 256)),
         "model_name": lambda: str(rng.choice(["cifar10", "photo2", "x" * 32, "ph"])),
         "model_sha": lambda: rng.bytes(4),
-        "coefs": lambda: None if header.stored or header.coefs is not None and rng.random() < 0.3 else
+        "coefs": lambda: None if header.stored or header.packed or header.coefs is not None and rng.random() < 0.3 else
         rng.integers(-32768, 32768, header.image_mode.ls_coefs),
         "alpha": lambda: None if header.alpha is None else
         rng.choice([b"\x00" + rng.bytes(1), b"\x01" + rng.bytes(int(rng.integers(0, 20))),

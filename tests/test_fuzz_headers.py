@@ -2,8 +2,8 @@
 
 Where ``test_fuzz`` damages real files at random, these headers are written on purpose,
 through the container's own writer or by rewriting the fixed leading bytes of real files
-of every kind (RGB, L, RGBA, LA, per-image LS, a stored payload, a metadata block, and
-a version-2 file as that version wrote it):
+of every kind (RGB, L, RGBA, LA, per-image LS, a stored and a packed payload, a metadata
+block, and a version-2 file as that version wrote it):
 
 - sizes up to the default ``--max-pixels`` (2^26) over a real payload, an empty payload
   and a stored one, and sizes just over it;
@@ -57,7 +57,8 @@ def originals(urban_crop):
     alpha[3, 6] = 77
     images = {"RGB": rgb, "L": grey, "RGBA": np.dstack([rgb, alpha]),
               "LA": np.dstack([grey, np.full(grey.shape, 200, np.uint8)]),
-              "stored": np.random.default_rng(12).integers(0, 256, (6, 7, 3), dtype=np.uint8)}
+              "stored": np.random.default_rng(12).integers(0, 256, (6, 7, 3), dtype=np.uint8),
+              "packed": np.tile(np.array([[[250, 250, 250]], [[0, 60, 200]]], np.uint8), (6, 20, 1))}
     files = {name: (image, neuralzip.compress(image)) for name, image in images.items()}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
@@ -69,6 +70,7 @@ def originals(urban_crop):
     assert header["RGB+LS"].coefs is not None and header["RGB"].coefs is None
     assert not header["RGB"].stored
     assert getattr(header["stored"], "stored", True)  # a stored payload, where the format has them
+    assert getattr(header["packed"], "packed", True)  # a packed one
     return files
 
 
@@ -93,7 +95,7 @@ def _cases(originals) -> list[tuple[str, bytes, np.ndarray, int]]:
         for width, height in HUGE_SIZES + [(8193, 8192), (1 << 24, 5)]:
             cases.append((f"{name} {width}x{height}", _with(data, width=width, height=height), image,
                           width * height))
-            if not getattr(header, "stored", False):  # an empty payload: an all-black image's
+            if not (header.stored or header.packed):  # an empty payload: an all-black image's
                 cases.append((f"{name} {width}x{height} empty", _with(data, width=width, height=height,
                               payload_length=0, payload=b""), image, width * height))
         for keep in sorted({0, 1, 2, 3, 4, 7, len(payload) // 2, len(payload) - 1}):

@@ -78,7 +78,10 @@ def test_interrupted_compress_leaves_nothing(tmp_path, large_photo, jobs):
 
 
 def test_interrupted_decompress_leaves_nothing(tmp_path, sample):
-    tall = np.tile(sample[:, :4], (375, 1, 1))  # 60,000 x 4 photo strips: 240,000 decode steps (noise would be stored)
+    # 60,000 x 4 photo strips: 240,000 decode steps; slight noise so that they are no exact
+    # repeats (LZMA2 would pack those) and no noise either (that would be stored)
+    noise = np.random.default_rng(0).integers(0, 3, (60_000, 4, 3), dtype=np.uint8)
+    tall = np.tile(sample[:, :4], (375, 1, 1)) + noise
     neuralzip.save(tmp_path / "tall.nz", tall)
     before = sorted(p.name for p in tmp_path.iterdir())
     result, _ = _interrupt_when_busy(["decompress", "tall.nz"], tmp_path)

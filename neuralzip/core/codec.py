@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import zoo
+from . import packed
 from .alpha import decode_alpha, encode_alpha
 from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
@@ -124,15 +125,17 @@ class Codec:
         """(all LS_TOTAL coefficients, whether they are the image's own and go into the file)
         of a uint8 (H, W, 3) image with ``colour_channels`` coded channels."""
         own = image.shape[0] * image.shape[1] >= IMAGE_LS_MIN_PIXELS
-        coefs = fit_ls(image) if own else self.zoo_model.model.default_coefs
+        default = self.zoo_model.model.default_coefs
+        coefs = fit_ls(image, prior=default) if own else default
         return complete_coefs(coefs, colour_channels), own
 
     def encode(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS, metadata: Metadata | None = None) -> tuple[bytes, EncodeStats]:
         """Compress a uint8 image of a shape ``split_mode`` accepts; returns (file bytes, stats).
 
-        Colour goes through the model (a grey image as one channel), or is stored raw where
-        the model's payload would be larger (noise); alpha goes to the alpha block,
+        Colour goes through the model (a grey image as one channel), or is packed with
+        LZMA2 where that is smaller (graphics), or stored raw where both would be larger
+        (noise); alpha goes to the alpha block,
         ``metadata`` to the metadata block. ``progress(done, total)`` is called as encoding
         advances. Raises UnsupportedImage for an image of more than ``max_pixels`` pixels.
         """
@@ -147,18 +150,30 @@ class Codec:
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, progress)
         raw = np.ascontiguousarray(colour).tobytes()
-        stored = len(payload) >= len(raw)  # no image costs more than 8 bits per subpixel
+        kind, payload = min((len(body), kind, body) for kind, body in self._payloads(payload, raw))[1:]
         header = Header(
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
-            mode=code, precision=PRECISION, payload_length=len(raw if stored else payload),
-            checksum=_checksum(pixels), coefs=coefs[: mode.ls_coefs] if image_ls and not stored else None,
+            mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
+            coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
             alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
-            stored=stored,
+            stored=kind == "stored", packed=kind == "packed",
         )
-        payload = raw if stored else payload
         data = header.pack() + payload
         model_subpixels = height * width * mode.colour_channels
         return data, EncodeStats(nll_bits, len(data), pixels.size, time.perf_counter() - t0, model_subpixels)
+
+    @staticmethod
+    def _payloads(model_payload: bytes, raw: bytes) -> list[tuple[str, bytes]]:
+        """(kind, bytes) of the payloads the file may carry: the model's ANS words, the raw
+        pixels (so no image costs more than 8 bits a subpixel) and, where a fast screen
+        says it may win (graphics, screenshots), the pixels packed with LZMA2. The
+        smallest is written; a tie keeps the earlier of "ans", "packed", "stored"."""
+        out = [("ans", model_payload), ("stored", raw)]
+        if packed.worth_trying(raw, len(model_payload)):
+            body = packed.pack(raw)
+            if len(body) < len(raw):  # the header refuses a packed payload that is not smaller
+                out.append(("packed", body))
+        return out
 
     def _encode_pixels(self, rgb: np.ndarray, coefs: np.ndarray, colour_channels: int,
                        progress: Callable[[int, int], None] | None) -> tuple[bytes, float]:
@@ -222,8 +237,9 @@ class Codec:
         if height * width > max_pixels:
             raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
         alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
-        if header.stored:
-            colour = np.frombuffer(data, np.uint8, offset=offset).reshape(height, width, mode.colour_channels)
+        if header.stored or header.packed:
+            raw = packed.unpack(data[offset:], header.raw_length) if header.packed else data[offset:]
+            colour = np.frombuffer(raw, np.uint8).reshape(height, width, mode.colour_channels)
             return self._checked(header, colour, alpha)
         payload, least_bits = data[offset:], _least_payload_bits(height * width * mode.colour_channels)
         if header.terminated and 8 * len(payload) < least_bits:

@@ -21,8 +21,9 @@ FORMAT_VERSION = 3  # the newest version; a file is written in the oldest one th
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
+FLAG_PACKED = 0x08  # version 3: the payload is an XZ stream of the raw colour pixels
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2}  # by version; 3 terminates the ANS payload
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED}  # by version; 3 also terminates ANS
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
@@ -117,6 +118,7 @@ class Header:
     alpha: bytes | None = None
     metadata: Metadata | None = None  # version 2
     stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
+    packed: bool = False  # version 3: payload = XZ stream of those raw colour pixels
     version: int | None = None  # as read; None for a new header (see ``written_version``)
 
     @property
@@ -124,9 +126,15 @@ class Header:
         return MODES[self.mode]
 
     @property
+    def raw_length(self) -> int:
+        """Bytes of the raw colour pixels (H, W, colour channels uint8)."""
+        return self.width * self.height * self.image_mode.colour_channels
+
+    @property
     def written_version(self) -> int:
         """The version ``pack`` writes: the one read, or for a new header the oldest that
-        holds it: 2 for a stored payload, 3 for an ANS payload (terminated since 3)."""
+        holds it: 2 for a stored payload, 3 for an ANS payload (terminated since 3) or a
+        packed one."""
         if self.version is not None:
             return self.version
         return 2 if self.stored else 3
@@ -134,18 +142,20 @@ class Header:
     @property
     def terminated(self) -> bool:
         """Whether the payload is an ANS stream that ends with the coder's terminator."""
-        return not self.stored and self.written_version >= 3
+        return not (self.stored or self.packed) and self.written_version >= 3
 
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
         flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
-                 | (FLAG_STORED if self.stored else 0))
+                 | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0))
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
             raise ValueError(f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block")
-        if self.stored and self.coefs is not None:
-            raise ValueError("a stored payload carries no LS coefficients")
+        if (self.stored or self.packed) and self.coefs is not None:
+            raise ValueError("a stored or packed payload carries no LS coefficients")
+        if self.stored and self.packed:
+            raise ValueError("a payload is stored or packed, not both")
         parts = [
             MAGIC,
             bytes([self.written_version, flags, self.mode, len(name)]),
@@ -195,8 +205,10 @@ class Header:
             raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
         if flags & ~KNOWN_FLAGS[version]:
             raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
-        if flags & FLAG_STORED and flags & FLAG_IMAGE_LS:
-            raise FormatError("a stored payload carries no LS coefficients")
+        if flags & (FLAG_STORED | FLAG_PACKED) and flags & FLAG_IMAGE_LS:
+            raise FormatError("a stored or packed payload carries no LS coefficients")
+        if flags & FLAG_STORED and flags & FLAG_PACKED:
+            raise FormatError("a payload is stored or packed, not both")
         if mode not in MODES:
             raise FormatError(f"unknown image mode {mode}")
         if not 0 < name_len <= MAX_NAME:
@@ -223,11 +235,13 @@ class Header:
         metadata = None
         if flags & FLAG_METADATA:
             metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
-        stored = bool(flags & FLAG_STORED)
-        if stored and payload_length != width * height * MODES[mode].colour_channels:
+        header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
+                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), version)
+        if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
-        return cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
-                   stored, version), r.pos
+        if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller
+            raise FormatError(f"packed payload of {payload_length} bytes is not smaller than a {width}x{height} image")
+        return header, r.pos
 
 
 def pack_metadata(metadata: Metadata) -> bytes:

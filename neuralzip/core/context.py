@@ -34,12 +34,21 @@ def num_steps(height: int, width: int) -> int:
     return width + SKEW * (height - 1)
 
 
-def solve_ls(normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0) -> np.ndarray:
-    """LS coefficients from summed normal equations: int64 (LS_TOTAL,), 2**-12 units."""
-    out = []
+def solve_ls(normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0,
+             prior: np.ndarray | None = None) -> np.ndarray:
+    """LS coefficients from summed normal equations: int64 (LS_TOTAL,), 2**-12 units.
+
+    A ``ridge`` pulls the fit towards ``prior`` (int64 (LS_TOTAL,), 2**-12 units; default
+    0): it decides only directions the image leaves undetermined (a flat image's), and
+    there the model's own default coefficients are the ones it has seen in training.
+    """
+    prior = np.zeros(LS_TOTAL) if prior is None else np.asarray(prior, np.float64) / (1 << LS_FRAC)
+    out, at = [], 0
     for gram, rhs in normal:
-        coef = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), rhs)
+        m = len(rhs)
+        coef = np.linalg.solve(gram + ridge * np.eye(m), rhs + ridge * prior[at : at + m])
         out.append(np.clip(np.round(coef * (1 << LS_FRAC)), -32767, 32767))
+        at += m
     return np.concatenate(out).astype(np.int64)
 
 

@@ -31,9 +31,10 @@ def ls_normal_equations(image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]
     return out
 
 
-def fit_ls(image: np.ndarray) -> np.ndarray:
-    """Per-image LS coefficients of a uint8 (H, W, 3) image: int64 (LS_TOTAL,), 2**-12 units.
+def fit_ls(image: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    """Per-image LS coefficients of a uint8 (H, W, 3) image: int64 (LS_TOTAL,), 2**-12 units,
+    where the image leaves them free (flat areas) pulled towards ``prior`` (see ``solve_ls``).
 
     Runs at encode time only: its float result is rounded and stored in the file.
     """
-    return solve_ls(ls_normal_equations(image))
+    return solve_ls(ls_normal_equations(image), prior=prior)

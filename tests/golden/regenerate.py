@@ -37,6 +37,7 @@ METADATA = {
                                        xmp=b"<x:xmpmeta/>", text={"Title": "golden", "Beschreibung": "grün"}),
 }
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
+DIAGRAM = "diagram_packed"  # a synthetic graphic, packed with LZMA2 (its bytes are liblzma's)
 
 
 def noise() -> np.ndarray:
@@ -44,6 +45,17 @@ def noise() -> np.ndarray:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return ((x ^ (x >> np.uint64(31))) & np.uint64(255)).astype(np.uint8).reshape(12, 10, 3)
+
+
+def diagram() -> np.ndarray:
+    """A 48x64 RGB graphic: flat background, a grid, three outlined boxes."""
+    image = np.full((48, 64, 3), 236, np.uint8)
+    image[::8, :] = image[:, ::8] = (200, 200, 210)
+    for i in range(3):
+        top, left = 4 + 12 * i, 6 + 18 * i
+        image[top : top + 12, left : left + 16] = (60 * i, 120, 250 - 60 * i)
+        image[top, left : left + 16] = image[top + 11, left : left + 16] = 0
+    return image
 
 
 def golden_images() -> dict[str, tuple[str, np.ndarray]]:
@@ -59,6 +71,7 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
     black_tail[32:] = 0
     out[BLACK_TAIL] = ("photo", black_tail)
     out[NOISE] = ("photo", noise())
+    out[DIAGRAM] = ("photo", diagram())
     return out
 
 
