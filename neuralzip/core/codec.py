@@ -19,11 +19,13 @@ import numpy as np
 
 from .. import zoo
 from . import packed
+from .adapt import choose_output_bias
 from .alpha import decode_alpha, encode_alpha
 from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Header
 from .context import complete_coefs
+from .intmodel import IntegerModel
 from .kernel import image_kernel, step_sizes
 from .metadata import Metadata
 from .tables import MIN_SUBPIXEL_BITS
@@ -110,15 +112,18 @@ def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
 class Codec:
     """Encoder and decoder of one shipped model."""
 
-    def __init__(self, model: zoo.ZooModel, threads: int | None = None):
+    def __init__(self, model: zoo.ZooModel, threads: int | None = None, adapt: bool = True):
         """``threads``: CPU threads of the compiled kernel (default: all this process may
-        use); any count gives the same bytes and pixels."""
+        use); any count gives the same bytes and pixels. ``adapt``: tune the model's output
+        biases to each image before encoding (``adapt.choose_output_bias``; about a second
+        for a photo, files ~0.3-2.5 % smaller)."""
         self.zoo_model = model
         self.threads = threads
+        self.adapt = adapt
 
     @classmethod
-    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None) -> "Codec":
-        return cls(zoo.load(name), threads)
+    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None, adapt: bool = True) -> "Codec":
+        return cls(zoo.load(name), threads, adapt)
 
     # -- encoding ---------------------------------------------------------------------------
     def choose_coefs(self, image: np.ndarray, colour_channels: int) -> tuple[np.ndarray, bool]:
@@ -148,13 +153,18 @@ class Codec:
         colour = pixels[:, :, : mode.colour_channels]
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
-        payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, progress)
+        model = self.zoo_model.model
+        offsets = choose_output_bias(model, rgb, coefs, mode.colour_channels) if self.adapt else None
+        if offsets is not None:
+            model = model.with_output_bias(offsets)
+        payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, model, progress)
         raw = np.ascontiguousarray(colour).tobytes()
         kind, payload = min((len(body), kind, body) for kind, body in self._payloads(payload, raw))[1:]
         header = Header(
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
             mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
             coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
+            output_bias=offsets if kind == "ans" else None,
             alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
             stored=kind == "stored", packed=kind == "packed",
         )
@@ -175,12 +185,12 @@ class Codec:
                 out.append(("packed", body))
         return out
 
-    def _encode_pixels(self, rgb: np.ndarray, coefs: np.ndarray, colour_channels: int,
+    def _encode_pixels(self, rgb: np.ndarray, coefs: np.ndarray, colour_channels: int, model: IntegerModel,
                        progress: Callable[[int, int], None] | None) -> tuple[bytes, float]:
-        """ANS payload and ideal bits of the first ``colour_channels`` channels of a uint8
-        (H, W, 3) image (a grey one as three copies), chunks of wavefront steps taken
-        last first so that the decoder pulls them in order."""
-        kernel = image_kernel(rgb, coefs, colour_channels, self.zoo_model.model, self.threads)
+        """ANS payload and ideal bits, under ``model``, of the first ``colour_channels``
+        channels of a uint8 (H, W, 3) image (a grey one as three copies), chunks of
+        wavefront steps taken last first so that the decoder pulls them in order."""
+        kernel = image_kernel(rgb, coefs, colour_channels, model, self.threads)
         kernel.compute_residuals()
         sizes = step_sizes(kernel)
         chunks = _step_chunks(sizes, ENCODE_CHUNK_PIXELS)
@@ -251,10 +261,16 @@ class Codec:
             raise DecodeError(f"the file is corrupted: {exc}") from None
         if not header.terminated and decoder.exhausted() and record is None:
             return self._decode_zeros(header, alpha)
-        coefs = header.coefs if header.coefs is not None else self.zoo_model.model.default_coefs
+        model = self.zoo_model.model
+        coefs = header.coefs if header.coefs is not None else model.default_coefs
+        if header.output_bias is not None:
+            try:
+                model = model.with_output_bias(header.output_bias)
+            except ValueError as exc:
+                raise DecodeError(f"the file is corrupted: {exc}") from None
         planes = np.zeros((height, width, 3), np.uint8)
         kernel = image_kernel(planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels,
-                              self.zoo_model.model, self.threads)
+                              model, self.threads)
         try:
             self._decode_steps(kernel, decoder, mode.colour_channels, height * width, header.terminated, progress,
                                record)

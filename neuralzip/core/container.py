@@ -21,9 +21,11 @@ FORMAT_VERSION = 3  # the newest version; a file is written in the oldest one th
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
-FLAG_PACKED = 0x08  # version 3: the payload is an XZ stream of the raw colour pixels
+FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colour pixels
+FLAG_OUTPUT_BIAS = 0x10  # version 3: per-image output-bias offsets follow the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED}  # by version; 3 also terminates ANS
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_OUTPUT_BIAS}  # 3 also terminates ANS
+MAX_OUTPUTS = 1024  # output-bias offsets a file may carry
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
@@ -118,7 +120,8 @@ class Header:
     alpha: bytes | None = None
     metadata: Metadata | None = None  # version 2
     stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
-    packed: bool = False  # version 3: payload = XZ stream of those raw colour pixels
+    packed: bool = False  # version 3: payload = LZMA2 stream of those raw colour pixels
+    output_bias: np.ndarray | None = None  # version 3: int64 (model outputs,) offsets, -127..127
     version: int | None = None  # as read; None for a new header (see ``written_version``)
 
     @property
@@ -147,7 +150,8 @@ class Header:
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
         flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
-                 | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0))
+                 | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0)
+                 | (FLAG_OUTPUT_BIAS if self.output_bias is not None else 0))
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
@@ -156,6 +160,8 @@ class Header:
             raise ValueError("a stored or packed payload carries no LS coefficients")
         if self.stored and self.packed:
             raise ValueError("a payload is stored or packed, not both")
+        if (self.stored or self.packed) and self.output_bias is not None:
+            raise ValueError("a stored or packed payload carries no output-bias offsets")
         parts = [
             MAGIC,
             bytes([self.written_version, flags, self.mode, len(name)]),
@@ -171,6 +177,10 @@ class Header:
             if len(self.coefs) != self.image_mode.ls_coefs:
                 raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
             parts.append(np.asarray(self.coefs, "<i2").tobytes())
+        if self.output_bias is not None:
+            if not 0 < len(self.output_bias) <= MAX_OUTPUTS or np.abs(self.output_bias).max() > 127:
+                raise ValueError("output-bias offsets: 1 to 1024 values in -127..127")
+            parts += [_varint(len(self.output_bias)), np.asarray(self.output_bias, "i1").tobytes()]
         if self.alpha is not None:
             parts += [_varint(len(self.alpha)), self.alpha]
         if self.metadata:
@@ -205,8 +215,8 @@ class Header:
             raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
         if flags & ~KNOWN_FLAGS[version]:
             raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
-        if flags & (FLAG_STORED | FLAG_PACKED) and flags & FLAG_IMAGE_LS:
-            raise FormatError("a stored or packed payload carries no LS coefficients")
+        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_OUTPUT_BIAS):
+            raise FormatError("a stored or packed payload carries no LS coefficients or output-bias offsets")
         if flags & FLAG_STORED and flags & FLAG_PACKED:
             raise FormatError("a payload is stored or packed, not both")
         if mode not in MODES:
@@ -227,6 +237,14 @@ class Header:
         if flags & FLAG_IMAGE_LS:
             n_coefs = MODES[mode].ls_coefs
             coefs = np.frombuffer(r.take(2 * n_coefs, "LS coefficients"), "<i2").astype(np.int64)
+        output_bias = None
+        if flags & FLAG_OUTPUT_BIAS:
+            n_outputs = r.varint("output-bias count")
+            if not 0 < n_outputs <= MAX_OUTPUTS:
+                raise FormatError(f"invalid output-bias count {n_outputs}")
+            output_bias = np.frombuffer(r.take(n_outputs, "output-bias offsets"), "i1").astype(np.int64)
+            if (output_bias == -128).any():
+                raise FormatError("invalid output-bias offset -128")
         if MODES[mode].alpha:
             alpha_length = r.varint("alpha block length")
             if alpha_length == 0:
@@ -236,7 +254,7 @@ class Header:
         if flags & FLAG_METADATA:
             metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
         header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
-                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), version)
+                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), output_bias, version)
         if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
         if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller

@@ -10,12 +10,12 @@ units of ``model.OUTPUT_STEPS``. No torch here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .tables import Tables
-from .units import ACT_MAX
+from .units import ACT_FRAC, ACT_MAX
 _EXACT_LIMIT = float(1 << 53)
 
 
@@ -59,6 +59,17 @@ class IntegerModel:
                 components=int(z["components"]),
             )
             return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64))
+
+    def with_output_bias(self, offset: np.ndarray) -> "IntegerModel":
+        """This model with every output shifted by ``offset`` (int (12·K,), in the outputs'
+        units): added to the last layer's bias, whose rounding shift then carries it over
+        exactly. Raises ValueError where the sums could leave exact float64."""
+        mlp, shift = self.mlp, self.mlp.fracs[-1] + ACT_FRAC
+        offset = np.asarray(offset, np.int64)
+        if offset.shape != mlp.biases[-1].shape:
+            raise ValueError(f"{len(offset)} output offsets for a model of {len(mlp.biases[-1])} outputs")
+        biases = [*mlp.biases[:-1], mlp.biases[-1] + offset.astype(np.float64) * 2.0**shift]
+        return replace(self, mlp=replace(mlp, biases=biases))
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {
