@@ -143,19 +143,19 @@ def read_image_and_metadata(file: str | os.PathLike | IO[bytes], *,
 
 def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
            progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-           strip: bool = False) -> tuple[bytes, EncodeStats]:
+           strip: bool = False, fast: bool = False) -> tuple[bytes, EncodeStats]:
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
     if isinstance(image, Image.Image):
         check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
         if metadata is None:
             metadata = Metadata.of(image)
-    return Codec.named(model).encode(to_array(image), progress=progress, max_pixels=max_pixels,
-                                     metadata=None if strip else metadata)
+    return Codec.named(model, adapt=not fast).encode(to_array(image), progress=progress, max_pixels=max_pixels,
+                                                     metadata=None if strip else metadata)
 
 
 def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
              progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-             strip: bool = False) -> bytes:
+             strip: bool = False, fast: bool = False) -> bytes:
     """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
     (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
     identical pixels.
@@ -163,9 +163,12 @@ def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = 
     The file keeps ``metadata`` (for a PIL image, by default, its ICC profile, EXIF, XMP
     and text entries), unless ``strip``. Raises UnsupportedImage for an image of more than
     ``max_pixels`` pixels (a PIL image before its pixels are loaded). ``progress(done,
-    total)`` is called as encoding advances, with ``done == total`` at the end.
+    total)`` is called as encoding advances, with ``done == total`` at the end. ``fast``
+    skips the per-image adaptation of the model (about a second less for a photo, a file
+    about 0.3-2.5 % larger).
     """
-    return encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip)[0]
+    return encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip,
+                  fast=fast)[0]
 
 
 def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -80,3 +80,17 @@ def test_damaged_offsets_are_refused(photo):
     with pytest.raises(FormatError, match="unknown header flags"):  # version 2 has no offsets
         Header.unpack(data[:2] + b"\x02" + data[3:])
     assert data[flag_at] & 0x10
+
+
+def test_fast_skips_the_adaptation(tmp_path, photo):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from neuralzip.cli import main
+
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    for flags, adapted in (([], True), (["--fast"], False)):
+        result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
+        assert result.exit_code == 0, result.output
+        assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].output_bias is not None) == adapted
+    assert Header.unpack(neuralzip.compress(photo, fast=True))[0].output_bias is None
