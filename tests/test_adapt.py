@@ -1,5 +1,6 @@
-"""Per-image adaptation (format version 3, flags bit 4): output-bias offsets the encoder
-tunes to each image and stores; the decoder adds them to the integer model exactly."""
+"""Per-image adaptation (format version 3, flags bit 4): bias offsets of the last hidden
+layer and the output layer that the encoder tunes to each image and stores; the decoder
+adds them to the integer model exactly."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import reference
 import neuralzip
 from neuralzip.core import adapt
 from neuralzip.core.codec import Codec, DecodeError
-from neuralzip.core.container import FormatError, Header
+from neuralzip.core.container import FormatError, Header, pack_bias_offsets, unpack_bias_offsets, _Reader
 
 
 @pytest.fixture(scope="module")
@@ -19,24 +20,43 @@ def photo(sample) -> np.ndarray:
     return np.clip(sample[:, :128].astype(np.int64) + noise, 0, 255).astype(np.uint8)
 
 
-def test_offsets_shift_every_output_exactly(codec):
+def test_offsets_shift_activations_and_outputs_exactly(codec):
     model = codec.zoo_model.model
-    offsets = np.random.default_rng(0).integers(-127, 128, model.mlp.biases[-1].shape)
-    features = np.random.default_rng(1).integers(-2000, 2000, (500, model.mlp.weights[0].shape[0]))
-    before = reference.mlp_outputs(model.mlp, features)
-    after = reference.mlp_outputs(model.with_output_bias(offsets).mlp, features)
-    assert np.array_equal(after.reshape(len(features), -1), before.reshape(len(features), -1) + offsets)
-    with pytest.raises(ValueError, match="output offsets"):
-        model.with_output_bias(offsets[:-1])
+    rng = np.random.default_rng(0)
+    features = rng.integers(-2000, 2000, (500, model.mlp.weights[0].shape[0]))
+    outputs = rng.integers(-127, 128, model.mlp.biases[-1].shape)
+    before = reference.mlp_outputs(model.mlp, features).reshape(len(features), -1)
+    after = reference.mlp_outputs(model.with_bias_offsets([None, None, outputs]).mlp, features)
+    assert np.array_equal(after.reshape(len(features), -1), before + outputs)
+    # a hidden offset of d moves that unit's activation by d / 256 before its clamp: with
+    # the next layer's weights w, the outputs move as adding d * w to the next sums would
+    hidden = np.zeros(model.mlp.biases[1].shape, np.int64)
+    hidden[5] = 300
+    shifted = model.with_bias_offsets([None, hidden, None])
+    assert not np.array_equal(reference.mlp_outputs(shifted.mlp, features), reference.mlp_outputs(model.mlp, features))
+    with pytest.raises(ValueError, match="bias offsets"):
+        model.with_bias_offsets([None, None, outputs[:-1]])
+    with pytest.raises(ValueError, match="layers"):
+        model.with_bias_offsets([None, outputs])
+
+
+def test_the_offset_block_round_trips():
+    offsets = [None, np.array([0, -1, 1, 300, -16384, 16384]), np.arange(-36, 36)]
+    block = pack_bias_offsets(offsets)
+    back = unpack_bias_offsets(_Reader(block + b"rest"))
+    assert back[0] is None and all(np.array_equal(a, b) for a, b in zip(back[1:], offsets[1:]))
+    for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x01"):  # no layers, too many, too many units, short
+        with pytest.raises(FormatError):
+            unpack_bias_offsets(_Reader(bad))
 
 
 @pytest.mark.parametrize("grey", [False, True])
 def test_adapted_files_are_smaller_and_decode_exactly(photo, sample, grey):
     image = np.ascontiguousarray(sample[:, :, 1]) if grey else photo  # grey: the whole 240x160 photo
     adapted, plain = Codec.named("photo").encode(image)[0], Codec.named("photo", adapt=False).encode(image)[0]
-    header = Header.unpack(adapted)[0]
-    assert header.output_bias is not None and Header.unpack(plain)[0].output_bias is None
-    assert len(header.output_bias) == 12 * Codec.named("photo").zoo_model.model.mlp.components
+    offsets = Header.unpack(adapted)[0].bias_offsets
+    assert offsets is not None and Header.unpack(plain)[0].bias_offsets is None
+    assert [None if o is None else len(o) for o in offsets] == [None, 128, 72]
     assert len(adapted) < len(plain)
     assert np.array_equal(neuralzip.decompress(adapted), image)
     assert Codec.named("photo").encode(image)[0] == adapted  # the same choice again on this machine
@@ -44,9 +64,9 @@ def test_adapted_files_are_smaller_and_decode_exactly(photo, sample, grey):
 
 def test_small_images_and_offsets_that_do_not_pay_are_left_out(urban_crop, sample):
     assert urban_crop.shape[0] * urban_crop.shape[1] < adapt.MIN_PIXELS
-    assert Header.unpack(neuralzip.compress(urban_crop))[0].output_bias is None
-    clean = np.ascontiguousarray(sample[:, :128])  # the photo the model fits: not worth 72 bytes
-    assert Header.unpack(neuralzip.compress(clean))[0].output_bias is None
+    assert Header.unpack(neuralzip.compress(urban_crop))[0].bias_offsets is None
+    clean = np.ascontiguousarray(sample[:, :100])  # the photo the model fits: not worth the header bytes
+    assert Header.unpack(neuralzip.compress(clean))[0].bias_offsets is None
 
 
 def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
@@ -58,28 +78,30 @@ def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
 
 def _with_offsets(data: bytes, offsets) -> bytes:
     header, offset = Header.unpack(data)
-    header.output_bias = offsets
+    header.bias_offsets = offsets
     return header.pack() + data[offset:]
 
 
 def test_damaged_offsets_are_refused(photo):
     data = neuralzip.compress(photo)
-    offsets = Header.unpack(data)[0].output_bias
-    with pytest.raises(DecodeError, match="output offsets"):  # not the model's count
-        neuralzip.decompress(_with_offsets(data, offsets[:-1]))
-    changed = offsets.copy()
-    changed[7] += 1 if changed[7] < 127 else -1
+    offsets = Header.unpack(data)[0].bias_offsets
+    with pytest.raises(DecodeError, match="bias offsets for layer 2"):  # not the model's unit count
+        neuralzip.decompress(_with_offsets(data, [None, offsets[1], offsets[2][:-1]]))
+    with pytest.raises(DecodeError, match="layers"):
+        neuralzip.decompress(_with_offsets(data, offsets[1:]))
+    for extreme in (1 << 30, -(1 << 30)):  # the largest a file holds: sums stay exact, tables stay valid
+        for layer in (1, 2):
+            crafted = [None, offsets[1], offsets[2]]
+            crafted[layer] = np.full_like(offsets[layer], extreme)
+            with pytest.raises(DecodeError):
+                neuralzip.decompress(_with_offsets(data, crafted))
+    changed = [None, offsets[1], offsets[2].copy()]
+    changed[2][7] += 1
     with pytest.raises(DecodeError):  # other tables: the payload no longer decodes to the pixels
         neuralzip.decompress(_with_offsets(data, changed))
-    flag_at = 3
-    raw = bytearray(data)
-    position = data.index(np.asarray(offsets, "i1").tobytes(), 6)
-    raw[position] = 0x80  # -128 is not a stored value
-    with pytest.raises(FormatError, match="-128"):
-        Header.unpack(bytes(raw))
+    assert data[3] & 0x10
     with pytest.raises(FormatError, match="unknown header flags"):  # version 2 has no offsets
         Header.unpack(data[:2] + b"\x02" + data[3:])
-    assert data[flag_at] & 0x10
 
 
 def test_fast_skips_the_adaptation(tmp_path, photo):
@@ -92,5 +114,5 @@ def test_fast_skips_the_adaptation(tmp_path, photo):
     for flags, adapted in (([], True), (["--fast"], False)):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
         assert result.exit_code == 0, result.output
-        assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].output_bias is not None) == adapted
-    assert Header.unpack(neuralzip.compress(photo, fast=True))[0].output_bias is None
+        assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].bias_offsets is not None) == adapted
+    assert Header.unpack(neuralzip.compress(photo, fast=True))[0].bias_offsets is None

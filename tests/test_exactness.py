@@ -78,8 +78,8 @@ def test_decoder_tables_equal_the_reference_encoder_tables(codec, sample, grey):
     image = rgb[:, :, 0] if grey else rgb
     coefs = codec.choose_coefs(rgb, colour_channels)[0]
     data, _ = codec.encode(image)
-    offsets = Header.unpack(data)[0].output_bias  # the encoder's per-image adaptation, if it chose one
-    model = codec.zoo_model.model if offsets is None else codec.zoo_model.model.with_output_bias(offsets)
+    offsets = Header.unpack(data)[0].bias_offsets  # the encoder's per-image adaptation, if it chose one
+    model = codec.zoo_model.model if offsets is None else codec.zoo_model.model.with_bias_offsets(offsets)
     symbols, freqs = reference.frequency_tables(model, rgb, coefs, colour_channels)
     expected = [f for _, f in reference.decoding_order(symbols, freqs, *rgb.shape[:2])]
     recorded = []

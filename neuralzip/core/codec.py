@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import zoo
 from . import packed
-from .adapt import choose_output_bias
+from .adapt import choose_bias_offsets
 from .alpha import decode_alpha, encode_alpha
 from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
@@ -114,9 +114,9 @@ class Codec:
 
     def __init__(self, model: zoo.ZooModel, threads: int | None = None, adapt: bool = True):
         """``threads``: CPU threads of the compiled kernel (default: all this process may
-        use); any count gives the same bytes and pixels. ``adapt``: tune the model's output
-        biases to each image before encoding (``adapt.choose_output_bias``; about a second
-        for a photo, files ~0.3-2.5 % smaller)."""
+        use); any count gives the same bytes and pixels. ``adapt``: tune the model's last
+        biases to each image before encoding (``adapt.choose_bias_offsets``; about a second
+        for a photo, files ~0.5-4 % smaller)."""
         self.zoo_model = model
         self.threads = threads
         self.adapt = adapt
@@ -154,9 +154,9 @@ class Codec:
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
         model = self.zoo_model.model
-        offsets = choose_output_bias(model, rgb, coefs, mode.colour_channels) if self.adapt else None
+        offsets = choose_bias_offsets(model, rgb, coefs, mode.colour_channels) if self.adapt else None
         if offsets is not None:
-            model = model.with_output_bias(offsets)
+            model = model.with_bias_offsets(offsets)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, model, progress)
         raw = np.ascontiguousarray(colour).tobytes()
         kind, payload = min((len(body), kind, body) for kind, body in self._payloads(payload, raw))[1:]
@@ -164,7 +164,7 @@ class Codec:
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
             mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
             coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
-            output_bias=offsets if kind == "ans" else None,
+            bias_offsets=offsets if kind == "ans" else None,
             alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
             stored=kind == "stored", packed=kind == "packed",
         )
@@ -263,9 +263,9 @@ class Codec:
             return self._decode_zeros(header, alpha)
         model = self.zoo_model.model
         coefs = header.coefs if header.coefs is not None else model.default_coefs
-        if header.output_bias is not None:
+        if header.bias_offsets is not None:
             try:
-                model = model.with_output_bias(header.output_bias)
+                model = model.with_bias_offsets(header.bias_offsets)
             except ValueError as exc:
                 raise DecodeError(f"the file is corrupted: {exc}") from None
         planes = np.zeros((height, width, 3), np.uint8)

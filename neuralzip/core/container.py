@@ -22,10 +22,12 @@ FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
 FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colour pixels
-FLAG_OUTPUT_BIAS = 0x10  # version 3: per-image output-bias offsets follow the LS coefficients
+FLAG_BIAS_OFFSETS = 0x10  # version 3: per-image bias offsets follow the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_OUTPUT_BIAS}  # 3 also terminates ANS
-MAX_OUTPUTS = 1024  # output-bias offsets a file may carry
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_BIAS_OFFSETS}  # 3 also terminates ANS
+MAX_LAYERS = 16  # layers a bias-offset block may describe ...
+MAX_UNITS = 4096  # ... and units of one layer
+MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
@@ -121,7 +123,7 @@ class Header:
     metadata: Metadata | None = None  # version 2
     stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
     packed: bool = False  # version 3: payload = LZMA2 stream of those raw colour pixels
-    output_bias: np.ndarray | None = None  # version 3: int64 (model outputs,) offsets, -127..127
+    bias_offsets: list[np.ndarray | None] | None = None  # version 3: per layer, int64 (units,) or None
     version: int | None = None  # as read; None for a new header (see ``written_version``)
 
     @property
@@ -151,7 +153,7 @@ class Header:
         name = self.model_name.encode("ascii")
         flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
                  | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0)
-                 | (FLAG_OUTPUT_BIAS if self.output_bias is not None else 0))
+                 | (FLAG_BIAS_OFFSETS if self.bias_offsets is not None else 0))
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
@@ -160,8 +162,8 @@ class Header:
             raise ValueError("a stored or packed payload carries no LS coefficients")
         if self.stored and self.packed:
             raise ValueError("a payload is stored or packed, not both")
-        if (self.stored or self.packed) and self.output_bias is not None:
-            raise ValueError("a stored or packed payload carries no output-bias offsets")
+        if (self.stored or self.packed) and self.bias_offsets is not None:
+            raise ValueError("a stored or packed payload carries no bias offsets")
         parts = [
             MAGIC,
             bytes([self.written_version, flags, self.mode, len(name)]),
@@ -177,10 +179,8 @@ class Header:
             if len(self.coefs) != self.image_mode.ls_coefs:
                 raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
             parts.append(np.asarray(self.coefs, "<i2").tobytes())
-        if self.output_bias is not None:
-            if not 0 < len(self.output_bias) <= MAX_OUTPUTS or np.abs(self.output_bias).max() > 127:
-                raise ValueError("output-bias offsets: 1 to 1024 values in -127..127")
-            parts += [_varint(len(self.output_bias)), np.asarray(self.output_bias, "i1").tobytes()]
+        if self.bias_offsets is not None:
+            parts.append(pack_bias_offsets(self.bias_offsets))
         if self.alpha is not None:
             parts += [_varint(len(self.alpha)), self.alpha]
         if self.metadata:
@@ -215,8 +215,8 @@ class Header:
             raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
         if flags & ~KNOWN_FLAGS[version]:
             raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
-        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_OUTPUT_BIAS):
-            raise FormatError("a stored or packed payload carries no LS coefficients or output-bias offsets")
+        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_BIAS_OFFSETS):
+            raise FormatError("a stored or packed payload carries no LS coefficients or bias offsets")
         if flags & FLAG_STORED and flags & FLAG_PACKED:
             raise FormatError("a payload is stored or packed, not both")
         if mode not in MODES:
@@ -237,14 +237,7 @@ class Header:
         if flags & FLAG_IMAGE_LS:
             n_coefs = MODES[mode].ls_coefs
             coefs = np.frombuffer(r.take(2 * n_coefs, "LS coefficients"), "<i2").astype(np.int64)
-        output_bias = None
-        if flags & FLAG_OUTPUT_BIAS:
-            n_outputs = r.varint("output-bias count")
-            if not 0 < n_outputs <= MAX_OUTPUTS:
-                raise FormatError(f"invalid output-bias count {n_outputs}")
-            output_bias = np.frombuffer(r.take(n_outputs, "output-bias offsets"), "i1").astype(np.int64)
-            if (output_bias == -128).any():
-                raise FormatError("invalid output-bias offset -128")
+        bias_offsets = unpack_bias_offsets(r) if flags & FLAG_BIAS_OFFSETS else None
         if MODES[mode].alpha:
             alpha_length = r.varint("alpha block length")
             if alpha_length == 0:
@@ -254,12 +247,45 @@ class Header:
         if flags & FLAG_METADATA:
             metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
         header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
-                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), output_bias, version)
+                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), bias_offsets, version)
         if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
         if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller
             raise FormatError(f"packed payload of {payload_length} bytes is not smaller than a {width}x{height} image")
         return header, r.pos
+
+
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def pack_bias_offsets(offsets: list[np.ndarray | None]) -> bytes:
+    """The bias-offset block: varint layer count, then per layer a varint unit count (0:
+    the layer is left alone) and that many zigzag varints."""
+    if not 0 < len(offsets) <= MAX_LAYERS:
+        raise ValueError(f"bias offsets: 1 to {MAX_LAYERS} layers")
+    parts = [_varint(len(offsets))]
+    for values in offsets:
+        values = [] if values is None else [int(v) for v in values]
+        if len(values) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in values):
+            raise ValueError(f"bias offsets: at most {MAX_UNITS} units a layer, each within ±2**30")
+        parts += [_varint(len(values))] + [_varint(_zigzag(v)) for v in values]
+    return b"".join(parts)
+
+
+def unpack_bias_offsets(r: _Reader) -> list[np.ndarray | None]:
+    """Inverse of ``pack_bias_offsets``, from a reader at the block's start."""
+    layers = r.varint("bias-offset layer count")
+    if not 0 < layers <= MAX_LAYERS:
+        raise FormatError(f"invalid bias-offset layer count {layers}")
+    offsets: list[np.ndarray | None] = []
+    for _ in range(layers):
+        units = r.varint("bias-offset unit count")
+        if units > MAX_UNITS:
+            raise FormatError(f"invalid bias-offset unit count {units}")
+        coded = [r.varint("bias offset") for _ in range(units)]
+        offsets.append(np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) if units else None)
+    return offsets
 
 
 def pack_metadata(metadata: Metadata) -> bytes:

@@ -10,6 +10,7 @@ units of ``model.OUTPUT_STEPS``. No torch here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -60,15 +61,25 @@ class IntegerModel:
             )
             return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64))
 
-    def with_output_bias(self, offset: np.ndarray) -> "IntegerModel":
-        """This model with every output shifted by ``offset`` (int (12·K,), in the outputs'
-        units): added to the last layer's bias, whose rounding shift then carries it over
-        exactly. Raises ValueError where the sums could leave exact float64."""
-        mlp, shift = self.mlp, self.mlp.fracs[-1] + ACT_FRAC
-        offset = np.asarray(offset, np.int64)
-        if offset.shape != mlp.biases[-1].shape:
-            raise ValueError(f"{len(offset)} output offsets for a model of {len(mlp.biases[-1])} outputs")
-        biases = [*mlp.biases[:-1], mlp.biases[-1] + offset.astype(np.float64) * 2.0**shift]
+    def with_bias_offsets(self, offsets: Sequence[np.ndarray | None]) -> "IntegerModel":
+        """This model with per-layer offsets (int, one per unit, or None) on its units'
+        results: a hidden unit's activation grows by ``offset`` in units of 2**-8, an
+        output by ``offset`` in its own units (``units.OUTPUT_STEPS``). Each is added to
+        the layer's bias times 2**frac (hidden) or 2**(frac + 8) (output), which the
+        layer's floor or rounding shift carries over exactly. Raises ValueError for
+        offsets that do not fit the layers or could take sums out of exact float64."""
+        mlp = self.mlp
+        if len(offsets) != len(mlp.biases):
+            raise ValueError(f"bias offsets for {len(offsets)} layers, the model has {len(mlp.biases)}")
+        biases = []
+        for layer, (bias, frac, offset) in enumerate(zip(mlp.biases, mlp.fracs, offsets)):
+            if offset is not None:
+                offset = np.asarray(offset, np.int64)
+                if offset.shape != bias.shape:
+                    raise ValueError(f"{len(offset)} bias offsets for layer {layer} of {len(bias)} units")
+                shift = frac + (ACT_FRAC if layer == len(mlp.biases) - 1 else 0)
+                bias = bias + offset.astype(np.float64) * 2.0**shift
+            biases.append(bias)
         return replace(self, mlp=replace(mlp, biases=biases))
 
     def arrays(self) -> dict[str, np.ndarray]:
