@@ -4,7 +4,7 @@ The shipped model learnt from a few hundred photographs; each image has its own 
 noise and sharpness. Before coding, the encoder tunes the biases of the last hidden layer
 (128 units) and of the output layer (12·K: each component's mixture logit, mean offset,
 log-scale and channel couplings) on a sample of the image's pixels, by a few Adam steps
-through the float twin of the model (torch, imported only here), and rounds them to the
+on the model's likelihood (float64 numpy, gradients by hand), and rounds them to the
 integer model's units. The file stores them (FORMAT.md, flags bit 4); the decoder adds
 them to the integer model's biases (``IntegerModel.with_bias_offsets``), which shifts
 every activation or output by exactly that integer, so both sides still compute
@@ -20,6 +20,7 @@ import numpy as np
 
 from .container import pack_bias_offsets
 from .intmodel import IntegerModel
+from .units import ACT_FRAC, ACT_MAX, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
 SAMPLE_PIXELS = 1 << 16  # pixels the offsets are tuned on (tiles of larger images)
@@ -27,7 +28,7 @@ TILE = 64  # side of a sample tile
 MARGIN = 4  # rows above and columns beside a tile analysed for its context, then dropped
 STEPS = 40  # Adam steps ...
 BATCH = 8192  # ... of this many sample pixels each
-LEARNING_RATES = (0.05, 1.0)  # last hidden layer (activation levels), outputs (their units)
+LEARNING_RATES = (12.8, 1.0)  # last hidden layer (units of 2**-8 activation), outputs (their units)
 OFFSET_LIMIT = 1 << 14  # largest |offset| a file holds, in the stored units
 
 
@@ -62,56 +63,117 @@ def choose_bias_offsets(model: IntegerModel, image: np.ndarray, coefs: np.ndarra
     None where the image is too small or they would not pay for their header bytes:
     tuned on 3/4 of the sample, judged on the other quarter."""
     height, width, _ = image.shape
-    if height * width < MIN_PIXELS or len(model.mlp.weights) < 2:
-        return None
-    import torch
-
-    from ..training.float_model import MixtureMLP, _floor_ste, _round_ste, nll_bits
-    from ..training.train import float_state
-
-    terms = sample_terms(image, coefs)
     mlp = model.mlp
-    net = MixtureMLP(mlp.weights[0].shape[0], tuple(w.shape[1] for w in mlp.weights[:-1]), mlp.components)
-    net.load_state_dict(float_state(model))
-    *fixed, last_hidden = net.hidden
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same arithmetic whatever the machine's core count
-    try:
-        with torch.no_grad():
-            hidden = torch.tensor(terms.features, dtype=torch.float32) / 256
-            for layer in fixed:
-                hidden = torch.floor(torch.relu(layer(hidden)).clamp(max=128.0) * 256) / 256
-            before_last = last_hidden(hidden)  # the last hidden layer's sums, before its bias offsets
-        base = torch.tensor(terms.base_q4, dtype=torch.float32)
-        target = torch.tensor(terms.pixels, dtype=torch.float32)
-
-        def bits(offsets: list[torch.Tensor], rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
-            activations = _floor_ste(torch.relu(before_last[rows] + offsets[0]).clamp(max=128.0) * 256) / 256
-            out = _round_ste(net.out(activations) * net.steps + offsets[1]).view(-1, 12, mlp.components)
-            return nll_bits(out, base[rows], target[rows])[:, :colour_channels].sum()
-
-        offsets = [torch.zeros(before_last.shape[1], requires_grad=True),
-                   torch.zeros(net.steps.shape[0], requires_grad=True)]
-        moments, powers = [0.0, 0.0], [0.0, 0.0]
-        order = torch.randperm(len(target), generator=torch.Generator().manual_seed(0))
-        held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
-        batches = order.split(BATCH)
-        for step in range(1, STEPS + 1):  # Adam, written out (torch.optim's first use costs seconds)
-            grads = torch.autograd.grad(bits(offsets, batches[step % len(batches)]), offsets)
-            with torch.no_grad():
-                for i, (offset, grad, rate) in enumerate(zip(offsets, grads, LEARNING_RATES)):
-                    moments[i] = 0.9 * moments[i] + 0.1 * grad
-                    powers[i] = 0.999 * powers[i] + 0.001 * grad * grad
-                    offset -= rate * (moments[i] / (1 - 0.9**step)) / ((powers[i] / (1 - 0.999**step)).sqrt() + 1e-8)
-        with torch.no_grad():
-            stored = [torch.round(offsets[0] * 256).clamp(-OFFSET_LIMIT, OFFSET_LIMIT),  # 2**-8 levels
-                      torch.round(offsets[1]).clamp(-OFFSET_LIMIT, OFFSET_LIMIT)]
-            chosen = [stored[0] / 256, stored[1]]
-            saved = (bits([torch.zeros_like(c) for c in chosen], held_out) - bits(chosen, held_out)).item()
-    finally:
-        torch.set_num_threads(threads)
-    values = [value.numpy().astype(np.int64) for value in stored]
-    chosen_offsets = [None] * len(fixed) + values
+    if height * width < MIN_PIXELS or len(mlp.weights) < 2:
+        return None
+    terms = sample_terms(image, coefs)
+    head = _Head(mlp, terms.features, terms.base_q4, terms.pixels, colour_channels)
+    order = np.random.default_rng(0).permutation(len(terms.pixels))
+    held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
+    batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+    offsets = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape)]
+    moments = [np.zeros_like(o) for o in offsets]
+    powers = [np.zeros_like(o) for o in offsets]
+    for step in range(1, STEPS + 1):  # Adam
+        grads = head.gradients(offsets, batches[step % len(batches)])
+        for offset, grad, moment, power, rate in zip(offsets, grads, moments, powers, LEARNING_RATES):
+            moment += 0.1 * (grad - moment)
+            power += 0.001 * (grad * grad - power)
+            offset -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(power / (1 - 0.999**step)) + 1e-8)
+    chosen = [np.clip(np.round(o), -OFFSET_LIMIT, OFFSET_LIMIT).astype(np.int64) for o in offsets]
+    saved = head.bits([np.zeros_like(o) for o in chosen], held_out) - head.bits(chosen, held_out)
+    chosen_offsets = [None] * (len(mlp.weights) - 2) + chosen
     if saved * height * width / len(held_out) <= 8 * len(pack_bias_offsets(chosen_offsets)):
         return None
     return chosen_offsets
+
+
+class _Head:
+    """The model's last two layers and its mixture likelihood over a pixel sample, in numpy
+    (float32 products, float64 likelihood), with the bias offsets as the only variables: the last hidden layer's (units of
+    2**-8 activation) and the outputs' (their own units).
+
+    Forward, it computes what the integer model does (floors, clamps and rounding of the
+    outputs; the logistic in float instead of lookup tables); backward, the roundings
+    pass gradients through unchanged (straight-through), as in training.
+    """
+
+    def __init__(self, mlp, features: np.ndarray, base_q4: np.ndarray, pixels: np.ndarray, channels: int):
+        h = features.astype(np.float32)  # float32 products: an estimate, twice as fast as float64
+        for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
+            h = np.clip(np.floor((h @ (w / 2.0**frac).astype(np.float32) + np.float32(b / 2.0**frac))), 0, ACT_MAX)
+        last_w, last_b = mlp.weights[-2] / 2.0 ** mlp.fracs[-2], mlp.biases[-2] / 2.0 ** mlp.fracs[-2]
+        self.before_last = h @ last_w.astype(np.float32) + last_b.astype(np.float32)  # 2**-8 units
+        self.out_weights = (mlp.weights[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
+        self.out_bias = (mlp.biases[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
+        self.components, self.channels = mlp.components, channels
+        self.base, self.pixels = base_q4.astype(np.float64), pixels.astype(np.float64)
+
+    def _forward(self, offsets: list[np.ndarray], rows) -> tuple:
+        pre = np.floor(self.before_last[rows]) + offsets[0]
+        hidden = np.clip(pre, 0, ACT_MAX)
+        out = np.round(hidden @ self.out_weights + self.out_bias) + offsets[1]
+        return pre, hidden, out.reshape(len(pre), 12, self.components)
+
+    def bits(self, offsets: list[np.ndarray], rows) -> float:
+        """Code length, in bits, of the coded channels of the pixels ``rows``."""
+        return float(self._mixture(self._forward(offsets, rows)[2], rows)[0].sum())
+
+    def gradients(self, offsets: list[np.ndarray], rows) -> list[np.ndarray]:
+        """d(bits of ``rows``) / d(offsets), per offset array."""
+        pre, hidden, out = self._forward(offsets, rows)
+        d_out = self._mixture(out, rows)[1].reshape(len(pre), -1)
+        d_hidden = (d_out @ self.out_weights.T) * ((pre > 0) & (pre < ACT_MAX))
+        return [d_hidden.sum(0), d_out.sum(0)]
+
+    def _mixture(self, out: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
+        """(bits (n, channels), d bits / d out (n, 12, K)) of the discretized logistic
+        mixtures of ``out`` (n, 12, K) integer units, channels coupled as in the kernel."""
+        base, pixels = self.base[rows], self.pixels[rows]
+        n, k = len(out), self.components
+        grad = np.zeros_like(out)
+        logits = out[:, 0:3] / LOGIT_STEP
+        log_scale = np.clip(out[:, 6:9], LOGSCALE_MIN, LOGSCALE_MAX) / LOGSCALE_STEP
+        in_range = (out[:, 6:9] >= LOGSCALE_MIN) & (out[:, 6:9] <= LOGSCALE_MAX)
+        residual = 16 * pixels - base  # q4, with the pixel's actual earlier channels
+        coupled = [np.zeros((n, 1)),
+                   np.floor((out[:, 9] * residual[:, :1] + 128) / 256),
+                   np.floor((out[:, 10] * residual[:, :1] + out[:, 11] * residual[:, 1:2] + 128) / 256)]
+        bits = np.zeros((n, self.channels))
+        for ch in range(self.channels):
+            mean = (base[:, ch : ch + 1] + out[:, 3 + ch] + coupled[ch]) / 16
+            inv = np.exp(-log_scale[:, ch])
+            value = pixels[:, ch : ch + 1]
+            upper_t, lower_t = (value + 0.5 - mean) * inv, (value - 0.5 - mean) * inv
+            upper = np.where(value >= 255, 1.0, _sigmoid(upper_t))
+            lower = np.where(value <= 0, 0.0, _sigmoid(lower_t))
+            mass = np.maximum(upper - lower, 1e-10)
+            log_weight = logits[:, ch] - _logsumexp(logits[:, ch])
+            joint = np.log(mass) + log_weight
+            total = _logsumexp(joint)
+            bits[:, ch] = -total[:, 0] / np.log(2)
+            posterior = np.exp(joint - total)  # each component's share of the pixel's probability
+            dens_u = np.where(value >= 255, 0.0, upper * (1 - upper))
+            dens_l = np.where(value <= 0, 0.0, lower * (1 - lower))
+            live = upper - lower > 1e-10
+            d_mean = np.where(live, (dens_l - dens_u) * inv / mass, 0.0)  # d log mass / d mean
+            d_logscale = np.where(live, (-upper_t * dens_u + lower_t * dens_l) / mass, 0.0)
+            scale = -posterior / np.log(2)  # d bits / d log mass_k
+            grad[:, ch] = -(posterior - np.exp(log_weight)) / np.log(2) / LOGIT_STEP
+            grad[:, 3 + ch] = scale * d_mean / 16
+            grad[:, 6 + ch] = scale * d_logscale * in_range[:, ch] / LOGSCALE_STEP
+            if ch == 1:  # G's means move with alpha * R's residual / 256 (q4)
+                grad[:, 9] += scale * d_mean / 16 * residual[:, :1] / 256
+            if ch == 2:  # B's with (beta * R's + gamma * G's residual) / 256
+                grad[:, 10] += scale * d_mean / 16 * residual[:, :1] / 256
+                grad[:, 11] += scale * d_mean / 16 * residual[:, 1:2] / 256
+        return bits, grad
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    top = x.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(axis=1, keepdims=True))
