@@ -41,12 +41,14 @@ def test_offsets_shift_activations_and_outputs_exactly(codec):
 
 
 def test_the_offset_block_round_trips():
-    offsets = [None, np.array([0, -1, 1, 300, -16384, 16384]), np.arange(-36, 36)]
+    eights = np.array([0, -8, 8, 296, -16384, 16384])
+    offsets = [None, eights, np.arange(-36, 36), eights + 1]
     block = pack_bias_offsets(offsets)
     back = unpack_bias_offsets(_Reader(block + b"rest"))
     assert back[0] is None and all(np.array_equal(a, b) for a, b in zip(back[1:], offsets[1:]))
-    for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x01"):  # no layers, too many, too many units, short
-        with pytest.raises(FormatError):
+    assert len(pack_bias_offsets([np.full(128, 8 * 63)])) == 1 + 2 + 1 + 128  # multiples of 8: a byte each
+    for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x00\x01", b"\x01\x01\x09\x00"):
+        with pytest.raises(FormatError):  # no layers, too many; too many units; short; scale over 8
             unpack_bias_offsets(_Reader(bad))
 
 

@@ -29,7 +29,8 @@ MARGIN = 4  # rows above and columns beside a tile analysed for its context, the
 STEPS = 40  # Adam steps ...
 BATCH = 8192  # ... of this many sample pixels each
 LEARNING_RATES = (12.8, 1.0)  # last hidden layer (units of 2**-8 activation), outputs (their units)
-OFFSET_LIMIT = 1 << 14  # largest |offset| a file holds, in the stored units
+STORED_STEPS = (8, 1)  # offsets are multiples of these: 1/32 activation level (a byte each), 1 output unit
+OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or output units
 
 
 def sample_terms(image: np.ndarray, coefs: np.ndarray):
@@ -80,7 +81,8 @@ def choose_bias_offsets(model: IntegerModel, image: np.ndarray, coefs: np.ndarra
             moment += 0.1 * (grad - moment)
             power += 0.001 * (grad * grad - power)
             offset -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(power / (1 - 0.999**step)) + 1e-8)
-    chosen = [np.clip(np.round(o), -OFFSET_LIMIT, OFFSET_LIMIT).astype(np.int64) for o in offsets]
+    chosen = [np.clip(np.round(o / step) * step, -OFFSET_LIMIT, OFFSET_LIMIT).astype(np.int64)
+              for o, step in zip(offsets, STORED_STEPS)]
     saved = head.bits([np.zeros_like(o) for o in chosen], held_out) - head.bits(chosen, held_out)
     chosen_offsets = [None] * (len(mlp.weights) - 2) + chosen
     if saved * height * width / len(held_out) <= 8 * len(pack_bias_offsets(chosen_offsets)):

@@ -28,6 +28,7 @@ KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_B
 MAX_LAYERS = 16  # layers a bias-offset block may describe ...
 MAX_UNITS = 4096  # ... and units of one layer
 MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
+MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
@@ -259,9 +260,19 @@ def _zigzag(value: int) -> int:
     return 2 * value if value >= 0 else -2 * value - 1
 
 
+def _common_shift(values: list[int]) -> int:
+    """The largest e <= MAX_SHIFT such that every value is a multiple of 2**e."""
+    shift = 0
+    while shift < MAX_SHIFT and all(v % (2 << shift) == 0 for v in values):
+        shift += 1
+    return shift
+
+
 def pack_bias_offsets(offsets: list[np.ndarray | None]) -> bytes:
     """The bias-offset block: varint layer count, then per layer a varint unit count (0:
-    the layer is left alone) and that many zigzag varints."""
+    the layer is left alone) and, for a count above 0, a byte e and that many zigzag
+    varints of the offsets divided by 2**e (e: the largest power of two dividing them
+    all, at most MAX_SHIFT)."""
     if not 0 < len(offsets) <= MAX_LAYERS:
         raise ValueError(f"bias offsets: 1 to {MAX_LAYERS} layers")
     parts = [_varint(len(offsets))]
@@ -269,7 +280,10 @@ def pack_bias_offsets(offsets: list[np.ndarray | None]) -> bytes:
         values = [] if values is None else [int(v) for v in values]
         if len(values) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in values):
             raise ValueError(f"bias offsets: at most {MAX_UNITS} units a layer, each within ±2**30")
-        parts += [_varint(len(values))] + [_varint(_zigzag(v)) for v in values]
+        parts.append(_varint(len(values)))
+        if values:
+            shift = _common_shift(values)
+            parts += [bytes([shift])] + [_varint(_zigzag(v >> shift)) for v in values]
     return b"".join(parts)
 
 
@@ -283,8 +297,17 @@ def unpack_bias_offsets(r: _Reader) -> list[np.ndarray | None]:
         units = r.varint("bias-offset unit count")
         if units > MAX_UNITS:
             raise FormatError(f"invalid bias-offset unit count {units}")
+        if not units:
+            offsets.append(None)
+            continue
+        shift = r.take(1, "bias-offset scale")[0]
+        if shift > MAX_SHIFT:
+            raise FormatError(f"invalid bias-offset scale {shift}")
         coded = [r.varint("bias offset") for _ in range(units)]
-        offsets.append(np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) if units else None)
+        values = np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) << shift
+        if np.abs(values).max() > MAX_OFFSET:
+            raise FormatError("invalid bias offset (over 2**30)")
+        offsets.append(values)
     return offsets
 
 
