@@ -1,6 +1,6 @@
 """Per-image adaptation (format version 3, flags bit 4): bias offsets of the last hidden
-layer and the output layer that the encoder tunes to each image and stores; the decoder
-adds them to the integer model exactly."""
+layer and the output layer and output gains that the encoder tunes to each image and
+stores; the decoder applies them to the integer model exactly."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,8 @@ import reference
 import neuralzip
 from neuralzip.core import adapt
 from neuralzip.core.codec import Codec, DecodeError
-from neuralzip.core.container import FormatError, Header, pack_bias_offsets, unpack_bias_offsets, _Reader
+from neuralzip.core.codec import adapted
+from neuralzip.core.container import Adaptation, FormatError, Header, _Reader
 
 
 @pytest.fixture(scope="module")
@@ -40,35 +41,48 @@ def test_offsets_shift_activations_and_outputs_exactly(codec):
         model.with_bias_offsets([None, outputs])
 
 
-def test_the_offset_block_round_trips():
+def test_gains_scale_each_outputs_weights_in_integers(codec):
+    model = codec.zoo_model.model
+    gains = np.random.default_rng(2).integers(-255, 256, model.mlp.biases[-1].shape)
+    scaled = model.with_output_gains(gains).mlp.weights[-1]
+    weights = model.mlp.weights[-1].astype(np.int64)
+    assert np.array_equal(scaled, (weights * (256 + gains) + 128) // 256)
+    assert np.array_equal(model.with_output_gains(np.zeros_like(gains)).mlp.weights[-1], model.mlp.weights[-1])
+    with pytest.raises(ValueError, match="output gains"):
+        model.with_output_gains(np.full_like(gains, 256))
+
+
+def test_the_adaptation_block_round_trips():
     eights = np.array([0, -8, 8, 296, -16384, 16384])
-    offsets = [None, eights, np.arange(-36, 36), eights + 1]
-    block = pack_bias_offsets(offsets)
-    back = unpack_bias_offsets(_Reader(block + b"rest"))
-    assert back[0] is None and all(np.array_equal(a, b) for a, b in zip(back[1:], offsets[1:]))
-    assert len(pack_bias_offsets([np.full(128, 8 * 63)])) == 1 + 2 + 1 + 128  # multiples of 8: a byte each
-    for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x00\x01", b"\x01\x01\x09\x00"):
-        with pytest.raises(FormatError):  # no layers, too many; too many units; short; scale over 8
-            unpack_bias_offsets(_Reader(bad))
+    adaptation = Adaptation([None, eights, np.arange(-36, 36), eights + 1], np.arange(-5, 5))
+    back = Adaptation.unpack(_Reader(adaptation.pack() + b"rest"))
+    assert back.bias_offsets[0] is None and np.array_equal(back.output_gains, adaptation.output_gains)
+    assert all(np.array_equal(a, b) for a, b in zip(back.bias_offsets[1:], adaptation.bias_offsets[1:]))
+    assert Adaptation.unpack(_Reader(Adaptation([np.ones(3)]).pack())).output_gains is None
+    assert len(Adaptation([np.full(128, 8 * 63)]).pack()) == 1 + (2 + 1 + 128) + 1  # multiples of 8: a byte each
+    for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x00\x01", b"\x01\x01\x09\x00", b"\x01\x00"):
+        with pytest.raises(FormatError):  # no layers, too many; too many values; short; scale over 8; no gains
+            Adaptation.unpack(_Reader(bad))
 
 
 @pytest.mark.parametrize("grey", [False, True])
 def test_adapted_files_are_smaller_and_decode_exactly(photo, sample, grey):
     image = np.ascontiguousarray(sample[:, :, 1]) if grey else photo  # grey: the whole 240x160 photo
-    adapted, plain = Codec.named("photo").encode(image)[0], Codec.named("photo", adapt=False).encode(image)[0]
-    offsets = Header.unpack(adapted)[0].bias_offsets
-    assert offsets is not None and Header.unpack(plain)[0].bias_offsets is None
-    assert [None if o is None else len(o) for o in offsets] == [None, 128, 72]
-    assert len(adapted) < len(plain)
-    assert np.array_equal(neuralzip.decompress(adapted), image)
-    assert Codec.named("photo").encode(image)[0] == adapted  # the same choice again on this machine
+    adapted_file, plain = Codec.named("photo").encode(image)[0], Codec.named("photo", adapt=False).encode(image)[0]
+    adaptation = Header.unpack(adapted_file)[0].adaptation
+    assert adaptation is not None and Header.unpack(plain)[0].adaptation is None
+    assert [None if o is None else len(o) for o in adaptation.bias_offsets] == [None, 128, 72]
+    assert len(adaptation.output_gains) == 72
+    assert len(adapted_file) < len(plain)
+    assert np.array_equal(neuralzip.decompress(adapted_file), image)
+    assert Codec.named("photo").encode(image)[0] == adapted_file  # the same choice again on this machine
 
 
 def test_small_images_and_offsets_that_do_not_pay_are_left_out(urban_crop, sample):
     assert urban_crop.shape[0] * urban_crop.shape[1] < adapt.MIN_PIXELS
-    assert Header.unpack(neuralzip.compress(urban_crop))[0].bias_offsets is None
+    assert Header.unpack(neuralzip.compress(urban_crop))[0].adaptation is None
     clean = np.ascontiguousarray(sample[:, :100])  # the photo the model fits: not worth the header bytes
-    assert Header.unpack(neuralzip.compress(clean))[0].bias_offsets is None
+    assert Header.unpack(neuralzip.compress(clean))[0].adaptation is None
 
 
 def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
@@ -78,32 +92,44 @@ def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
     assert len(terms.pixels) == tiles * adapt.TILE**2 and terms.features.shape == (len(terms.pixels), 75)
 
 
-def _with_offsets(data: bytes, offsets) -> bytes:
+def _with(data: bytes, adaptation: Adaptation) -> bytes:
     header, offset = Header.unpack(data)
-    header.bias_offsets = offsets
+    header.adaptation = adaptation
     return header.pack() + data[offset:]
 
 
-def test_damaged_offsets_are_refused(photo):
+def test_damaged_adaptations_are_refused(photo):
     data = neuralzip.compress(photo)
-    offsets = Header.unpack(data)[0].bias_offsets
+    found = Header.unpack(data)[0].adaptation
+    offsets, gains = found.bias_offsets, found.output_gains
     with pytest.raises(DecodeError, match="bias offsets for layer 2"):  # not the model's unit count
-        neuralzip.decompress(_with_offsets(data, [None, offsets[1], offsets[2][:-1]]))
+        neuralzip.decompress(_with(data, Adaptation([None, offsets[1], offsets[2][:-1]], gains)))
     with pytest.raises(DecodeError, match="layers"):
-        neuralzip.decompress(_with_offsets(data, offsets[1:]))
+        neuralzip.decompress(_with(data, Adaptation(offsets[1:], gains)))
+    with pytest.raises(DecodeError, match="output gains"):
+        neuralzip.decompress(_with(data, Adaptation(offsets, gains[:-1])))
+    with pytest.raises(DecodeError, match="output gains"):
+        neuralzip.decompress(_with(data, Adaptation(offsets, np.full_like(gains, 300))))
     for extreme in (1 << 30, -(1 << 30)):  # the largest a file holds: sums stay exact, tables stay valid
         for layer in (1, 2):
             crafted = [None, offsets[1], offsets[2]]
             crafted[layer] = np.full_like(offsets[layer], extreme)
             with pytest.raises(DecodeError):
-                neuralzip.decompress(_with_offsets(data, crafted))
-    changed = [None, offsets[1], offsets[2].copy()]
-    changed[2][7] += 1
+                neuralzip.decompress(_with(data, Adaptation(crafted, gains)))
+    changed = gains.copy()
+    changed[7] += 1 if changed[7] < 255 else -1
     with pytest.raises(DecodeError):  # other tables: the payload no longer decodes to the pixels
-        neuralzip.decompress(_with_offsets(data, changed))
+        neuralzip.decompress(_with(data, Adaptation(offsets, changed)))
     assert data[3] & 0x10
-    with pytest.raises(FormatError, match="unknown header flags"):  # version 2 has no offsets
+    with pytest.raises(FormatError, match="unknown header flags"):  # version 2 has no adaptation
         Header.unpack(data[:2] + b"\x02" + data[3:])
+
+
+def test_the_decoder_applies_what_the_file_says(photo, codec):
+    data = neuralzip.compress(photo)
+    model = adapted(codec.zoo_model.model, Header.unpack(data)[0].adaptation)
+    assert not np.array_equal(model.mlp.weights[-1], codec.zoo_model.model.mlp.weights[-1])
+    assert not np.array_equal(model.mlp.biases[-1], codec.zoo_model.model.mlp.biases[-1])
 
 
 def test_fast_skips_the_adaptation(tmp_path, photo):
@@ -116,5 +142,5 @@ def test_fast_skips_the_adaptation(tmp_path, photo):
     for flags, adapted in (([], True), (["--fast"], False)):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
         assert result.exit_code == 0, result.output
-        assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].bias_offsets is not None) == adapted
-    assert Header.unpack(neuralzip.compress(photo, fast=True))[0].bias_offsets is None
+        assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].adaptation is not None) == adapted
+    assert Header.unpack(neuralzip.compress(photo, fast=True))[0].adaptation is None

@@ -7,6 +7,7 @@ import pytest
 
 import reference
 from neuralzip.core import codec as codec_module
+from neuralzip.core.codec import adapted
 from neuralzip.core.container import Header
 from neuralzip.core.ls import fit_ls
 from neuralzip.training.data import analyse
@@ -78,8 +79,8 @@ def test_decoder_tables_equal_the_reference_encoder_tables(codec, sample, grey):
     image = rgb[:, :, 0] if grey else rgb
     coefs = codec.choose_coefs(rgb, colour_channels)[0]
     data, _ = codec.encode(image)
-    offsets = Header.unpack(data)[0].bias_offsets  # the encoder's per-image adaptation, if it chose one
-    model = codec.zoo_model.model if offsets is None else codec.zoo_model.model.with_bias_offsets(offsets)
+    adaptation = Header.unpack(data)[0].adaptation  # the encoder's per-image adaptation, if it chose one
+    model = codec.zoo_model.model if adaptation is None else adapted(codec.zoo_model.model, adaptation)
     symbols, freqs = reference.frequency_tables(model, rgb, coefs, colour_channels)
     expected = [f for _, f in reference.decoding_order(symbols, freqs, *rgb.shape[:2])]
     recorded = []

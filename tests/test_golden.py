@@ -35,14 +35,14 @@ def test_golden_file_decodes_to_recorded_pixels(name):
 
 @pytest.mark.parametrize("name", CURRENT)
 def test_encoder_reproduces_golden_bytes(name, monkeypatch):
-    """Everything the encoder does is pinned but the float search of the per-image bias
-    offsets (``adapt``), which another machine's torch may end elsewhere: the golden file's
-    own offsets stand in for it."""
+    """Everything the encoder does is pinned but the float search of the per-image
+    adaptation (``adapt``), which another machine may end elsewhere: the golden file's own
+    adaptation stands in for it."""
     from neuralzip.core import codec as codec_module
 
     entry = MANIFEST[name]
-    offsets = Header.unpack((HERE / f"{name}.nz").read_bytes())[0].bias_offsets
-    monkeypatch.setattr(codec_module, "choose_bias_offsets", lambda *args: offsets)
+    adaptation = Header.unpack((HERE / f"{name}.nz").read_bytes())[0].adaptation
+    monkeypatch.setattr(codec_module, "choose_adaptation", lambda *args: adaptation)
     model, image = golden_images()[entry["source"]]
     data, _ = codec_module.Codec.named(model).encode(image, metadata=METADATA.get(entry["source"]))
     assert hashlib.md5(data).hexdigest() == entry["nz_md5"]

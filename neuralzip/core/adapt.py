@@ -1,25 +1,25 @@
-"""Per-image adaptation at encode time: the model's last two bias vectors, tuned to the image.
+"""Per-image adaptation at encode time: the model's last layers, tuned to the image.
 
 The shipped model learnt from a few hundred photographs; each image has its own colours,
-noise and sharpness. Before coding, the encoder tunes the biases of the last hidden layer
-(128 units) and of the output layer (12·K: each component's mixture logit, mean offset,
-log-scale and channel couplings) on a sample of the image's pixels, by a few Adam steps
-on the model's likelihood (float64 numpy, gradients by hand), and rounds them to the
-integer model's units. The file stores them (FORMAT.md, flags bit 4); the decoder adds
-them to the integer model's biases (``IntegerModel.with_bias_offsets``), which shifts
-every activation or output by exactly that integer, so both sides still compute
-identical integer tables.
+noise and sharpness. Before coding, the encoder tunes, on a sample of the image's pixels,
+the biases of the last hidden layer (128 units) and of the output layer (12·K: each
+component's mixture logit, mean offset, log-scale and channel couplings) and a gain on
+each output's weights, by a few Adam steps on the model's likelihood (numpy, gradients by
+hand), and rounds them to the integer model's units. The file stores them (FORMAT.md,
+flags bit 4); the decoder applies them to the integer model
+(``IntegerModel.with_bias_offsets``, ``with_output_gains``) in integer arithmetic, so
+both sides still compute identical integer tables.
 
-Only the encoder runs this: it is float arithmetic, so the offsets it picks may differ
-between machines (each file carries its own); decoding never depends on it.
+Only the encoder runs this: it is float arithmetic, so what it picks may differ between
+machines (each file carries its own); decoding never depends on it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .container import pack_bias_offsets
-from .intmodel import IntegerModel
+from .container import Adaptation
+from .intmodel import GAIN_LIMIT, IntegerModel
 from .units import ACT_FRAC, ACT_MAX, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
@@ -28,8 +28,10 @@ TILE = 64  # side of a sample tile
 MARGIN = 4  # rows above and columns beside a tile analysed for its context, then dropped
 STEPS = 40  # Adam steps ...
 BATCH = 8192  # ... of this many sample pixels each
-LEARNING_RATES = (12.8, 1.0)  # last hidden layer (units of 2**-8 activation), outputs (their units)
-STORED_STEPS = (8, 1)  # offsets are multiples of these: 1/32 activation level (a byte each), 1 output unit
+# per variable: last hidden layer's bias offsets (units of 2**-8 activation), output bias
+# offsets (the outputs' units), output gains (1/256 of the weights)
+LEARNING_RATES = (12.8, 1.0, 2.56)
+STORED_STEPS = (8, 1, 1)  # stored values are multiples of these: 1/32 activation level (a byte each)
 OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or output units
 
 
@@ -56,13 +58,12 @@ def sample_terms(image: np.ndarray, coefs: np.ndarray):
     return ImageTerms(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def choose_bias_offsets(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
-                        colour_channels: int) -> list[np.ndarray | None] | None:
-    """Per-layer bias offsets (``IntegerModel.with_bias_offsets``: None for the layers
-    left alone, int64 arrays for the last hidden layer and the output layer) for a uint8
-    (H, W, 3) image coded with LS ``coefs`` and ``colour_channels`` coded channels; or
-    None where the image is too small or they would not pay for their header bytes:
-    tuned on 3/4 of the sample, judged on the other quarter."""
+def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
+                      colour_channels: int) -> Adaptation | None:
+    """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
+    ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
+    output layer, and output gains; or None where the image is too small or they would
+    not pay for their header bytes: tuned on 3/4 of the sample, judged on the other quarter."""
     height, width, _ = image.shape
     mlp = model.mlp
     if height * width < MIN_PIXELS or len(mlp.weights) < 2:
@@ -72,28 +73,30 @@ def choose_bias_offsets(model: IntegerModel, image: np.ndarray, coefs: np.ndarra
     order = np.random.default_rng(0).permutation(len(terms.pixels))
     held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
     batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
-    offsets = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape)]
-    moments = [np.zeros_like(o) for o in offsets]
-    powers = [np.zeros_like(o) for o in offsets]
+    variables = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape), np.zeros(mlp.biases[-1].shape)]
+    moments = [np.zeros_like(v) for v in variables]
+    powers = [np.zeros_like(v) for v in variables]
     for step in range(1, STEPS + 1):  # Adam
-        grads = head.gradients(offsets, batches[step % len(batches)])
-        for offset, grad, moment, power, rate in zip(offsets, grads, moments, powers, LEARNING_RATES):
+        grads = head.gradients(variables, batches[step % len(batches)])
+        for variable, grad, moment, power, rate in zip(variables, grads, moments, powers, LEARNING_RATES):
             moment += 0.1 * (grad - moment)
             power += 0.001 * (grad * grad - power)
-            offset -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(power / (1 - 0.999**step)) + 1e-8)
-    chosen = [np.clip(np.round(o / step) * step, -OFFSET_LIMIT, OFFSET_LIMIT).astype(np.int64)
-              for o, step in zip(offsets, STORED_STEPS)]
-    saved = head.bits([np.zeros_like(o) for o in chosen], held_out) - head.bits(chosen, held_out)
-    chosen_offsets = [None] * (len(mlp.weights) - 2) + chosen
-    if saved * height * width / len(held_out) <= 8 * len(pack_bias_offsets(chosen_offsets)):
+            variable -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(power / (1 - 0.999**step)) + 1e-8)
+    limits = (OFFSET_LIMIT, OFFSET_LIMIT, GAIN_LIMIT)
+    chosen = [np.clip(np.round(v / step) * step, -limit, limit).astype(np.int64)
+              for v, step, limit in zip(variables, STORED_STEPS, limits)]
+    saved = head.bits([np.zeros_like(c) for c in chosen], held_out) - head.bits(chosen, held_out)
+    adaptation = Adaptation([None] * (len(mlp.weights) - 2) + chosen[:2], chosen[2])
+    if saved * height * width / len(held_out) <= 8 * len(adaptation.pack()):
         return None
-    return chosen_offsets
+    return adaptation
 
 
 class _Head:
     """The model's last two layers and its mixture likelihood over a pixel sample, in numpy
-    (float32 products, float64 likelihood), with the bias offsets as the only variables: the last hidden layer's (units of
-    2**-8 activation) and the outputs' (their own units).
+    (float32 products, float64 likelihood), with the adaptation as the only variables: the
+    last hidden layer's bias offsets (units of 2**-8 activation), the outputs' (their own
+    units) and the output gains (1/256).
 
     Forward, it computes what the integer model does (floors, clamps and rounding of the
     outputs; the logistic in float instead of lookup tables); backward, the roundings
@@ -105,28 +108,30 @@ class _Head:
         for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
             h = np.clip(np.floor((h @ (w / 2.0**frac).astype(np.float32) + np.float32(b / 2.0**frac))), 0, ACT_MAX)
         last_w, last_b = mlp.weights[-2] / 2.0 ** mlp.fracs[-2], mlp.biases[-2] / 2.0 ** mlp.fracs[-2]
-        self.before_last = h @ last_w.astype(np.float32) + last_b.astype(np.float32)  # 2**-8 units
+        self.before_last = np.floor(h @ last_w.astype(np.float32) + last_b.astype(np.float32))  # 2**-8 units
         self.out_weights = (mlp.weights[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
         self.out_bias = (mlp.biases[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
         self.components, self.channels = mlp.components, channels
         self.base, self.pixels = base_q4.astype(np.float64), pixels.astype(np.float64)
 
-    def _forward(self, offsets: list[np.ndarray], rows) -> tuple:
-        pre = np.floor(self.before_last[rows]) + offsets[0]
+    def _forward(self, variables: list[np.ndarray], rows) -> tuple:
+        pre = self.before_last[rows] + variables[0].astype(np.float32)
         hidden = np.clip(pre, 0, ACT_MAX)
-        out = np.round(hidden @ self.out_weights + self.out_bias) + offsets[1]
-        return pre, hidden, out.reshape(len(pre), 12, self.components)
+        weighted = hidden @ self.out_weights
+        out = np.round(weighted * (1 + variables[2] / 256) + self.out_bias) + variables[1]
+        return pre, weighted, out.reshape(len(pre), 12, self.components)
 
-    def bits(self, offsets: list[np.ndarray], rows) -> float:
+    def bits(self, variables: list[np.ndarray], rows) -> float:
         """Code length, in bits, of the coded channels of the pixels ``rows``."""
-        return float(self._mixture(self._forward(offsets, rows)[2], rows)[0].sum())
+        return float(self._mixture(self._forward(variables, rows)[2], rows)[0].sum())
 
-    def gradients(self, offsets: list[np.ndarray], rows) -> list[np.ndarray]:
-        """d(bits of ``rows``) / d(offsets), per offset array."""
-        pre, hidden, out = self._forward(offsets, rows)
-        d_out = self._mixture(out, rows)[1].reshape(len(pre), -1)
-        d_hidden = (d_out @ self.out_weights.T) * ((pre > 0) & (pre < ACT_MAX))
-        return [d_hidden.sum(0), d_out.sum(0)]
+    def gradients(self, variables: list[np.ndarray], rows) -> list[np.ndarray]:
+        """d(bits of ``rows``) / d(variables): hidden offsets, output offsets, output gains."""
+        pre, weighted, out = self._forward(variables, rows)
+        d_out = self._mixture(out, rows)[1].reshape(len(pre), -1).astype(np.float32)
+        scaled = (d_out * (1 + variables[2] / 256)).astype(np.float32)
+        d_hidden = (scaled @ self.out_weights.T) * ((pre > 0) & (pre < ACT_MAX))
+        return [d_hidden.sum(0), d_out.sum(0), (d_out * weighted).sum(0) / 256]
 
     def _mixture(self, out: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
         """(bits (n, channels), d bits / d out (n, 12, K)) of the discretized logistic

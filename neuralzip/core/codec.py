@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import zoo
 from . import packed
-from .adapt import choose_bias_offsets
+from .adapt import choose_adaptation
 from .alpha import decode_alpha, encode_alpha
 from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
-from .container import MODES, Header
+from .container import MODES, Adaptation, Header
 from .context import complete_coefs
 from .intmodel import IntegerModel
 from .kernel import image_kernel, step_sizes
@@ -83,6 +83,12 @@ def split_mode(image: np.ndarray) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(image), _MODE_OF_CHANNELS[image.shape[2]]
 
 
+def adapted(model: IntegerModel, adaptation: Adaptation) -> IntegerModel:
+    """``model`` with a file's per-image adaptation applied (ValueError if it does not fit)."""
+    model = model.with_bias_offsets(adaptation.bias_offsets)
+    return model if adaptation.output_gains is None else model.with_output_gains(adaptation.output_gains)
+
+
 def _least_payload_bits(subpixels: int) -> float:
     """The fewest bits a terminated payload (version 3) can hold ``subpixels`` coded
     subpixels in, terminator included."""
@@ -115,7 +121,7 @@ class Codec:
     def __init__(self, model: zoo.ZooModel, threads: int | None = None, adapt: bool = True):
         """``threads``: CPU threads of the compiled kernel (default: all this process may
         use); any count gives the same bytes and pixels. ``adapt``: tune the model's last
-        biases to each image before encoding (``adapt.choose_bias_offsets``; about a second
+        layers to each image before encoding (``adapt.choose_adaptation``; about a second
         for a photo, files ~0.5-4 % smaller)."""
         self.zoo_model = model
         self.threads = threads
@@ -154,9 +160,9 @@ class Codec:
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
         model = self.zoo_model.model
-        offsets = choose_bias_offsets(model, rgb, coefs, mode.colour_channels) if self.adapt else None
-        if offsets is not None:
-            model = model.with_bias_offsets(offsets)
+        adaptation = choose_adaptation(model, rgb, coefs, mode.colour_channels) if self.adapt else None
+        if adaptation is not None:
+            model = adapted(model, adaptation)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, model, progress)
         raw = np.ascontiguousarray(colour).tobytes()
         kind, payload = min((len(body), kind, body) for kind, body in self._payloads(payload, raw))[1:]
@@ -164,7 +170,7 @@ class Codec:
             model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
             mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
             coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
-            bias_offsets=offsets if kind == "ans" else None,
+            adaptation=adaptation if kind == "ans" else None,
             alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
             stored=kind == "stored", packed=kind == "packed",
         )
@@ -263,9 +269,9 @@ class Codec:
             return self._decode_zeros(header, alpha)
         model = self.zoo_model.model
         coefs = header.coefs if header.coefs is not None else model.default_coefs
-        if header.bias_offsets is not None:
+        if header.adaptation is not None:
             try:
-                model = model.with_bias_offsets(header.bias_offsets)
+                model = adapted(model, header.adaptation)
             except ValueError as exc:
                 raise DecodeError(f"the file is corrupted: {exc}") from None
         planes = np.zeros((height, width, 3), np.uint8)

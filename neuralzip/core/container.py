@@ -22,10 +22,10 @@ FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
 FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colour pixels
-FLAG_BIAS_OFFSETS = 0x10  # version 3: per-image bias offsets follow the LS coefficients
+FLAG_ADAPTATION = 0x10  # version 3: the per-image adaptation block follows the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_BIAS_OFFSETS}  # 3 also terminates ANS
-MAX_LAYERS = 16  # layers a bias-offset block may describe ...
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION}  # 3 also terminates ANS
+MAX_LAYERS = 16  # layers an adaptation block may describe ...
 MAX_UNITS = 4096  # ... and units of one layer
 MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
 MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
@@ -102,6 +102,76 @@ class _Reader:
         raise FormatError(f"invalid {what}")
 
 
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _common_shift(values: list[int]) -> int:
+    """The largest e <= MAX_SHIFT such that every value is a multiple of 2**e."""
+    shift = 0
+    while shift < MAX_SHIFT and all(v % (2 << shift) == 0 for v in values):
+        shift += 1
+    return shift
+
+
+def _pack_values(values: np.ndarray | None) -> bytes:
+    """varint count (0 for None), then for a count above 0 a byte e and the zigzag
+    varints of the values divided by 2**e (the largest power of two dividing them all,
+    at most MAX_SHIFT)."""
+    values = [] if values is None else [int(v) for v in values]
+    if len(values) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in values):
+        raise ValueError(f"adaptation: at most {MAX_UNITS} values a layer, each within ±2**30")
+    if not values:
+        return _varint(0)
+    shift = _common_shift(values)
+    return _varint(len(values)) + bytes([shift]) + b"".join(_varint(_zigzag(v >> shift)) for v in values)
+
+
+def _unpack_values(r: _Reader) -> np.ndarray | None:
+    """Inverse of ``_pack_values``."""
+    count = r.varint("adaptation value count")
+    if count > MAX_UNITS:
+        raise FormatError(f"invalid adaptation value count {count}")
+    if not count:
+        return None
+    shift = r.take(1, "adaptation scale")[0]
+    if shift > MAX_SHIFT:
+        raise FormatError(f"invalid adaptation scale {shift}")
+    coded = [r.varint("adaptation value") for _ in range(count)]
+    values = np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) << shift
+    if np.abs(values).max() > MAX_OFFSET:
+        raise FormatError("invalid adaptation value (over 2**30)")
+    return values
+
+
+@dataclass
+class Adaptation:
+    """A file's per-image adaptation of its model (``neuralzip.core.adapt``).
+
+    ``bias_offsets``: per layer, int64 (units,) or None (``IntegerModel.with_bias_offsets``);
+    ``output_gains``: int64 (outputs,) or None (``IntegerModel.with_output_gains``).
+    """
+
+    bias_offsets: list[np.ndarray | None]
+    output_gains: np.ndarray | None = None
+
+    def pack(self) -> bytes:
+        """varint layer count, each layer's bias offsets, then the output gains, each as a
+        varint count (0: none), a scale byte e and zigzag varints of the values / 2**e."""
+        if not 0 < len(self.bias_offsets) <= MAX_LAYERS:
+            raise ValueError(f"adaptation: 1 to {MAX_LAYERS} layers")
+        return (_varint(len(self.bias_offsets)) + b"".join(map(_pack_values, self.bias_offsets))
+                + _pack_values(self.output_gains))
+
+    @classmethod
+    def unpack(cls, r: _Reader) -> "Adaptation":
+        """Inverse of ``pack``, from a reader at the block's start."""
+        layers = r.varint("adaptation layer count")
+        if not 0 < layers <= MAX_LAYERS:
+            raise FormatError(f"invalid adaptation layer count {layers}")
+        return cls([_unpack_values(r) for _ in range(layers)], _unpack_values(r))
+
+
 @dataclass
 class Header:
     """Header fields of a .nz file.
@@ -124,7 +194,7 @@ class Header:
     metadata: Metadata | None = None  # version 2
     stored: bool = False  # version 2: payload = raw colour pixels (H, W, colour channels)
     packed: bool = False  # version 3: payload = LZMA2 stream of those raw colour pixels
-    bias_offsets: list[np.ndarray | None] | None = None  # version 3: per layer, int64 (units,) or None
+    adaptation: Adaptation | None = None  # version 3
     version: int | None = None  # as read; None for a new header (see ``written_version``)
 
     @property
@@ -154,7 +224,7 @@ class Header:
         name = self.model_name.encode("ascii")
         flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
                  | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0)
-                 | (FLAG_BIAS_OFFSETS if self.bias_offsets is not None else 0))
+                 | (FLAG_ADAPTATION if self.adaptation is not None else 0))
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
@@ -163,8 +233,8 @@ class Header:
             raise ValueError("a stored or packed payload carries no LS coefficients")
         if self.stored and self.packed:
             raise ValueError("a payload is stored or packed, not both")
-        if (self.stored or self.packed) and self.bias_offsets is not None:
-            raise ValueError("a stored or packed payload carries no bias offsets")
+        if (self.stored or self.packed) and self.adaptation is not None:
+            raise ValueError("a stored or packed payload carries no adaptation")
         parts = [
             MAGIC,
             bytes([self.written_version, flags, self.mode, len(name)]),
@@ -180,8 +250,8 @@ class Header:
             if len(self.coefs) != self.image_mode.ls_coefs:
                 raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
             parts.append(np.asarray(self.coefs, "<i2").tobytes())
-        if self.bias_offsets is not None:
-            parts.append(pack_bias_offsets(self.bias_offsets))
+        if self.adaptation is not None:
+            parts.append(self.adaptation.pack())
         if self.alpha is not None:
             parts += [_varint(len(self.alpha)), self.alpha]
         if self.metadata:
@@ -216,8 +286,8 @@ class Header:
             raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
         if flags & ~KNOWN_FLAGS[version]:
             raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
-        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_BIAS_OFFSETS):
-            raise FormatError("a stored or packed payload carries no LS coefficients or bias offsets")
+        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_ADAPTATION):
+            raise FormatError("a stored or packed payload carries no LS coefficients or adaptation")
         if flags & FLAG_STORED and flags & FLAG_PACKED:
             raise FormatError("a payload is stored or packed, not both")
         if mode not in MODES:
@@ -238,7 +308,7 @@ class Header:
         if flags & FLAG_IMAGE_LS:
             n_coefs = MODES[mode].ls_coefs
             coefs = np.frombuffer(r.take(2 * n_coefs, "LS coefficients"), "<i2").astype(np.int64)
-        bias_offsets = unpack_bias_offsets(r) if flags & FLAG_BIAS_OFFSETS else None
+        adaptation = Adaptation.unpack(r) if flags & FLAG_ADAPTATION else None
         if MODES[mode].alpha:
             alpha_length = r.varint("alpha block length")
             if alpha_length == 0:
@@ -248,67 +318,12 @@ class Header:
         if flags & FLAG_METADATA:
             metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
         header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
-                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), bias_offsets, version)
+                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), adaptation, version)
         if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
         if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller
             raise FormatError(f"packed payload of {payload_length} bytes is not smaller than a {width}x{height} image")
         return header, r.pos
-
-
-def _zigzag(value: int) -> int:
-    return 2 * value if value >= 0 else -2 * value - 1
-
-
-def _common_shift(values: list[int]) -> int:
-    """The largest e <= MAX_SHIFT such that every value is a multiple of 2**e."""
-    shift = 0
-    while shift < MAX_SHIFT and all(v % (2 << shift) == 0 for v in values):
-        shift += 1
-    return shift
-
-
-def pack_bias_offsets(offsets: list[np.ndarray | None]) -> bytes:
-    """The bias-offset block: varint layer count, then per layer a varint unit count (0:
-    the layer is left alone) and, for a count above 0, a byte e and that many zigzag
-    varints of the offsets divided by 2**e (e: the largest power of two dividing them
-    all, at most MAX_SHIFT)."""
-    if not 0 < len(offsets) <= MAX_LAYERS:
-        raise ValueError(f"bias offsets: 1 to {MAX_LAYERS} layers")
-    parts = [_varint(len(offsets))]
-    for values in offsets:
-        values = [] if values is None else [int(v) for v in values]
-        if len(values) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in values):
-            raise ValueError(f"bias offsets: at most {MAX_UNITS} units a layer, each within ±2**30")
-        parts.append(_varint(len(values)))
-        if values:
-            shift = _common_shift(values)
-            parts += [bytes([shift])] + [_varint(_zigzag(v >> shift)) for v in values]
-    return b"".join(parts)
-
-
-def unpack_bias_offsets(r: _Reader) -> list[np.ndarray | None]:
-    """Inverse of ``pack_bias_offsets``, from a reader at the block's start."""
-    layers = r.varint("bias-offset layer count")
-    if not 0 < layers <= MAX_LAYERS:
-        raise FormatError(f"invalid bias-offset layer count {layers}")
-    offsets: list[np.ndarray | None] = []
-    for _ in range(layers):
-        units = r.varint("bias-offset unit count")
-        if units > MAX_UNITS:
-            raise FormatError(f"invalid bias-offset unit count {units}")
-        if not units:
-            offsets.append(None)
-            continue
-        shift = r.take(1, "bias-offset scale")[0]
-        if shift > MAX_SHIFT:
-            raise FormatError(f"invalid bias-offset scale {shift}")
-        coded = [r.varint("bias offset") for _ in range(units)]
-        values = np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) << shift
-        if np.abs(values).max() > MAX_OFFSET:
-            raise FormatError("invalid bias offset (over 2**30)")
-        offsets.append(values)
-    return offsets
 
 
 def pack_metadata(metadata: Metadata) -> bytes:

@@ -18,6 +18,7 @@ import numpy as np
 from .tables import Tables
 from .units import ACT_FRAC, ACT_MAX
 _EXACT_LIMIT = float(1 << 53)
+GAIN_LIMIT = 255  # output gains scale weights by (256 + gain) / 256
 
 
 @dataclass
@@ -81,6 +82,18 @@ class IntegerModel:
                 bias = bias + offset.astype(np.float64) * 2.0**shift
             biases.append(bias)
         return replace(self, mlp=replace(mlp, biases=biases))
+
+    def with_output_gains(self, gains: np.ndarray) -> "IntegerModel":
+        """This model with each output's weights scaled by (256 + gain) / 256: int (12·K,)
+        ``gains`` in -255..255; every weight becomes floor((w · (256 + gain) + 128) / 256),
+        in integers, so every machine gets the same model. Raises ValueError for gains that
+        do not fit the outputs or could take sums out of exact float64."""
+        mlp = self.mlp
+        gains = np.asarray(gains, np.int64)
+        if gains.shape != mlp.biases[-1].shape or np.abs(gains).max(initial=0) > GAIN_LIMIT:
+            raise ValueError(f"output gains: {len(mlp.biases[-1])} values in -{GAIN_LIMIT}..{GAIN_LIMIT}")
+        scaled = np.floor_divide(mlp.weights[-1].astype(np.int64) * (256 + gains) + 128, 256)
+        return replace(self, mlp=replace(mlp, weights=[*mlp.weights[:-1], scaled.astype(np.float64)]))
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {
