@@ -360,6 +360,7 @@ def info(files: tuple[Path, ...]) -> None:
             f"size: {header.width}x{header.height}",
             f"coder precision: {header.precision} bits",
             f"LS coefficients: {ls}",
+            f"adaptation: {header.adaptation.describe() if header.adaptation else 'none'}",
             *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
             f"metadata: {header.metadata.describe() if header.metadata else 'none'}",
             f"payload: {header.payload_length:,} bytes{_PAYLOAD_KINDS[header.stored, header.packed]}",

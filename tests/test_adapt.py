@@ -143,4 +143,6 @@ def test_fast_skips_the_adaptation(tmp_path, photo):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
         assert result.exit_code == 0, result.output
         assert (Header.unpack((tmp_path / "p.nz").read_bytes())[0].adaptation is not None) == adapted
+        info = CliRunner().invoke(main, ["info", str(tmp_path / "p.nz")]).output
+        assert ("adaptation: 200 bias offsets, 72 output gains, " in info) == adapted, info
     assert Header.unpack(neuralzip.compress(photo, fast=True))[0].adaptation is None

@@ -163,6 +163,12 @@ class Adaptation:
         return (_varint(len(self.bias_offsets)) + b"".join(map(_pack_values, self.bias_offsets))
                 + _pack_values(self.output_gains))
 
+    def describe(self) -> str:
+        """One line, e.g. ``200 bias offsets, 72 output gains, 283 bytes``."""
+        offsets = sum(len(v) for v in self.bias_offsets if v is not None)
+        gains = 0 if self.output_gains is None else len(self.output_gains)
+        return f"{offsets} bias offsets, {gains} output gains, {len(self.pack())} bytes"
+
     @classmethod
     def unpack(cls, r: _Reader) -> "Adaptation":
         """Inverse of ``pack``, from a reader at the block's start."""
