@@ -1,8 +1,8 @@
 """What the per-image adaptation (``neuralzip/core/adapt.py``) buys, image by image.
 
 For each image: the ideal cost -log2 P under the integer tables (bits per subpixel) of
-the shipped ``photo`` model as it is and with the bias offsets the encoder chooses, the
-header bytes the offsets add, and the seconds the choice takes (one thread). Real files
+the shipped ``photo`` model as it is and with the adaptation the encoder chooses, the
+header bytes it adds, and the seconds the choice takes (one thread). Real files
 of the whole sets are in ``benchmarks/results/{kodak,heldout}``.
 
 Run from the repository root (about 2 s an image):
@@ -23,23 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ablation import images  # noqa: E402
-from neuralzip.core.adapt import choose_bias_offsets  # noqa: E402
-from neuralzip.core.codec import Codec  # noqa: E402
-from neuralzip.core.container import pack_bias_offsets  # noqa: E402
+from neuralzip.core.adapt import choose_adaptation  # noqa: E402
+from neuralzip.core.codec import Codec, adapted  # noqa: E402
 
 
 def measure(codec: Codec, image: np.ndarray) -> dict[str, float]:
-    """Ideal bits without and with the chosen offsets, their header bytes, the choice's seconds."""
+    """Ideal bits without and with the chosen adaptation, its header bytes, the choice's seconds."""
     model = codec.zoo_model.model
     coefs, _ = codec.choose_coefs(image, 3)
     t0 = time.perf_counter()
-    offsets = choose_bias_offsets(model, image, coefs, 3)
+    adaptation = choose_adaptation(model, image, coefs, 3)
     seconds = time.perf_counter() - t0
     plain = codec._encode_pixels(image, coefs, 3, model, None)[1]
-    if offsets is None:
+    if adaptation is None:
         return {"plain": plain, "adapted": plain, "header": 0, "seconds": seconds}
-    adapted = codec._encode_pixels(image, coefs, 3, model.with_bias_offsets(offsets), None)[1]
-    return {"plain": plain, "adapted": adapted, "header": len(pack_bias_offsets(offsets)), "seconds": seconds}
+    bits = codec._encode_pixels(image, coefs, 3, adapted(model, adaptation), None)[1]
+    return {"plain": plain, "adapted": bits, "header": len(adaptation.pack()), "seconds": seconds}
 
 
 def main() -> None:
@@ -52,15 +51,15 @@ def main() -> None:
     rows: dict[str, list[tuple[int, dict[str, float]]]] = {}
     t0 = time.perf_counter()
     for subset, name, image in images(args.kodak, args.heldout):
-        result = measure(codec, np.ascontiguousarray(image))
+        result = measure(codec, np.array(image))  # a writable copy the kernel may hold
         rows.setdefault(subset, []).append((image.size, result))
         print(subset, name, {k: round(v / image.size, 4) if k in ("plain", "adapted") else round(v, 2)
                              for k, v in result.items()}, flush=True)
     lines = ["# Per-image adaptation of the `photo` model (ideal bpsp, integer tables)", "",
              f"Command: `python benchmarks/adaptation.py --kodak {args.kodak} --heldout {args.heldout}` "
-             f"({time.perf_counter() - t0:.0f} s, one thread). Pooled over each set; \"with offsets\" adds "
-             "the bytes the offsets take in the header.", "",
-             "| set | images | shipped model | adapted | with offsets | change | adapted images | choice s/image |",
+             f"({time.perf_counter() - t0:.0f} s, one thread). Pooled over each set; \"with its bytes\" adds "
+             "the bytes the adaptation takes in the header.", "",
+             "| set | images | shipped model | adapted | with its bytes | change | adapted images | choice s/image |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for subset, results in rows.items():
         size = sum(s for s, _ in results)
