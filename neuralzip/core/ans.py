@@ -6,8 +6,8 @@ every entry positive, and symbols in 0..15. Tables are handed to constriction's
 quantization to its fixed-point precision is deterministic Rust code, so encoder and
 decoder see identical models.
 
-A terminated stream (format version 3) starts the encoder with the 32-bit ``TERMINATOR``
-before any symbol, so the decoder pulls it last. From there the coder's state never falls
+A terminated stream (format version 3) starts the encoder with the ``TERMINATOR`` before
+any symbol, so the decoder pulls it last. From there the coder's state never falls
 below 2**32 while symbols remain: every symbol costs its information (an empty coder
 would code symbol 0 for free), the payload's length bounds what it can hold, and a
 decoder that runs out of bits before its image does is found out at once.
@@ -19,7 +19,7 @@ decoder that runs out of bits before its image does is found out at once.
 >>> enc.prepend(np.array([15, 0]), freqs[:2])
 >>> data = enc.finish()
 >>> data.hex()
-'155a009926eef0b101000000'
+'eecbfae5c44c0000'
 >>> dec = StageDecoder(data)
 >>> dec.pull(freqs).tolist(), dec.valid_bits() >= TERMINATOR_BITS
 ([15, 0, 7], True)
@@ -36,9 +36,11 @@ from .units import STAGE
 
 PRECISION = 24  # constriction's Categorical uses 24-bit fixed-point probabilities
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
-TERMINATOR = np.array([0xA, 0x5] * 4, np.int32)  # 32 bits in uniform 16-symbol stages
+# Coded first, from an empty coder, with uniform 16-symbol stages: it sets the state to
+# exactly 2**32, the least from which every symbol costs its information.
+TERMINATOR = np.array([0, 0, 0, 1], np.int32)
 _UNIFORM = np.ones((len(TERMINATOR), STAGE))
-TERMINATOR_BITS = 48  # the terminator leaves at least this many valid bits in the coder (51)
+TERMINATOR_BITS = 31  # valid bits the terminator leaves (32), less one for their rounding down
 
 
 class CoderError(ValueError):
