@@ -146,3 +146,11 @@ def test_fast_skips_the_adaptation(tmp_path, photo):
         info = CliRunner().invoke(main, ["info", str(tmp_path / "p.nz")]).output
         assert ("adaptation: 200 bias offsets, 72 output gains, " in info) == adapted, info
     assert Header.unpack(neuralzip.compress(photo, fast=True))[0].adaptation is None
+
+
+def test_the_adaptation_does_not_depend_on_thread_counts(photo):
+    from threadpoolctl import threadpool_limits
+
+    data = Codec(Codec.named("photo").zoo_model, threads=2).encode(photo)[0]
+    with threadpool_limits(1):  # numpy's BLAS on one thread, the kernel on one too
+        assert Codec(Codec.named("photo").zoo_model, threads=1).encode(photo)[0] == data
