@@ -43,7 +43,10 @@ def originals(urban_crop):
     assert Header.unpack(files[-1][2])[0].packed
     with pytest.MonkeyPatch.context() as patch:  # small files that carry per-image LS coefficients
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
-        files += [(f"{mode}+LS", images[mode], neuralzip.compress(images[mode])) for mode in ("RGB", "L")]
+        for mode, image in (("RGB", urban_crop[8:20, 16:32]), ("L", urban_crop[30:42, 40:56, 1])):
+            image = np.ascontiguousarray(image)  # 12x16: the ANS file, coefficients and all, beats raw
+            files.append((f"{mode}+LS", image, neuralzip.compress(image)))
+            assert Header.unpack(files[-1][2])[0].coefs is not None
     return files
 
 

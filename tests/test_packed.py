@@ -103,3 +103,19 @@ def test_the_installed_command_round_trips_a_graphic(tmp_path):
     (tmp_path / "d.png").rename(tmp_path / "original.png")
     subprocess.run([*command, "decompress", "d.nz", "-q"], cwd=tmp_path, check=True, timeout=120)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), diagram())
+
+
+def test_the_shortest_whole_file_is_written_headers_included(monkeypatch, urban_crop):
+    """Only the ANS payload carries LS coefficients (and the adaptation): a tiny image
+    whose ANS words alone beat its raw pixels, but not with 130 bytes of coefficients,
+    is stored."""
+    from neuralzip.core import codec as codec_module
+
+    image = np.ascontiguousarray(urban_crop[10:13, 20:24])
+    plain = Header.unpack(neuralzip.compress(image))[0]
+    assert not plain.stored and plain.payload_length < image.size  # ANS wins without coefficients
+    monkeypatch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
+    data = neuralzip.compress(image)
+    header, offset = Header.unpack(data)
+    assert header.stored and header.coefs is None and len(data) - offset == image.size
+    assert np.array_equal(neuralzip.decompress(data), image)

@@ -165,25 +165,28 @@ class Codec:
             model = adapted(model, adaptation)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, model, progress)
         raw = np.ascontiguousarray(colour).tobytes()
-        kind, payload = min((len(body), kind, body) for kind, body in self._payloads(payload, raw))[1:]
-        header = Header(
-            model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
-            mode=code, precision=PRECISION, payload_length=len(payload), checksum=_checksum(pixels),
-            coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
-            adaptation=adaptation if kind == "ans" else None,
-            alpha=encode_alpha(pixels[:, :, -1]) if mode.alpha else None, metadata=metadata or None,
-            stored=kind == "stored", packed=kind == "packed",
-        )
-        data = header.pack() + payload
+        checksum, alpha = _checksum(pixels), encode_alpha(pixels[:, :, -1]) if mode.alpha else None
+        files = []
+        for kind, body in self._payloads(payload, raw):
+            header = Header(
+                model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
+                mode=code, precision=PRECISION, payload_length=len(body), checksum=checksum,
+                coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
+                adaptation=adaptation if kind == "ans" else None,
+                alpha=alpha, metadata=metadata or None, stored=kind == "stored", packed=kind == "packed",
+            )
+            files.append(header.pack() + body)
+        data = min(files, key=len)  # the first of the shortest
         model_subpixels = height * width * mode.colour_channels
         return data, EncodeStats(nll_bits, len(data), pixels.size, time.perf_counter() - t0, model_subpixels)
 
     @staticmethod
     def _payloads(model_payload: bytes, raw: bytes) -> list[tuple[str, bytes]]:
-        """(kind, bytes) of the payloads the file may carry: the model's ANS words, the raw
-        pixels (so no image costs more than 8 bits a subpixel) and, where a fast screen
-        says it may win (graphics, screenshots), the pixels packed with LZMA2. The
-        smallest is written; a tie keeps the earlier of "ans", "packed", "stored"."""
+        """(kind, bytes) of the payloads the file may carry, in order of preference: the
+        model's ANS words, the raw pixels (so no image costs more than 8 bits a subpixel
+        plus the header) and, where a fast screen says it may win (graphics, screenshots),
+        the pixels packed with LZMA2. The shortest whole file is written (only the ANS
+        payload carries LS coefficients and the adaptation)."""
         out = [("ans", model_payload), ("stored", raw)]
         if packed.worth_trying(raw, len(model_payload)):
             body = packed.pack(raw)
