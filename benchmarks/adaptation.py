@@ -1,9 +1,12 @@
-"""What the per-image adaptation (``neuralzip/core/adapt.py``) buys, image by image.
+"""What the per-image adaptation (``neuralzip/core/adapt.py``) buys, part by part.
 
 For each image: the ideal cost -log2 P under the integer tables (bits per subpixel) of
 the shipped ``photo`` model as it is and with the adaptation the encoder chooses, the
-header bytes it adds, and the seconds the choice takes (one thread). Real files
-of the whole sets are in ``benchmarks/results/{kodak,heldout}``.
+header bytes it adds, and the seconds the choice takes (one thread); for the shipped
+adaptation and for its parts alone (the others' learning rates set to 0, their zero
+values left out of the header bytes; the encoder's pay-or-not decision still counts
+them, so the parts are judged a little harder than they would be alone). Real files of
+the whole sets are in ``benchmarks/results/{kodak,heldout}``.
 
 Run from the repository root (about 2 s an image):
 
@@ -23,22 +26,46 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ablation import images  # noqa: E402
-from neuralzip.core.adapt import choose_adaptation  # noqa: E402
+from neuralzip.core import adapt  # noqa: E402
 from neuralzip.core.codec import Codec, adapted  # noqa: E402
+from neuralzip.core.container import Adaptation  # noqa: E402
+
+SHIPPED = "shipped: last hidden biases, output biases, output gains"
+VARIANTS = {  # name -> which of adapt.LEARNING_RATES stay (hidden offsets, output offsets, gains)
+    "output biases alone": (0, 1, 0),
+    "output biases + last hidden biases": (1, 1, 0),
+    SHIPPED: (1, 1, 1),
+}
 
 
-def measure(codec: Codec, image: np.ndarray) -> dict[str, float]:
-    """Ideal bits without and with the chosen adaptation, its header bytes, the choice's seconds."""
+def header_bytes(adaptation: Adaptation) -> int:
+    """Bytes of the adaptation block with its all-zero lists left out."""
+    def kept(values):
+        return None if values is None or not values.any() else values
+    return len(Adaptation([kept(v) for v in adaptation.bias_offsets], kept(adaptation.output_gains)).pack())
+
+
+def measure(codec: Codec, image: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per variant: ideal bits with the chosen adaptation (and without: "plain"), its
+    header bytes and the choice's seconds."""
     model = codec.zoo_model.model
     coefs, _ = codec.choose_coefs(image, 3)
-    t0 = time.perf_counter()
-    adaptation = choose_adaptation(model, image, coefs, 3)
-    seconds = time.perf_counter() - t0
     plain = codec._encode_pixels(image, coefs, 3, model, None)[1]
-    if adaptation is None:
-        return {"plain": plain, "adapted": plain, "header": 0, "seconds": seconds}
-    bits = codec._encode_pixels(image, coefs, 3, adapted(model, adaptation), None)[1]
-    return {"plain": plain, "adapted": bits, "header": len(adaptation.pack()), "seconds": seconds}
+    shipped_rates, out = adapt.LEARNING_RATES, {}
+    try:
+        for variant, keep in VARIANTS.items():
+            adapt.LEARNING_RATES = tuple(rate * k for rate, k in zip(shipped_rates, keep))
+            t0 = time.perf_counter()
+            adaptation = adapt.choose_adaptation(model, image, coefs, 3)
+            seconds = time.perf_counter() - t0
+            if adaptation is None:
+                out[variant] = {"plain": plain, "adapted": plain, "header": 0, "seconds": seconds}
+                continue
+            bits = codec._encode_pixels(image, coefs, 3, adapted(model, adaptation), None)[1]
+            out[variant] = {"plain": plain, "adapted": bits, "header": header_bytes(adaptation), "seconds": seconds}
+    finally:
+        adapt.LEARNING_RATES = shipped_rates
+    return out
 
 
 def main() -> None:
@@ -48,28 +75,32 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adaptation.md")
     args = ap.parse_args()
     codec = Codec.named("photo", threads=1)
-    rows: dict[str, list[tuple[int, dict[str, float]]]] = {}
+    rows: dict[tuple[str, str], list[tuple[int, dict[str, float]]]] = {}
     t0 = time.perf_counter()
     for subset, name, image in images(args.kodak, args.heldout):
-        result = measure(codec, np.array(image))  # a writable copy the kernel may hold
-        rows.setdefault(subset, []).append((image.size, result))
-        print(subset, name, {k: round(v / image.size, 4) if k in ("plain", "adapted") else round(v, 2)
-                             for k, v in result.items()}, flush=True)
-    lines = ["# Per-image adaptation of the `photo` model (ideal bpsp, integer tables)", "",
+        results = measure(codec, np.array(image))  # a writable copy the kernel may hold
+        for variant, result in results.items():
+            rows.setdefault((subset, variant), []).append((image.size, result))
+        shipped = results[SHIPPED]
+        print(subset, name, round(shipped["plain"] / image.size, 4), "->",
+              {v: round(r["adapted"] / image.size, 4) for v, r in results.items()}, flush=True)
+    lines = ["# Per-image adaptation of the `photo` model, part by part (ideal bpsp, integer tables)", "",
              f"Command: `python benchmarks/adaptation.py --kodak {args.kodak} --heldout {args.heldout}` "
              f"({time.perf_counter() - t0:.0f} s, one thread). Pooled over each set; \"with its bytes\" adds "
-             "the bytes the adaptation takes in the header.", "",
-             "| set | images | shipped model | adapted | with its bytes | change | adapted images | choice s/image |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for subset, results in rows.items():
+             "the bytes the adaptation takes in the header. Parts alone: the other parts' learning rates "
+             "set to 0 (see the script's docstring).", "",
+             "| set | images | adaptation | shipped model | adapted | with its bytes | change | adapted images "
+             "| choice s/image |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for (subset, variant), results in rows.items():
         size = sum(s for s, _ in results)
         plain = sum(r["plain"] for _, r in results) / size
-        adapted = sum(r["adapted"] for _, r in results) / size
+        adapted_bpsp = sum(r["adapted"] for _, r in results) / size
         with_header = (sum(r["adapted"] + 8 * r["header"] for _, r in results)) / size
         chosen = sum(r["header"] > 0 for _, r in results)
         seconds = sum(r["seconds"] for _, r in results) / len(results)
-        lines.append(f"| {subset} | {len(results)} | {plain:.4f} | {adapted:.4f} | {with_header:.4f} | "
-                     f"{100 * (with_header / plain - 1):+.2f} % | {chosen} | {seconds:.2f} |")
+        lines.append(f"| {subset} | {len(results)} | {variant} | {plain:.4f} | {adapted_bpsp:.4f} | "
+                     f"{with_header:.4f} | {100 * (with_header / plain - 1):+.2f} % | {chosen} | {seconds:.2f} |")
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
