@@ -55,12 +55,10 @@ class StageEncoder:
     order and never holds more than one chunk's tables.
     """
 
-    def __init__(self, terminated: bool = True) -> None:
-        """``terminated``: start with the ``TERMINATOR`` (version 3); without it, the
-        unterminated stream of versions 1 and 2."""
+    def __init__(self) -> None:
+        """A terminated stream (version 3): the ``TERMINATOR`` is coded first."""
         self._coder = constriction.stream.stack.AnsCoder()
-        if terminated:
-            self._coder.encode_reverse(TERMINATOR, _FAMILY, _UNIFORM)
+        self._coder.encode_reverse(TERMINATOR, _FAMILY, _UNIFORM)
 
     def prepend(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Encode ``symbols`` (n,) with tables ``freqs`` (n, 16), to be pulled in this order

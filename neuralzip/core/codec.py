@@ -122,7 +122,7 @@ class Codec:
         """``threads``: CPU threads of the compiled kernel (default: all this process may
         use); any count gives the same bytes and pixels. ``adapt``: tune the model's last
         layers to each image before encoding (``adapt.choose_adaptation``; about a second
-        for a photo, files ~0.5-4 % smaller)."""
+        for a photo; files 0.7 % (held-out photos) to 3.5 % (Kodak-24) smaller)."""
         self.zoo_model = model
         self.threads = threads
         self.adapt = adapt
