@@ -385,7 +385,9 @@ def info(files: tuple[Path, ...]) -> None:
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True)
-def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, seed, threads) -> None:
+@click.option("--context", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)")
+def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, seed, threads, context) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
     Re-running with the same --out resumes from OUT's .ckpt checkpoint. Needs PyTorch
@@ -402,7 +404,7 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
         list(paths), Path(out), minutes,
         hidden=tuple(int(h) for h in hidden.split(",")), components=components, keep=keep,
         per_image_ls=not global_ls, init=Path(init) if init else None, lr=lr, seed=seed,
-        threads=threads, log=click.echo,
+        threads=threads, log=click.echo, context=context,
     )
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
 

@@ -1,5 +1,9 @@
 """Registry of shipped models: ``weights/manifest.json`` names each weights file.
 
+A name's entry is its current weights; its ``retired`` list keeps every earlier version
+that a release shipped under that name, so the files they made still decode (a file
+carries the name and the first 4 bytes of its weights' sha256, ``ZooModel.tag``).
+
 The weights folder is found at ``$NEURALZIP_WEIGHTS``, beside the package (a source
 checkout or editable install), or under ``<prefix>/share/neuralzip/weights``.
 """
@@ -52,17 +56,28 @@ class ZooModel:
         return bytes.fromhex(self.sha256[:8])
 
 
-@functools.lru_cache(maxsize=None)
-def load(name: str = DEFAULT_MODEL) -> ZooModel:
-    """Load a shipped model by name, checking its file against the manifest's sha256."""
+def versions(name: str) -> list[dict]:
+    """Manifest entries of every shipped version of model ``name``, the current one first."""
     entries = manifest()
     if name not in entries:
         raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(sorted(entries))})")
-    path = weights_dir() / entries[name]["file"]
+    current = {k: v for k, v in entries[name].items() if k != "retired"}
+    return [current, *entries[name].get("retired", [])]
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str = DEFAULT_MODEL, tag: bytes | None = None) -> ZooModel:
+    """Load a shipped model by name, checking its file against the manifest's sha256: the
+    current version, or with ``tag`` (4 bytes) the version whose sha256 starts with it."""
+    found = [e for e in versions(name) if tag is None or bytes.fromhex(e["sha256"][:8]) == tag]
+    if not found:
+        raise ModelNotFound(f"weights {tag.hex()} of model {name!r} are not installed "
+                            f"(installed: {', '.join(e['sha256'][:8] for e in versions(name))})")
+    path = weights_dir() / found[0]["file"]
     if not path.is_file():
         raise ModelNotFound(f"weights file {path} of model {name!r} is missing")
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    if sha != entries[name]["sha256"]:
+    if sha != found[0]["sha256"]:
         raise ModelNotFound(f"weights file {path} does not match its manifest sha256")
     return ZooModel(name, sha, IntegerModel.load(path))
 
@@ -73,7 +88,9 @@ def available() -> list[str]:
 
 def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[str] | None = None,
             weights: Path = Path("weights")) -> dict:
-    """Copy an exported model into ``weights/`` and write its manifest entry.
+    """Copy an exported model into ``weights/`` as ``<name>-<sha256[:8]>.npz`` and write its
+    manifest entry; an earlier version of ``name`` moves to the entry's ``retired`` list,
+    its file kept, so the files it made still decode.
 
     The entry records how the model was made (``command``, ``report``) and, measured here,
     real-file and NLL bpsp of the integer model on the validation images of ``val_paths``.
@@ -82,9 +99,10 @@ def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[st
     from .training.data import read_rgb
 
     weights.mkdir(exist_ok=True)
-    target = weights / f"{name}.npz"
-    target.write_bytes(Path(npz).read_bytes())
-    sha = hashlib.sha256(target.read_bytes()).hexdigest()
+    data = Path(npz).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    target = weights / f"{name}-{sha[:8]}.npz"
+    target.write_bytes(data)
     entry = {"file": target.name, "sha256": sha, "command": command,
              **{k: v for k, v in report.items() if k not in ("val_images",)}}
     if val_paths:
@@ -100,6 +118,9 @@ def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[st
         }
     manifest_path = weights / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if name in manifest and manifest[name]["sha256"] != sha:
+        earlier = manifest[name]
+        entry["retired"] = [{k: v for k, v in earlier.items() if k != "retired"}, *earlier.get("retired", [])]
     manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return entry

@@ -15,6 +15,36 @@ def codec():
     return Codec.named("photo")
 
 
+def _photo_of_context(context: int):
+    """A ``photo`` ZooModel whose inputs are those of ``context``: a shipped version if one
+    is, else the current weights grown into it with small random integer weights on the
+    new inputs (so that they matter)."""
+    from dataclasses import replace
+
+    from neuralzip import zoo
+    from neuralzip.core.units import n_features
+
+    for entry in zoo.versions("photo"):
+        shipped = zoo.load("photo", bytes.fromhex(entry["sha256"][:8]))
+        if shipped.model.context == context:
+            return shipped
+    current = zoo.load("photo")
+    model = current.model
+    w0 = model.mlp.weights[0]
+    rng = np.random.default_rng(context)
+    extra = rng.integers(-(1 << 12), 1 << 12, (n_features(context) - w0.shape[0], w0.shape[1])).astype(np.float64)
+    mlp = replace(model.mlp, weights=[np.vstack([w0, extra]), *model.mlp.weights[1:]])
+    return zoo.ZooModel("photo", current.sha256, replace(model, mlp=mlp, context=context))
+
+
+@pytest.fixture(scope="session", params=[1, 2], ids=["context1", "context2"])
+def context_codec(request):
+    """Codecs of a ``photo`` model of each context (``_photo_of_context``)."""
+    from neuralzip.core.codec import Codec
+
+    return Codec(_photo_of_context(request.param))
+
+
 @pytest.fixture(scope="session")
 def sample() -> np.ndarray:
     """The repository's sample photograph (BSDS500 validation image, 240x160)."""

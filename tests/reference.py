@@ -13,9 +13,9 @@ from neuralzip.core.context import num_steps, solve_ls
 from neuralzip.core.intmodel import IntegerMLP
 from neuralzip.core.tables import Tables
 from neuralzip.core.units import (
-    ACT_FRAC, ACT_MAX, CUR_G, CUR_R, FEATURE_SHIFTS, INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, LS_BIAS_INPUT,
-    LS_CROSS_INPUTS, LS_FRAC, LS_SIZES, LS_TOTAL, N_, N_FEATURES, NE_, NEIGHBOURS, NW_, Q4, SKEW, STAGE, T_FRAC,
-    T_MAX, W_,
+    ACT_FRAC, ACT_MAX, CUR_G, CUR_R, INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, LS_BIAS_INPUT,
+    LS_CROSS_INPUTS, LS_FRAC, LS_SIZES, LS_TOTAL, N_, NE_, NEIGHBOURS, NW_, Q4, SKEW, STAGE, T_FRAC,
+    T_MAX, W_, WIDE_NEIGHBOURS, WIDE_RESIDUALS, feature_shifts, n_features,
 )
 
 
@@ -82,9 +82,11 @@ class Context:
 
     # -- causal neighbourhood -------------------------------------------------------------
     def neighbours(
-        self, plane: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: int
+        self, plane: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: int,
+        offsets: np.ndarray = NEIGHBOURS,
     ) -> np.ndarray:
-        """Values of ``plane`` (H, W, C) at the 17 causal neighbours: (n, 17, C) int64.
+        """Values of ``plane`` (H, W, C) at the causal ``offsets`` (m, 2) (default the 17
+        neighbours): (n, m, C) int64.
 
         Rows above the image clamp to row 0 and columns clamp into the image; a position
         that is still not decoded before (r, c) takes the W pixel, else the N pixel, else
@@ -92,8 +94,8 @@ class Context:
         """
         height, width = self.height, self.width
         flat = plane.reshape(height * width, -1)
-        r2 = np.maximum(rows[:, None] + NEIGHBOURS[None, :, 0], 0)
-        c2 = clamp(cols[:, None] + NEIGHBOURS[None, :, 1], 0, width - 1)
+        r2 = np.maximum(rows[:, None] + offsets[None, :, 0], 0)
+        c2 = clamp(cols[:, None] + offsets[None, :, 1], 0, width - 1)
         causal = SKEW * r2 + c2 < (SKEW * rows + cols)[:, None]
         out = flat[r2 * width + c2]
         bad_pixel, bad_neighbour = np.nonzero(~causal)  # only near the image's borders
@@ -142,10 +144,10 @@ class Context:
         )
 
     # -- model features -------------------------------------------------------------------
-    def features(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Model inputs of the pixels at (rows, cols), all causal.
+    def features(self, rows: np.ndarray, cols: np.ndarray, context: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Model inputs of ``context`` of the pixels at (rows, cols), all causal.
 
-        Returns ``(features, known)``: features int64 (n, N_FEATURES); known int64 (n, 3)
+        Returns ``(features, known)``: features int64 (n, n_features(context)); known int64 (n, 3)
         LS prediction parts without the current pixel (see ``ls_known``).
         """
         n = rows.size
@@ -164,7 +166,7 @@ class Context:
                 total += round_shift(self.coefs[ch][CUR_G] * prior_px[:, 1], 4)
             prior[:, ch] = clamp(round_shift(total, LS_FRAC - 4), 0, 255 * Q4)
             prior_px[:, ch] = prior[:, ch]
-        feats = np.empty((n, N_FEATURES), np.int64)
+        feats = np.empty((n, n_features(context)), np.int64)
         feats[:, :51] = (nb - med[:, None, :]).transpose(0, 2, 1).reshape(n, 51)
         feats[:, 51:54] = med - 128
         feats[:, 54:57] = prior - Q4 * med
@@ -173,6 +175,11 @@ class Context:
         feats[:, 72] = rows == 0
         feats[:, 73] = cols == 0
         feats[:, 74] = cols == self.width - 1
+        if context >= 2:
+            wide = self.neighbours(self.pixels, rows, cols, fill=128, offsets=WIDE_NEIGHBOURS)
+            feats[:, 75:99] = (wide - med[:, None, :]).transpose(0, 2, 1).reshape(n, 24)
+            feats[:, 99:111] = res[:, list(WIDE_RESIDUALS), :].transpose(0, 2, 1).reshape(n, 12)
+            feats[:, 111:114] = np.abs(res).sum(axis=1)
         return feats, known
 
 
@@ -200,11 +207,11 @@ def fit_ls(image: np.ndarray) -> np.ndarray:
 
 
 def quantize_features(features: np.ndarray) -> np.ndarray:
-    """Integer features (n, 75) -> fixed point with 8 fractional bits, int64 (n, 75)."""
-    out = np.left_shift(features, np.maximum(FEATURE_SHIFTS, 0))
-    neg = FEATURE_SHIFTS < 0
-    out[:, neg] = round_shift(features[:, neg], 4)
-    assert (FEATURE_SHIFTS[neg] == -4).all()
+    """Integer features (n, F) of a context -> fixed point with 8 fractional bits, int64 (n, F)."""
+    shifts = feature_shifts({n_features(c): c for c in (1, 2)}[features.shape[1]])
+    out = np.left_shift(features, np.maximum(shifts, 0))
+    for shift in set(shifts[shifts < 0].tolist()):
+        out[:, shifts == shift] = round_shift(features[:, shifts == shift], -shift)
     return out
 
 
@@ -295,7 +302,7 @@ def frequency_tables(model, image: np.ndarray, coefs: np.ndarray, colour_channel
     ctx = Context.from_image(image, coefs)
     h, w, _ = image.shape
     rows, cols = np.divmod(np.arange(h * w, dtype=np.int64), w)
-    feats, _ = ctx.features(rows, cols)
+    feats, _ = ctx.features(rows, cols, model.context)
     out = mlp_outputs(model.mlp, quantize_features(feats))
     pixels, residuals = ctx.pixels.reshape(-1, 3), ctx.residuals.reshape(-1, 3)
     base = 16 * pixels - residuals

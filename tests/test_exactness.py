@@ -33,7 +33,8 @@ def _kernel_order(codec, rgb, coefs, colour_channels, threads):
 
 
 @pytest.mark.parametrize("grey", [False, True])
-def test_kernel_tables_equal_the_numpy_reference(codec, sample, grey):
+def test_kernel_tables_equal_the_numpy_reference(context_codec, sample, grey):
+    codec = context_codec
     rgb = np.ascontiguousarray(sample[:57, :83])
     if grey:  # coded as one channel: the context holds it as three copies
         rgb = np.repeat(rgb[:, :, 1:2], 3, axis=2)
@@ -47,7 +48,8 @@ def test_kernel_tables_equal_the_numpy_reference(codec, sample, grey):
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 4), (4, 5), (6, 13)])
-def test_kernel_matches_the_reference_on_noise_at_every_border(codec, shape):
+def test_kernel_matches_the_reference_on_noise_at_every_border(context_codec, shape):
+    codec = context_codec
     rng = np.random.default_rng(sum(shape))
     rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     rgb[0, 0] = (0, 255, 0)  # extremes, where the tails take the mass
@@ -57,21 +59,23 @@ def test_kernel_matches_the_reference_on_noise_at_every_border(codec, shape):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
-def test_kernel_features_and_ls_fit_equal_the_reference(sample):
+@pytest.mark.parametrize("context", [1, 2])
+def test_kernel_features_and_ls_fit_equal_the_reference(sample, context):
     img = np.ascontiguousarray(sample[:40, :50])
     h, w, _ = img.shape
     coefs = fit_ls(img)
     ctx = reference.Context.from_image(img, coefs)
     rows, cols = np.divmod(np.arange(h * w), w)
-    feats, _ = ctx.features(rows, cols)
-    terms = analyse(img, coefs)
+    feats, _ = ctx.features(rows, cols, context)
+    terms = analyse(img, coefs, context)
     assert np.array_equal(terms.features, reference.quantize_features(feats))
     assert np.array_equal(terms.residuals_q4, ctx.residuals.reshape(-1, 3))
     assert np.array_equal(coefs, reference.fit_ls(img))
 
 
 @pytest.mark.parametrize("grey", [False, True])
-def test_decoder_tables_equal_the_reference_encoder_tables(codec, sample, grey):
+def test_decoder_tables_equal_the_reference_encoder_tables(context_codec, sample, grey):
+    codec = context_codec
     rgb = np.ascontiguousarray(sample[:, :120])  # 19,200 pixels: per-image LS coefficients
     if grey:
         rgb = np.repeat(rgb[:, :, 1:2], 3, axis=2)

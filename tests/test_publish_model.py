@@ -12,6 +12,8 @@ from neuralzip import zoo
 from neuralzip.cli import main
 from neuralzip.core.codec import Codec
 
+ROOT_WEIGHTS = zoo.weights_dir()
+
 
 def test_publish_writes_the_manifest_entry_and_the_model_codes(tmp_path, sample, monkeypatch):
     npz = tmp_path / "run.npz"
@@ -30,7 +32,20 @@ def test_publish_writes_the_manifest_entry_and_the_model_codes(tmp_path, sample,
     try:
         codec = Codec.named("mine")
         image = sample[:40, :48]
-        assert np.array_equal(codec.decode(codec.encode(image)[0]), image)
+        first = codec.encode(image)[0]
+        assert np.array_equal(codec.decode(first), image)
+        # a new version of "mine": the first one is retired, its file kept, and its files still decode
+        shutil.copy(ROOT_WEIGHTS / "cifar10.npz", npz)
+        result = CliRunner().invoke(main, ["publish", str(npz), "--name", "mine", "--command", "neuralzip train y",
+                                           "--weights", str(weights)])
+        assert result.exit_code == 0, result.output
+        zoo.load.cache_clear()
+        entry = json.loads((weights / "manifest.json").read_text())["mine"]
+        assert entry["command"] == "neuralzip train y"
+        assert [e["command"] for e in entry["retired"]] == ["neuralzip train x"]
+        assert len(list(weights.glob("mine-*.npz"))) == 2
+        assert Codec.named("mine").zoo_model.tag != codec.zoo_model.tag
+        assert np.array_equal(Codec.for_file(first).decode(first), image)
     finally:
         zoo.load.cache_clear()
 

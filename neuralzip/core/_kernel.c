@@ -28,7 +28,9 @@
 /* ---- units and layout (checked against the Python constants by kernel.py) ---------- */
 #define SKEW 4
 #define N_NB 17
-#define N_FEATURES 75
+#define N_FEATURES 75   /* inputs of context 1 */
+#define N_WIDE 8
+#define MAX_FEATURES 114 /* inputs of context 2: 75 + 3 * (8 + 4 + 1) */
 #define LS_FRAC 12
 #define LS_BIAS_INPUT 64
 #define Q4 16
@@ -52,6 +54,9 @@
 
 static const int NB_DR[N_NB] = {0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -2, -2, -2, -2, -2, -2, -2};
 static const int NB_DC[N_NB] = {-1, -2, -3, -3, -2, -1, 0, 1, 2, 3, -3, -2, -1, 0, 1, 2, 3};
+static const int WIDE_DR[N_WIDE] = {0, -1, -2, -2, -3, -3, -3, -3};
+static const int WIDE_DC[N_WIDE] = {-4, -4, 4, 6, -2, 0, 2, 5};
+static const int WIDE_RES[4] = {1, 4, 8, 13}; /* (0,-2), (-1,-2), (-1,+2), (-2,0) */
 static const int LS_SIZES[3] = {18, 23, 24};
 static const int LS_OFFSETS[3] = {0, 18, 41};
 #define LS_TOTAL 65
@@ -207,6 +212,7 @@ static void pool_stop(Pool *pool) {
 typedef struct {
     PyObject_HEAD
     int height, width, colour_channels, threads, components, n_layers, width_pad;
+    int context, n_features; /* the model's context (1 or 2) and its inputs per pixel */
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
@@ -243,11 +249,11 @@ static void *aligned_zeros(size_t bytes) {
 
 /* ---- causal context ------------------------------------------------------------------ */
 
-/* Flat index of neighbour j of pixel (r, c), or -1 for the fill value: rows above the
- * image clamp to row 0, columns into the image; a position not decoded before (r, c)
- * falls back to the W pixel, else the N pixel, else the fill. */
-static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int j) {
-    int r2 = r + NB_DR[j], c2 = c + NB_DC[j];
+/* Flat index of the pixel at offset (dr, dc) from (r, c), or -1 for the fill value: rows
+ * above the image clamp to row 0, columns into the image; a position not decoded before
+ * (r, c) falls back to the W pixel, else the N pixel, else the fill. */
+static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int dr, int dc) {
+    int r2 = r + dr, c2 = c + dc;
     if (r2 < 0) r2 = 0;
     if (c2 < 0) c2 = 0;
     if (c2 > k->width - 1) c2 = k->width - 1;
@@ -260,7 +266,7 @@ static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int j)
 /* Pixels (fill 128) and residuals (fill 0) at the 17 neighbours of (r, c). */
 static void gather(const ImageKernel *k, int r, int c, int32_t nb[N_NB][3], int32_t res[N_NB][3]) {
     for (int j = 0; j < N_NB; j++) {
-        int64_t idx = neighbour_index(k, r, c, j);
+        int64_t idx = neighbour_index(k, r, c, NB_DR[j], NB_DC[j]);
         for (int ch = 0; ch < 3; ch++) {
             nb[j][ch] = idx < 0 ? 128 : k->pixels[idx * 3 + ch];
             if (res) res[j][ch] = idx < 0 ? 0 : k->residuals[idx * 3 + ch];
@@ -310,8 +316,9 @@ static inline int32_t med(int32_t w, int32_t n, int32_t nw) {
     return w + n - nw;
 }
 
-/* The 75 fixed-point (2**-8) model inputs of pixel (r, c), and its ``known`` LS parts. */
-static void features(const ImageKernel *k, int r, int c, int32_t f[N_FEATURES], int64_t known[3]) {
+/* The fixed-point (2**-8) model inputs of pixel (r, c) (k->n_features of them: 75 for
+ * context 1, 114 for context 2), and its ``known`` LS parts. */
+static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES], int64_t known[3]) {
     int32_t nb[N_NB][3], res[N_NB][3], m[3];
     gather(k, r, c, nb, res);
     ls_known(k, nb, known);
@@ -336,6 +343,17 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[N_FEATURES], 
     f[72] = (r == 0) * 256;
     f[73] = (c == 0) * 256;
     f[74] = (c == k->width - 1) * 256;
+    if (k->context < 2) return;
+    for (int j = 0; j < N_WIDE; j++) {
+        const int64_t idx = neighbour_index(k, r, c, WIDE_DR[j], WIDE_DC[j]);
+        for (int ch = 0; ch < 3; ch++) f[75 + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
+    }
+    for (int ch = 0; ch < 3; ch++) {
+        int64_t activity = 0;
+        for (int j = 0; j < N_NB; j++) activity += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
+        for (int q = 0; q < 4; q++) f[99 + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
+        f[111 + ch] = (int32_t)round_shift(activity, 2);
+    }
 }
 
 /* ---- integer MLP ----------------------------------------------------------------------- */
@@ -495,7 +513,7 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
     }
     k->components = components;
     /* layers: (n_in, n_out) weights padded to TILE_COLS outputs */
-    int n_in = N_FEATURES, widest = pad_to(N_FEATURES, 4);
+    int n_in = k->n_features, widest = pad_to(k->n_features, 4);
     const int n_layers = (int)PyList_GET_SIZE(weights);
     for (int l = 0; l < n_layers; l++) {
         Layer *layer = &k->layers[l];
@@ -539,22 +557,25 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
 
 static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"weights", "biases", "fracs", "components", "sigmoid", "inv_scale", "weight",
-                             "coefs", "pixels", "colour_channels", "threads", NULL};
+                             "coefs", "pixels", "colour_channels", "threads", "context", NULL};
     PyObject *weights, *biases, *fracs, *sigmoid, *inv_scale, *weight, *coefs, *pixels;
-    int components, colour_channels, threads;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOiOOOOOii", kwlist, &weights, &biases, &fracs, &components,
-                                     &sigmoid, &inv_scale, &weight, &coefs, &pixels, &colour_channels, &threads))
+    int components, colour_channels, threads, context = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOiOOOOOii|i", kwlist, &weights, &biases, &fracs, &components,
+                                     &sigmoid, &inv_scale, &weight, &coefs, &pixels, &colour_channels, &threads,
+                                     &context))
         return -1;
     if (k->pixels_view.obj) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is already initialised"); return -1; }
-    if (colour_channels < 1 || colour_channels > 3 || threads < 1) {
-        PyErr_SetString(PyExc_ValueError, "bad colour_channels or threads");
+    if (colour_channels < 1 || colour_channels > 3 || threads < 1 || context < 1 || context > 2) {
+        PyErr_SetString(PyExc_ValueError, "bad colour_channels, threads or context");
         return -1;
     }
+    k->context = context;
+    k->n_features = context == 1 ? N_FEATURES : MAX_FEATURES;
     k->colour_channels = colour_channels;
     k->threads = threads;
     if (weights == Py_None) { /* context only (LS fit, residuals, no model) */
         k->components = 1;
-        k->width_pad = pad_to(N_FEATURES, 4);
+        k->width_pad = pad_to(k->n_features, 4);
     } else if (init_model(k, weights, biases, fracs, components, sigmoid, inv_scale, weight) < 0) {
         return -1;
     }
@@ -708,22 +729,22 @@ static void terms_block(void *ctx, int64_t block, int slot) {
     const int64_t end = (int64_t)k->height * k->width;
     (void)slot;
     for (int64_t p = block * PASS_BLOCK; p < end && p < (block + 1) * PASS_BLOCK; p++) {
-        int32_t f[N_FEATURES], cur[3];
+        int32_t f[MAX_FEATURES], cur[3];
         int64_t known[3];
         features(k, (int)(p / k->width), (int)(p % k->width), f, known);
-        for (int i = 0; i < N_FEATURES; i++) job->features[p * N_FEATURES + i] = (int16_t)f[i];
+        for (int i = 0; i < k->n_features; i++) job->features[p * k->n_features + i] = (int16_t)f[i];
         for (int ch = 0; ch < 3; ch++) cur[ch] = k->pixels[p * 3 + ch];
         for (int ch = 0; ch < 3; ch++) job->bases[p * 3 + ch] = (int16_t)ls_complete(k, ch, known[ch], cur);
     }
 }
 
 static PyObject *kernel_terms(ImageKernel *k, PyObject *args) {
-    /* features int16 (H*W, 75) fixed point 2**-8 and LS bases int16 (H*W, 3) q4, raster order */
+    /* features int16 (H*W, n_features) fixed point 2**-8 and LS bases int16 (H*W, 3) q4, raster order */
     PyObject *fo, *bo;
     if (!PyArg_ParseTuple(args, "OO", &fo, &bo)) return NULL;
     const int64_t n = (int64_t)k->height * k->width;
     Py_buffer fv, bv;
-    if (get_buffer(fo, &fv, 2, n * N_FEATURES, 1, "features") < 0) return NULL;
+    if (get_buffer(fo, &fv, 2, n * k->n_features, 1, "features") < 0) return NULL;
     if (get_buffer(bo, &bv, 2, n * 3, 1, "bases") < 0) { PyBuffer_Release(&fv); return NULL; }
     PassJob job = {k, fv.buf, bv.buf, NULL};
     Py_BEGIN_ALLOW_THREADS
@@ -737,12 +758,12 @@ static PyObject *kernel_terms(ImageKernel *k, PyObject *args) {
 /* Features of a block of pixels into the scratch's input rows, then the MLP. */
 static void block_outputs(const ImageKernel *k, Scratch *s, const int *rows, const int *cols, int n,
                           int64_t *out, int64_t *known) {
-    int32_t f[N_FEATURES];
+    int32_t f[MAX_FEATURES];
     for (int p = 0; p < n; p++) {
         features(k, rows[p], cols[p], f, known + 3 * p);
         double *x = s->a + (size_t)p * k->width_pad;
-        for (int i = 0; i < N_FEATURES; i++) x[i] = f[i];
-        for (int i = N_FEATURES; i < k->width_pad; i++) x[i] = 0.0;
+        for (int i = 0; i < k->n_features; i++) x[i] = f[i];
+        for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0.0;
     }
     mlp(k, s, n, out);
 }
@@ -1044,7 +1065,8 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     Py_INCREF(&ImageKernelType);
     if (PyModule_AddObject(m, "ImageKernel", (PyObject *)&ImageKernelType) < 0) { Py_DECREF(m); return NULL; }
     PyObject *constants = Py_BuildValue(
-        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
+        "MAX_FEATURES", MAX_FEATURES,
         "LS_FRAC", LS_FRAC, "LS_BIAS_INPUT", LS_BIAS_INPUT, "LS_TOTAL", LS_TOTAL, "Q4", Q4, "ACT_FRAC", ACT_FRAC,
         "CDF_BITS", CDF_BITS, "T_FRAC", T_FRAC, "T_MAX", T_MAX, "INV_BITS", INV_BITS, "LOGSCALE_MIN", LOGSCALE_MIN,
         "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE);

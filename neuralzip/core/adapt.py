@@ -25,7 +25,7 @@ from .units import ACT_FRAC, ACT_MAX, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LO
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
 SAMPLE_PIXELS = 1 << 16  # pixels the offsets are tuned on (tiles of larger images)
 TILE = 64  # side of a sample tile
-MARGIN = 4  # rows above and columns beside a tile analysed for its context, then dropped
+MARGINS = {1: 4, 2: 8}  # per context: rows above and columns beside a tile analysed for its context, then dropped
 STEPS = 40  # Adam steps ...
 BATCH = 8192  # ... of this many sample pixels each
 # per variable: last hidden layer's bias offsets (units of 2**-8 activation), output bias
@@ -35,23 +35,24 @@ STORED_STEPS = (8, 1, 1)  # stored values are multiples of these: 1/32 activatio
 OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or output units
 
 
-def sample_terms(image: np.ndarray, coefs: np.ndarray):
-    """Model inputs and targets (``training.data.ImageTerms``) of about SAMPLE_PIXELS pixels
-    of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at fixed pseudo-random
-    places, each analysed with MARGIN context pixels around it."""
+def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1):
+    """Model inputs of ``context`` and targets (``training.data.ImageTerms``) of about
+    SAMPLE_PIXELS pixels of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at
+    fixed pseudo-random places, each analysed with the context's margin around it."""
     from ..training.data import ImageTerms, analyse
 
     height, width, _ = image.shape
     if height * width <= SAMPLE_PIXELS:
-        return analyse(image, coefs)
+        return analyse(image, coefs, context)
+    margin = MARGINS[context]
     th, tw = min(TILE, height), min(TILE, width)
     rng = np.random.default_rng(0)  # PCG64: the same places on every machine
     parts = []
     for _ in range(-(-SAMPLE_PIXELS // (th * tw))):
         r0, c0 = int(rng.integers(0, height - th + 1)), int(rng.integers(0, width - tw + 1))
-        top, left = max(r0 - MARGIN, 0), max(c0 - MARGIN, 0)
-        crop = image[top : r0 + th, left : min(c0 + tw + MARGIN, width)]
-        terms = analyse(crop, coefs)
+        top, left = max(r0 - margin, 0), max(c0 - margin, 0)
+        crop = image[top : r0 + th, left : min(c0 + tw + margin, width)]
+        terms = analyse(crop, coefs, context)
         keep = np.zeros(crop.shape[:2], bool)
         keep[r0 - top :, c0 - left : c0 - left + tw] = True
         parts.append([getattr(terms, f)[keep.reshape(-1)] for f in ("features", "base_q4", "residuals_q4", "pixels")])
@@ -68,7 +69,7 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
     mlp = model.mlp
     if height * width < MIN_PIXELS or len(mlp.weights) < 2:
         return None
-    terms = sample_terms(image, coefs)
+    terms = sample_terms(image, coefs, model.context)
     head = _Head(mlp, terms.features, terms.base_q4, terms.pixels, colour_channels)
     order = np.random.default_rng(0).permutation(len(terms.pixels))
     held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result

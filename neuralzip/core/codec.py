@@ -222,11 +222,15 @@ class Codec:
 
         Raises FormatError on a malformed header, DecodeError if that model is not installed.
         """
-        name = Header.unpack(data)[0].model_name
+        header = Header.unpack(data)[0]
+        name = header.model_name
         if name not in zoo.available():
             raise DecodeError(f"file was made with model {name!r}, which is not installed "
                               f"(available: {', '.join(zoo.available())})")
-        return cls.named(name)
+        try:
+            return cls(zoo.load(name, header.model_sha))
+        except zoo.ModelNotFound as exc:
+            raise DecodeError(f"cannot decode: {exc}") from None
 
     def read_header(self, data: bytes) -> tuple[Header, int]:
         """Parse and check that this codec's model made the file."""

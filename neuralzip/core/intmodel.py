@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .tables import Tables
-from .units import ACT_FRAC, ACT_MAX
+from .units import ACT_FRAC, ACT_MAX, CONTEXTS, DEFAULT_CONTEXT, n_features
+
 _EXACT_LIMIT = float(1 << 53)
 GAIN_LIMIT = 255  # output gains scale weights by (256 + gain) / 256
 
@@ -44,11 +45,20 @@ class IntegerMLP:
 
 @dataclass
 class IntegerModel:
-    """A shipped model: integer MLP, lookup tables and default LS coefficients."""
+    """A shipped model: integer MLP, lookup tables, default LS coefficients and the context
+    its inputs come from (``units.CONTEXTS``)."""
 
     mlp: IntegerMLP
     tables: Tables
     default_coefs: np.ndarray  # int64 (LS_TOTAL,), used for small images
+    context: int = DEFAULT_CONTEXT
+
+    def __post_init__(self):
+        if self.context not in CONTEXTS:
+            raise ValueError(f"unknown context {self.context} (known: {', '.join(map(str, CONTEXTS))})")
+        if self.mlp.weights[0].shape[0] != n_features(self.context):
+            raise ValueError(f"context {self.context} has {n_features(self.context)} inputs, "
+                             f"the model's first layer {self.mlp.weights[0].shape[0]}")
 
     @classmethod
     def load(cls, path) -> "IntegerModel":
@@ -60,7 +70,8 @@ class IntegerModel:
                 fracs=[int(f) for f in z["fracs"]],
                 components=int(z["components"]),
             )
-            return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64))
+            context = int(z["context"]) if "context" in z else DEFAULT_CONTEXT
+            return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64), context)
 
     def with_bias_offsets(self, offsets: Sequence[np.ndarray | None]) -> "IntegerModel":
         """This model with per-layer offsets (int, one per unit, or None) on its units'
@@ -101,6 +112,7 @@ class IntegerModel:
             "fracs": np.array(self.mlp.fracs),
             "components": np.array(self.mlp.components),
             "default_coefs": self.default_coefs,
+            "context": np.array(self.context),
             **self.tables.arrays(),
         }
         for i, (w, b) in enumerate(zip(self.mlp.weights, self.mlp.biases)):

@@ -44,10 +44,12 @@ def default_threads() -> int:
 
 
 def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
-                 model: IntegerModel | None = None, threads: int | None = None) -> ImageKernel:
+                 model: IntegerModel | None = None, threads: int | None = None,
+                 context: int = units.DEFAULT_CONTEXT) -> ImageKernel:
     """Kernel over ``pixels``, a writable C-contiguous uint8 (H, W, 3) array that it reads
     (encoder) or fills (decoder) in place; ``coefs``: all LS_TOTAL LS coefficients (int64,
-    2**-12 units). Without ``model`` it only computes contexts, residuals and LS sums."""
+    2**-12 units). Without ``model`` it only computes contexts (of ``context``; a model
+    brings its own), residuals and LS sums."""
     mlp, tables = (model.mlp, model.tables) if model is not None else (None, None)
     return ImageKernel(
         weights=None if mlp is None else [np.ascontiguousarray(w, np.float64) for w in mlp.weights],
@@ -61,6 +63,7 @@ def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
         pixels=pixels,
         colour_channels=colour_channels,
         threads=threads or default_threads(),
+        context=context if model is None else model.context,
     )
 
 

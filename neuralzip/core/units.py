@@ -37,7 +37,9 @@ CUR_R = len(NEIGHBOURS) + 1  # within G's and B's coefficients: weight of the cu
 CUR_G = len(NEIGHBOURS) + 2  # within B's: weight of the current G
 
 # -- model inputs: (what, count, shift); feature value * 2**shift is its fixed point (2**-8),
-# a negative shift rounds ------------------------------------------------------------------------
+# a negative shift rounds. A model names its context (the weights file's ``context``, 1
+# when absent); each context's inputs start with the previous one's, so a model can grow
+# into the next with zero weights on the new inputs ------------------------------------------
 FEATURE_LAYOUT = (
     ("neighbours minus MED, 17 per channel", 51, 3),
     ("MED - 128 per channel", 3, 2),
@@ -46,8 +48,31 @@ FEATURE_LAYOUT = (
     ("LS residuals (q4) at W, N, NW, NE per channel", 12, 1),
     ("flags: first row, first column, last column", 3, 8),
 )
-N_FEATURES = sum(count for _, count, _ in FEATURE_LAYOUT)  # 75
-FEATURE_SHIFTS = np.repeat([shift for _, _, shift in FEATURE_LAYOUT], [count for _, count, _ in FEATURE_LAYOUT])
+# context 2 adds a wider window: the skew lets row -2 reach column +7 and row -3 +11
+WIDE_NEIGHBOURS = np.array([(0, -4), (-1, -4), (-2, 4), (-2, 6), (-3, -2), (-3, 0), (-3, 2), (-3, 5)], dtype=np.int64)
+WIDE_RESIDUALS = (1, 4, 8, 13)  # NEIGHBOURS indices (0,-2), (-1,-2), (-1,+2), (-2,0)
+WIDE_LAYOUT = (
+    ("wide neighbours minus MED, 8 per channel", 24, 3),
+    ("LS residuals (q4) at (0,-2), (-1,-2), (-1,+2), (-2,0) per channel", 12, 1),
+    ("activity: sum of |LS residual| (q4) over the 17 neighbours per channel", 3, -2),
+)
+CONTEXTS = {1: FEATURE_LAYOUT, 2: FEATURE_LAYOUT + WIDE_LAYOUT}
+DEFAULT_CONTEXT = 1  # of a weights file that names none
+
+
+def n_features(context: int) -> int:
+    """Model inputs per pixel of a context: 75 (context 1), 114 (context 2)."""
+    return sum(count for _, count, _ in CONTEXTS[context])
+
+
+def feature_shifts(context: int) -> np.ndarray:
+    """int64 (n_features(context),): the shift of each input (see FEATURE_LAYOUT)."""
+    layout = CONTEXTS[context]
+    return np.repeat([shift for _, _, shift in layout], [count for _, count, _ in layout])
+
+
+N_FEATURES = n_features(1)  # 75
+MAX_FEATURES = n_features(max(CONTEXTS))  # 114
 
 # -- integer MLP ------------------------------------------------------------------------------------
 ACT_FRAC = 8  # features and activations are fixed point with 8 fractional bits

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..core.kernel import image_kernel
 from ..core.ls import rgb_copy
-from ..core.units import N_FEATURES
+from ..core.units import DEFAULT_CONTEXT, n_features
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".ppm", ".pnm", ".tif", ".tiff", ".webp", ".jpg", ".jpeg"}
 
@@ -47,7 +47,7 @@ def load_images(paths: list[str | Path]) -> tuple[list[str], list[np.ndarray]]:
 class ImageTerms:
     """Model inputs and targets of all H*W pixels of one image, in raster order.
 
-    features: int16 (n, 75) fixed point (2**-8); base_q4: int64 (n, 3) LS predictions with
+    features: int16 (n, n_features(context)) fixed point (2**-8); base_q4: int64 (n, 3) LS predictions with
     the pixel's actual earlier channels; residuals_q4: int64 (n, 3) = 16 * pixel - base;
     pixels: int64 (n, 3).
     """
@@ -58,13 +58,14 @@ class ImageTerms:
     pixels: np.ndarray
 
 
-def analyse(image: np.ndarray, coefs: np.ndarray) -> ImageTerms:
-    """Terms of a uint8 (H, W, 3) image under LS coefficients ``coefs``."""
+def analyse(image: np.ndarray, coefs: np.ndarray, context: int = DEFAULT_CONTEXT) -> ImageTerms:
+    """Terms of a uint8 (H, W, 3) image under LS coefficients ``coefs``, with the inputs of
+    ``context`` (``units.CONTEXTS``)."""
     pixels = rgb_copy(image)
-    kernel = image_kernel(pixels, coefs, colour_channels=3)
+    kernel = image_kernel(pixels, coefs, colour_channels=3, context=context)
     kernel.compute_residuals()
     n = pixels.shape[0] * pixels.shape[1]
-    features = np.empty((n, N_FEATURES), np.int16)
+    features = np.empty((n, n_features(context)), np.int16)
     base = np.empty((n, 3), np.int16)
     kernel.terms(features, base)
     flat = pixels.reshape(n, 3).astype(np.int64)

@@ -37,7 +37,7 @@ from ..core.context import solve_ls
 from .data import analyse, load_images
 from ..core.intmodel import IntegerMLP, IntegerModel
 from ..core.tables import Tables
-from ..core.units import ACT_FRAC, LS_TOTAL, N_FEATURES, OUTPUT_STEPS
+from ..core.units import ACT_FRAC, DEFAULT_CONTEXT, LS_TOTAL, OUTPUT_STEPS, n_features
 from .float_model import MixtureMLP, nll_bits
 
 WEIGHT_BITS = 20  # exported weights are integers below 2**20 in magnitude
@@ -45,7 +45,7 @@ WEIGHT_BITS = 20  # exported weights are integers below 2**20 in magnitude
 
 @dataclass
 class PixelSet:
-    """Training terms of many pixels: features int16 (n, 75), base int16 (n, 3), target uint8 (n, 3)."""
+    """Training terms of many pixels: features int16 (n, n_features), base int16 (n, 3), target uint8 (n, 3)."""
 
     features: np.ndarray
     base: np.ndarray
@@ -136,9 +136,10 @@ def split(names: list[str], every: int = 12) -> tuple[list[str], list[str]]:
     return [n for n in names if n not in val], val
 
 
-def image_pixels(image: np.ndarray, coefs: np.ndarray | None, keep: float, seed: int) -> PixelSet:
+def image_pixels(image: np.ndarray, coefs: np.ndarray | None, keep: float, seed: int,
+                 context: int = DEFAULT_CONTEXT) -> PixelSet:
     """Terms of a random ``keep`` fraction of an image's pixels (per-image LS if coefs is None)."""
-    terms = analyse(image, fit_ls(image) if coefs is None else coefs)
+    terms = analyse(image, fit_ls(image) if coefs is None else coefs, context)
     n = terms.pixels.shape[0]
     idx = np.random.default_rng(seed).permutation(n)[: max(1, int(round(n * keep)))]
     return PixelSet(
@@ -149,12 +150,12 @@ def image_pixels(image: np.ndarray, coefs: np.ndarray | None, keep: float, seed:
 
 
 def _pixels_job(args):
-    image, coefs, keep, seed = args
-    return image_pixels(image, coefs, keep, seed)
+    return image_pixels(*args)
 
 
-def build_pixels(images: list[np.ndarray], coefs: np.ndarray | None, keep: float, seed: int, jobs: int = 2) -> PixelSet:
-    jobs_args = [(im, coefs, keep, seed + i) for i, im in enumerate(images)]
+def build_pixels(images: list[np.ndarray], coefs: np.ndarray | None, keep: float, seed: int, jobs: int = 2,
+                 context: int = DEFAULT_CONTEXT) -> PixelSet:
+    jobs_args = [(im, coefs, keep, seed + i, context) for i, im in enumerate(images)]
     with ProcessPoolExecutor(jobs) as pool:
         return PixelSet.concat(list(pool.map(_pixels_job, jobs_args, chunksize=4)))
 
@@ -268,7 +269,7 @@ def fit(
     return curve
 
 
-def export(model: MixtureMLP, default_coefs: np.ndarray) -> IntegerModel:
+def export(model: MixtureMLP, default_coefs: np.ndarray, context: int = DEFAULT_CONTEXT) -> IntegerModel:
     """Quantize a trained float model into the integer model the codec runs."""
     layers = list(model.hidden) + [model.out]
     weights, biases, fracs = [], [], []
@@ -283,12 +284,13 @@ def export(model: MixtureMLP, default_coefs: np.ndarray) -> IntegerModel:
         biases.append(np.round(b * 2.0 ** (frac + ACT_FRAC)))
         fracs.append(frac)
     mlp = IntegerMLP(weights, biases, fracs, model.components)
-    return IntegerModel(mlp, Tables.build(), np.asarray(default_coefs, np.int64))
+    return IntegerModel(mlp, Tables.build(), np.asarray(default_coefs, np.int64), context)
 
 
-def float_state(intmodel: IntegerModel) -> dict[str, torch.Tensor]:
+def float_state(intmodel: IntegerModel, context: int | None = None) -> dict[str, torch.Tensor]:
     """A ``MixtureMLP`` state dict that exports back to ``intmodel`` (inverse of ``export``):
-    to fine-tune a shipped model."""
+    to fine-tune a shipped model. With a wider ``context`` than the model's, the new inputs
+    get zero weights, so the float model starts as exactly the shipped one."""
     mlp = intmodel.mlp
     steps = np.repeat(np.array(OUTPUT_STEPS, np.float64), mlp.components)
     names = [f"hidden.{i}" for i in range(len(mlp.weights) - 1)] + ["out"]
@@ -299,6 +301,13 @@ def float_state(intmodel: IntegerModel) -> dict[str, torch.Tensor]:
             w, b = w / steps, b / steps
         state[f"{name}.weight"] = torch.tensor(w.T, dtype=torch.float32)
         state[f"{name}.bias"] = torch.tensor(b, dtype=torch.float32)
+    if context is not None and context != intmodel.context:
+        if context < intmodel.context:
+            raise ValueError(f"a context {intmodel.context} model cannot start a context {context} one")
+        first = state[f"{names[0]}.weight"]
+        grown = torch.zeros(first.shape[0], n_features(context))
+        grown[:, : first.shape[1]] = first  # each context's inputs start with the previous one's
+        state[f"{names[0]}.weight"] = grown
     return state
 
 
@@ -324,6 +333,7 @@ def train_main(
     threads: int = 2,
     eval_every_s: float = 300.0,
     log=print,
+    context: int = DEFAULT_CONTEXT,
 ) -> dict:
     """Full pipeline: data, fit, export to ``out`` (.npz) plus ``out.with_suffix('.json')`` report.
 
@@ -334,14 +344,14 @@ def train_main(
     ranks = start_ranks()
     try:
         return _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr, seed, threads,
-                      eval_every_s, log, ranks)
+                      eval_every_s, log, ranks, context)
     finally:
         if ranks.distributed:
             dist.destroy_process_group()
 
 
 def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr, seed, threads, eval_every_s,
-           log, ranks: Ranks) -> dict:
+           log, ranks: Ranks, context: int) -> dict:
     if not ranks.main:
         log = lambda *_: None  # noqa: E731
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - e.g. the command line's closing line
@@ -354,13 +364,13 @@ def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr
     coefs = None if per_image_ls else default
     jobs = max(1, (os.cpu_count() or 1) // ranks.local_world)
     # each rank keeps its own random pixels of every image (rank 0 those of one process)
-    train = build_pixels(train_imgs, coefs, keep, seed + ranks.rank * 10**9, jobs=jobs)
-    val = build_pixels(val_imgs, coefs, 1.0, seed + 10**6, jobs=jobs) if ranks.main else None
+    train = build_pixels(train_imgs, coefs, keep, seed + ranks.rank * 10**9, jobs=jobs, context=context)
+    val = build_pixels(val_imgs, coefs, 1.0, seed + 10**6, jobs=jobs, context=context) if ranks.main else None
     log(f"{len(train):,} training pixels{' per process' if ranks.world > 1 else ''}, "
         f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)")
-    model = MixtureMLP(N_FEATURES, hidden, components)
+    model = MixtureMLP(n_features(context), hidden, components)
     if init is not None and Path(init).suffix == ".npz":  # a shipped or exported integer model
-        model.load_state_dict(float_state(IntegerModel.load(init)))
+        model.load_state_dict(float_state(IntegerModel.load(init), context))
     elif init is not None:
         model.load_state_dict(torch.load(init, weights_only=False, map_location="cpu")["model"])
     model.to(ranks.device)
@@ -370,10 +380,11 @@ def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr
     digests = ranks.gather(weights_digest(model))
     if not ranks.main:
         return ranks.from_rank0(None)
-    intmodel = export(model, default)
+    intmodel = export(model, default, context)
     np.savez_compressed(out, **intmodel.arrays())
     report = {
-        "architecture": {"features": N_FEATURES, "hidden": list(hidden), "components": components, "ls_coefs": LS_TOTAL},
+        "architecture": {"context": context, "features": n_features(context), "hidden": list(hidden),
+                         "components": components, "ls_coefs": LS_TOTAL},
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_images": len(train_imgs),
         "val_images": val_names,
