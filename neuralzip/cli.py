@@ -354,7 +354,8 @@ def info(files: tuple[Path, ...]) -> None:
               else "the model's defaults")
         lines = [
             f"file: {path}",
-            f"model: {header.model_name} (weights {header.model_sha.hex()})",
+            f"model: {header.model_name} (weights {header.model_sha.hex()}"
+            + (f", registered model {header.model_number})" if header.version >= 4 else ")"),
             f"format version: {header.version}",
             f"mode: {mode.name} ({mode.colour_channels} colour channel{'s' * (mode.colour_channels > 1)} coded"
             f"{', alpha block' if mode.alpha else ''})",

@@ -1,9 +1,11 @@
 """Container: fields round-trip, and every kind of damage is refused with a clear error."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from neuralzip.core.codec import DecodeError
+from neuralzip.core.codec import Codec, DecodeError
 from neuralzip.core.container import FORMAT_VERSION, FormatError, Header
 from neuralzip.core.units import LS_TOTAL
 
@@ -39,11 +41,26 @@ def test_other_version(codec, encoded):
 
 
 def test_other_weights(codec, encoded):
-    name_len = encoded[5]
-    sha_at = 6 + name_len
-    bad = encoded[:sha_at] + bytes(b ^ 0xFF for b in encoded[sha_at : sha_at + 4]) + encoded[sha_at + 4 :]
+    header, offset = Header.unpack(encoded)
+    flipped = bytes(b ^ 0xFF for b in header.model_sha)  # not registered: written as version 3, name and hash
+    bad = replace(header, model_sha=flipped, version=None).pack() + encoded[offset:]
+    assert bad[2] == 3
+    with pytest.raises(DecodeError, match=f"weights {flipped.hex()} of model 'photo' are not installed"):
+        Codec.for_file(bad)
     with pytest.raises(DecodeError, match="other weights"):
-        codec.decode(bad)
+        Codec(codec.zoo_model).read_header(bad)
+
+
+def test_registered_model_is_a_number_in_version_4(codec, encoded):
+    header, offset = Header.unpack(encoded)
+    assert encoded[2] == 4 and header.model_number is not None
+    v3 = replace(header, version=3).pack()
+    # name length, name, hash and precision instead of a one-byte number
+    assert len(v3) - offset == 1 + len(header.model_name) + 4 + 1 - 1
+    assert Header.unpack(v3 + encoded[offset:])[0] == replace(header, version=3)
+    unknown = encoded[:5] + bytes([127]) + encoded[6:]
+    with pytest.raises(FormatError, match="unknown model number 127"):
+        Header.unpack(unknown)
 
 
 @pytest.mark.parametrize("keep", [0, 1, 5, 12, 20, -1, -4])

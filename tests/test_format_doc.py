@@ -1,5 +1,5 @@
 """FORMAT.md's byte-by-byte example is what the encoder writes and the decoder reads; the
-version-1 file of the same image, as version 1 wrote it, still decodes."""
+version-1 and version-2 files of the same image, as those versions wrote them, still decode."""
 
 import re
 from pathlib import Path
@@ -13,6 +13,9 @@ IMAGE = np.dstack([np.array([[10, 20, 30], [40, 50, 60]], np.uint8), np.full((2,
 VERSION_1_FILE = bytes.fromhex(  # the same image as the version-1 example gave it: ANS payload
     "4e5a 0100 0305 70686f746f e8adac20 0302 18 0c 362b048c 02 00ff 6753cc26982102d203000000".replace(" ", ""))
 
+VERSION_2_FILE = bytes.fromhex(  # the version-2 example: stored, model by name and hash
+    "4e5a 0204 0305 70686f746f e8adac20 0302 18 06 362b048c 02 00ff 0a141e28323c".replace(" ", ""))
+
 
 def _example_bytes() -> bytes:
     """The bytes of the example table that follows 'Example: the whole ... file', in order."""
@@ -24,10 +27,11 @@ def _example_bytes() -> bytes:
 
 def test_format_md_example_is_the_encoders_output_and_decodes():
     data = _example_bytes()
-    assert len(data) == 32
+    assert len(data) == 22
     assert neuralzip.compress(IMAGE) == data
     assert np.array_equal(neuralzip.decompress(data), IMAGE)
 
 
-def test_the_version_1_example_still_decodes():
+def test_the_version_1_and_2_examples_still_decode():
     assert np.array_equal(neuralzip.decompress(VERSION_1_FILE), IMAGE)
+    assert np.array_equal(neuralzip.decompress(VERSION_2_FILE), IMAGE)

@@ -6,7 +6,7 @@ every entry positive, and symbols in 0..15. Tables are handed to constriction's
 quantization to its fixed-point precision is deterministic Rust code, so encoder and
 decoder see identical models.
 
-A terminated stream (format version 3) starts the encoder with the ``TERMINATOR`` before
+A terminated stream (format version 3 and later) starts the encoder with the ``TERMINATOR`` before
 any symbol, so the decoder pulls it last. From there the coder's state never falls
 below 2**32 while symbols remain: every symbol costs its information (an empty coder
 would code symbol 0 for free), the payload's length bounds what it can hold, and a
@@ -56,7 +56,7 @@ class StageEncoder:
     """
 
     def __init__(self) -> None:
-        """A terminated stream (version 3): the ``TERMINATOR`` is coded first."""
+        """A terminated stream (version 3 and later): the ``TERMINATOR`` is coded first."""
         self._coder = constriction.stream.stack.AnsCoder()
         self._coder.encode_reverse(TERMINATOR, _FAMILY, _UNIFORM)
 

@@ -90,7 +90,7 @@ def adapted(model: IntegerModel, adaptation: Adaptation) -> IntegerModel:
 
 
 def _least_payload_bits(subpixels: int) -> float:
-    """The fewest bits a terminated payload (version 3) can hold ``subpixels`` coded
+    """The fewest bits a terminated payload (version 3 and later) can hold ``subpixels`` coded
     subpixels in, terminator included."""
     return TERMINATOR_BITS + MIN_SUBPIXEL_BITS * subpixels
 
@@ -330,7 +330,7 @@ class Codec:
         """Decode every wavefront step into the kernel's ``pixels``-pixel plane: per step and coded
         channel, the bucket stage then the value stage, each from the payload.
 
-        A ``terminated`` payload (version 3) must hold, before each step, the least bits
+        A ``terminated`` payload (version 3 and later) must hold, before each step, the least bits
         that the subpixels still to come and the terminator cost; one that holds fewer
         was made for a smaller image or cut short, and raises CoderError at once. An
         unterminated one (versions 1 and 2) stops as soon as the coder is empty (every

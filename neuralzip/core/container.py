@@ -17,14 +17,23 @@ from .units import LS_SIZES
 from .metadata import Metadata, MetadataError
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 3  # the newest version; a file is written in the oldest one that holds it
+FORMAT_VERSION = 4  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
 FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colour pixels
 FLAG_ADAPTATION = 0x10  # version 3: the per-image adaptation block follows the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION}  # 3 also terminates ANS
+_FLAGS_3 = _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3}  # 3 also terminates ANS
+# version 4 names a registered model by a number instead of its name and hash (FORMAT.md,
+# "Registered models"); an entry, once released, never changes
+REGISTERED_MODELS = {
+    1: ("photo", bytes.fromhex("e8adac20")),
+    2: ("cifar10", bytes.fromhex("20ebacbd")),
+}
+_REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
+REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
 MAX_LAYERS = 16  # layers an adaptation block may describe ...
 MAX_UNITS = 4096  # ... and units of one layer
 MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
@@ -213,12 +222,19 @@ class Header:
         return self.width * self.height * self.image_mode.colour_channels
 
     @property
+    def model_number(self) -> int | None:
+        """The model's number in ``REGISTERED_MODELS``, or None for an unregistered one."""
+        return _REGISTRY.get((self.model_name, self.model_sha))
+
+    @property
     def written_version(self) -> int:
-        """The version ``pack`` writes: the one read, or for a new header the oldest that
-        holds it: 2 for a stored payload, 3 for an ANS payload (terminated since 3) or a
-        packed one."""
+        """The version ``pack`` writes: the one read, or for a new header the shortest that
+        holds it: 4 for a registered model at the registered precision, else 2 for a
+        stored payload, 3 for an ANS payload (terminated since 3) or a packed one."""
         if self.version is not None:
             return self.version
+        if self.model_number is not None and self.precision == REGISTERED_PRECISION:
+            return 4
         return 2 if self.stored else 3
 
     @property
@@ -241,14 +257,19 @@ class Header:
             raise ValueError("a payload is stored or packed, not both")
         if (self.stored or self.packed) and self.adaptation is not None:
             raise ValueError("a stored or packed payload carries no adaptation")
+        if self.written_version >= 4:
+            if self.model_number is None or self.precision != REGISTERED_PRECISION:
+                raise ValueError("format version 4 holds registered models at precision 24 only")
+            model, precision = _varint(self.model_number), b""
+        else:
+            model, precision = bytes([len(name)]) + name + self.model_sha, bytes([self.precision])
         parts = [
             MAGIC,
-            bytes([self.written_version, flags, self.mode, len(name)]),
-            name,
-            self.model_sha,
+            bytes([self.written_version, flags, self.mode]),
+            model,
             _varint(self.width),
             _varint(self.height),
-            bytes([self.precision]),
+            precision,
             _varint(self.payload_length),
             struct.pack("<I", self.checksum),
         ]
@@ -287,7 +308,7 @@ class Header:
         r = _Reader(data)
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
             raise FormatError("not a neuralzip file (bad magic bytes)")
-        version, flags, mode, name_len = r.take(4, "header")
+        version, flags, mode = r.take(3, "header")
         if version not in KNOWN_FLAGS:
             raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
         if flags & ~KNOWN_FLAGS[version]:
@@ -298,16 +319,23 @@ class Header:
             raise FormatError("a payload is stored or packed, not both")
         if mode not in MODES:
             raise FormatError(f"unknown image mode {mode}")
-        if not 0 < name_len <= MAX_NAME:
-            raise FormatError("invalid model name length")
-        name = r.take(name_len, "model name").decode("latin-1")
-        if not _MODEL_NAME.fullmatch(name):
-            raise FormatError("invalid model name")
-        sha = r.take(4, "model hash")
+        if version >= 4:
+            number = r.varint("model number")
+            if number not in REGISTERED_MODELS:
+                raise FormatError(f"unknown model number {number} (a newer neuralzip may know it)")
+            name, sha = REGISTERED_MODELS[number]
+        else:
+            name_len = r.take(1, "header")[0]
+            if not 0 < name_len <= MAX_NAME:
+                raise FormatError("invalid model name length")
+            name = r.take(name_len, "model name").decode("latin-1")
+            if not _MODEL_NAME.fullmatch(name):
+                raise FormatError("invalid model name")
+            sha = r.take(4, "model hash")
         width, height = r.varint("width"), r.varint("height")
         if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
             raise FormatError(f"invalid image size {width}x{height}")
-        precision = r.take(1, "header")[0]
+        precision = REGISTERED_PRECISION if version >= 4 else r.take(1, "header")[0]
         payload_length = r.varint("payload length")
         (checksum,) = struct.unpack("<I", r.take(4, "checksum"))
         coefs = alpha = None

@@ -1,9 +1,10 @@
 """Write the golden .nz files of the current encoder and their md5 manifest.
 
-Each source image gives ``<source>_v<format version>.nz``. Files already in the manifest
-stay as they are, frozen: no encoder need reproduce them, but every release must keep
-decoding them to the same pixels. Run only for a deliberate bitstream change (new
-weights or a new format version):
+Each source image gives ``<source>_v<format version>_<weights tag>.nz`` (files of
+versions 1 to 3 are named without the tag). Files already in the manifest stay as they
+are, frozen: no encoder need reproduce them, but every release must keep decoding them to
+the same pixels. Run only for a deliberate bitstream change (new weights or a new format
+version):
     python tests/golden/regenerate.py
 """
 
@@ -80,12 +81,15 @@ def main() -> None:
     for entry in manifest.values():
         entry["frozen"] = True
     for source, (model, image) in golden_images().items():
-        data, _ = Codec.named(model).encode(image, metadata=METADATA.get(source))
+        codec = Codec.named(model)
+        data, _ = codec.encode(image, metadata=METADATA.get(source))
         version = Header.unpack(data)[0].version
-        (HERE / f"{source}_v{version}.nz").write_bytes(data)
-        manifest[f"{source}_v{version}"] = {
+        name = f"{source}_v{version}_{codec.zoo_model.tag.hex()}"
+        (HERE / f"{name}.nz").write_bytes(data)
+        manifest[name] = {
             "source": source,
             "model": model,
+            "weights": codec.zoo_model.tag.hex(),
             "format_version": version,
             "frozen": False,
             "nz_md5": hashlib.md5(data).hexdigest(),
