@@ -163,12 +163,18 @@ def measure(model, image: np.ndarray) -> dict[str, float]:
     return result
 
 
-def images(kodak: int, heldout: int) -> list[tuple[str, str, np.ndarray]]:
+def image_paths(kodak: int, heldout: int) -> list[tuple[str, str, Path]]:
+    """(set, file name, path) of the first ``kodak`` Kodak images and ``heldout`` held-out
+    photos of the training folders BSDS500 and Urban100 (``training.train.split``)."""
     data = ROOT.parent / "shared" / "data"
     out = [("kodak", p.name, p) for p in sorted((data / "kodak").glob("*.png"))[:kodak]]
     names = sorted(str(p) for f in ("bsds500", "urban100") for p in (data / "train" / f).glob("*.png"))
-    out += [("held-out", Path(n).name, Path(n)) for n in split(names)[1][:heldout]]
-    return [(s, name, np.asarray(Image.open(p).convert("RGB"))) for s, name, p in out]
+    return out + [("held-out", Path(n).name, Path(n)) for n in split(names)[1][:heldout]]
+
+
+def images(kodak: int, heldout: int) -> list[tuple[str, str, np.ndarray]]:
+    """``image_paths`` with each image's uint8 (H, W, 3) pixels instead of its path."""
+    return [(s, name, np.asarray(Image.open(p).convert("RGB"))) for s, name, p in image_paths(kodak, heldout)]
 
 
 def main() -> None:

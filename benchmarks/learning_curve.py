@@ -1,4 +1,5 @@
-"""Plot and tabulate each shipped model's learning curve from weights/manifest.json.
+"""Plot and tabulate the learning curve of each shipped model version (current and retired)
+from weights/manifest.json.
 
     python benchmarks/learning_curve.py --out benchmarks/results/training
 """
@@ -6,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -14,23 +14,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+from neuralzip import zoo  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    manifest = json.loads((ROOT / "weights" / "manifest.json").read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     lines = ["# Learning curves", "",
              "Validation bpsp of the float model (held-out images of the training folders) against "
-             "wall minutes of optimisation, from `weights/manifest.json`.", ""]
+             "wall minutes of optimisation, from `weights/manifest.json`. A fine-tuned version's curve "
+             "starts at its starting weights' score on its own validation images.", ""]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, entry in sorted(manifest.items()):
+    versions = [(f"{name} {entry['sha256'][:8]}", entry) for name in zoo.available() for entry in zoo.versions(name)]
+    for label, entry in versions:
         curve = entry["curve"]
-        ax.plot([c["minutes"] for c in curve], [c["val_bpsp"] for c in curve], marker="o", label=name)
-        lines += [f"## {name}", "", "| minutes | steps | validation bpsp |", "|---:|---:|---:|"]
+        ax.plot([c["minutes"] for c in curve], [c["val_bpsp"] for c in curve], marker="o", label=label)
+        lines += [f"## {label}", "", "| minutes | steps | validation bpsp |", "|---:|---:|---:|"]
         lines += [f"| {c['minutes']:.1f} | {c['step']:,} | {c['val_bpsp']:.4f} |" for c in curve]
         lines.append("")
     ax.set_xlabel("training time (minutes, wall clock)")
