@@ -12,8 +12,12 @@ from neuralzip.core.ls import fit_ls  # noqa: E402
 from neuralzip.core.codec import Codec  # noqa: E402
 from neuralzip.core.intmodel import IntegerModel  # noqa: E402
 from neuralzip.core.kernel import image_kernel  # noqa: E402
+from neuralzip.core.units import n_features  # noqa: E402
 from neuralzip.training.train import split, train_main  # noqa: E402
+from neuralzip import zoo  # noqa: E402
 from neuralzip.zoo import ZooModel  # noqa: E402
+
+import reference  # noqa: E402
 
 
 def _integer_bpsp(model: IntegerModel, images: list[np.ndarray]) -> float:
@@ -36,7 +40,8 @@ def test_split_is_deterministic_and_disjoint():
     assert set(train).isdisjoint(val) and len(train) + len(val) == 240 and 5 < len(val) < 40
 
 
-def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample):
+@pytest.mark.parametrize("context", [1, 2])
+def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample, context):
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(12):  # 12 crops of the sample photo; the hash split holds some out
@@ -44,11 +49,12 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
         Image.fromarray(sample[r * 50 : r * 50 + 48, c * 60 : c * 60 + 56]).save(folder / f"crop{i:02d}.png")
     out = tmp_path / "m.npz"
     report = train_main([str(folder)], out, minutes=0.15, hidden=(16,), components=2, keep=1.0, threads=1,
-                        log=lambda *_: None)
+                        log=lambda *_: None, context=context)
     curve = report["curve"]
     assert curve[-1]["val_bpsp"] < curve[0]["val_bpsp"] - 0.05  # it learned something
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == curve[-1]["step"]
     exported = IntegerModel.load(out)
+    assert exported.context == context and report["architecture"]["features"] == n_features(context)
     val_images = [np.asarray(Image.open(name).convert("RGB")) for name in report["val_images"]]
     assert val_images
     # the float twin rounds as the integer model does: the export costs what training saw
@@ -60,15 +66,32 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
     assert abs(stats.nll_bpsp - stats.bpsp) < 0.5
 
 
-def test_a_shipped_integer_model_is_a_training_start_that_exports_back_to_itself():
+@pytest.mark.parametrize("tag", [e["sha256"][:8] for e in zoo.versions("photo")])
+def test_a_shipped_integer_model_is_a_training_start_that_exports_back_to_itself(tag):
     from neuralzip.training.float_model import MixtureMLP
     from neuralzip.training.train import export, float_state
-    from neuralzip.zoo import load
 
-    shipped = load("photo").model
-    model = MixtureMLP(75, (128, 128), shipped.mlp.components)
+    shipped = zoo.load("photo", bytes.fromhex(tag)).model
+    model = MixtureMLP(n_features(shipped.context), (128, 128), shipped.mlp.components)
     model.load_state_dict(float_state(shipped))
-    back = export(model, shipped.default_coefs)
-    assert back.mlp.fracs == shipped.mlp.fracs
+    back = export(model, shipped.default_coefs, shipped.context)
+    assert back.mlp.fracs == shipped.mlp.fracs and back.context == shipped.context
     for a, b in zip(back.mlp.weights + back.mlp.biases, shipped.mlp.weights + shipped.mlp.biases):
         assert np.array_equal(a, b)
+
+
+def test_a_context_1_model_grown_into_context_2_computes_what_it_did():
+    """Zero weights on the new inputs: the wider model starts as exactly the shipped one."""
+    from neuralzip.training.float_model import MixtureMLP
+    from neuralzip.training.train import export, float_state
+
+    narrow = next(m for m in (zoo.load("photo", bytes.fromhex(e["sha256"][:8])).model for e in zoo.versions("photo"))
+                  if m.context == 1)
+    model = MixtureMLP(n_features(2), (128, 128), narrow.mlp.components)
+    model.load_state_dict(float_state(narrow, context=2))
+    grown = export(model, narrow.default_coefs, 2)
+    features = np.random.default_rng(0).integers(-2000, 2000, (300, n_features(2)))
+    assert np.array_equal(reference.mlp_outputs(grown.mlp, features),
+                          reference.mlp_outputs(narrow.mlp, features[:, : n_features(1)]))
+    with pytest.raises(ValueError, match="cannot start"):
+        float_state(grown, context=1)

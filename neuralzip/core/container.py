@@ -31,6 +31,8 @@ KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3}  # 3 als
 REGISTERED_MODELS = {
     1: ("photo", bytes.fromhex("e8adac20")),
     2: ("cifar10", bytes.fromhex("20ebacbd")),
+    3: ("photo", bytes.fromhex("265c3c51")),
+    4: ("cifar10", bytes.fromhex("b2b986c5")),
 }
 _REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
 REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
