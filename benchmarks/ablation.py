@@ -47,7 +47,7 @@ def model_terms(model, image: np.ndarray):
     h, w, _ = image.shape
     ctx = reference.Context.from_image(image, fit_ls(image))
     rows, cols = np.divmod(np.arange(h * w), w)
-    feats, _ = ctx.features(rows, cols)
+    feats, _ = ctx.features(rows, cols, model.context)
     out = reference.mlp_outputs(model.mlp, reference.quantize_features(feats))
     pixels, residuals = ctx.pixels.reshape(-1, 3), ctx.residuals.reshape(-1, 3)
     return out, 16 * pixels - residuals, residuals, pixels
@@ -189,7 +189,7 @@ def main() -> None:
     for subset, name, image in images(args.kodak, args.heldout):
         rows.setdefault(subset, []).append((image.size, measure(model, image)))
         print(subset, name, {k: round(v, 4) for k, v in rows[subset][-1][1].items()}, flush=True)
-    lines = ["# Adaptation levers, measured alone (ideal bpsp, shipped `photo` model)", "",
+    lines = [f"# Adaptation levers, measured alone (ideal bpsp, shipped `photo` model, weights {load('photo').tag.hex()})", "",
              f"Command: `python benchmarks/ablation.py --kodak {args.kodak} --heldout {args.heldout}` "
              f"({time.perf_counter() - t0:.0f} s). Pooled over the images of each set; "
              "change relative to the shipped model in brackets.", "",

@@ -84,7 +84,8 @@ def main() -> None:
         shipped = results[SHIPPED]
         print(subset, name, round(shipped["plain"] / image.size, 4), "->",
               {v: round(r["adapted"] / image.size, 4) for v, r in results.items()}, flush=True)
-    lines = ["# Per-image adaptation of the `photo` model, part by part (ideal bpsp, integer tables)", "",
+    lines = [f"# Per-image adaptation of the `photo` model (weights {codec.zoo_model.tag.hex()}), part by part "
+             "(ideal bpsp, integer tables)", "",
              f"Command: `python benchmarks/adaptation.py --kodak {args.kodak} --heldout {args.heldout}` "
              f"({time.perf_counter() - t0:.0f} s, one thread). Pooled over each set; \"with its bytes\" adds "
              "the bytes the adaptation takes in the header. Parts alone: the other parts' learning rates "

@@ -4,8 +4,10 @@ For each version of ``--model`` in ``weights/manifest.json`` (the current weight
 retired ones kept so that their files decode): the context its inputs come from, and the
 real-file bits per subpixel (headers included, per-image adaptation on, as ``neuralzip
 compress`` writes them) pooled over Kodak-24 and the held-out photos of the training
-folders. This is the ablation of what a new version changed (its manifest entry says how
-it was made).
+folders; and the decode time of one image (``--time-image``, two kernel threads, the
+versions interleaved, best of ``--repeats``), so that a version's speed is compared on the
+same machine at the same moment. This is the ablation of what a new version changed (its
+manifest entry says how it was made).
 
 Run from the repository root (about 2 s an image and version on one core):
 
@@ -39,12 +41,29 @@ def file_bytes(job: tuple[str, str, Path]) -> tuple[int, int]:
     return image.size, len(Codec(zoo.load(name, bytes.fromhex(tag)), threads=1).encode(image)[0])
 
 
+def decode_seconds(name: str, tags: list[str], path: Path, repeats: int) -> dict[str, float]:
+    """Best decode time in seconds of the image at ``path`` per version tag, the versions
+    decoded in turn ``repeats`` times (two kernel threads)."""
+    image = np.asarray(Image.open(path).convert("RGB"))
+    codecs = {tag: Codec(zoo.load(name, bytes.fromhex(tag)), threads=2) for tag in tags}
+    files = {tag: codec.encode(image)[0] for tag, codec in codecs.items()}
+    best = dict.fromkeys(tags, float("inf"))
+    for _ in range(repeats):
+        for tag, codec in codecs.items():
+            t0 = time.perf_counter()
+            codec.decode(files[tag])
+            best[tag] = min(best[tag], time.perf_counter() - t0)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="photo")
     ap.add_argument("--kodak", type=int, default=24, help="first N Kodak images")
     ap.add_argument("--heldout", type=int, default=55, help="first N held-out training-folder photos")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--time-image", type=Path, default=ROOT.parent / "shared" / "data" / "kodak" / "kodim01.png")
+    ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model_versions.md")
     args = ap.parse_args()
     listed = image_paths(args.kodak, args.heldout)
@@ -62,17 +81,23 @@ def main() -> None:
         model = zoo.load(args.model, bytes.fromhex(tag)).model
         rows.append((tag, model.context, entry is versions[0], cells))
         print(tag, {s: round(v, 4) for s, (_, v) in cells.items()}, flush=True)
+    seconds = decode_seconds(args.model, [tag for tag, *_ in rows], args.time_image, args.repeats)
     oldest = rows[-1][3]
     lines = [f"# Shipped versions of `{args.model}`, real files (bpsp, headers included)", "",
              f"Command: `python benchmarks/model_versions.py --model {args.model} --kodak {args.kodak} "
-             f"--heldout {args.heldout} --jobs {args.jobs}` ({time.perf_counter() - t0:.0f} s). "
-             "Per-image adaptation on, as `neuralzip compress` writes files; change against the oldest "
-             "version in brackets. How each version was made: its entry in `weights/manifest.json`.", "",
-             "| weights | context | " + " | ".join(f"{s} ({n} images)" for s, (n, _) in oldest.items()) + " |",
-             "|---|---:|" + "---:|" * len(oldest)]
+             f"--heldout {args.heldout} --jobs {args.jobs} --repeats {args.repeats}` "
+             f"({time.perf_counter() - t0:.0f} s). Per-image adaptation on, as `neuralzip compress` writes "
+             "files; change against the oldest version in brackets. Decode: "
+             f"`{args.time_image.name}` on two threads, best of {args.repeats}, the versions in turn. How each "
+             "version was made: its entry in `weights/manifest.json`.", "",
+             "| weights | context | " + " | ".join(f"{s} ({n} images)" for s, (n, _) in oldest.items())
+             + f" | decode {args.time_image.name} |",
+             "|---|---:|" + "---:|" * (len(oldest) + 1)]
+    oldest_s = seconds[rows[-1][0]]
     for tag, context, current, cells in rows:
         shown = " | ".join(f"{v:.4f} ({100 * (v / oldest[s][1] - 1):+.2f} %)" for s, (_, v) in cells.items())
-        lines.append(f"| `{tag}`{' (current)' if current else ''} | {context} | {shown} |")
+        lines.append(f"| `{tag}`{' (current)' if current else ''} | {context} | {shown} | "
+                     f"{seconds[tag]:.3f} s ({100 * (seconds[tag] / oldest_s - 1):+.1f} %) |")
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
