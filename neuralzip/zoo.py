@@ -68,8 +68,11 @@ def versions(name: str) -> list[dict]:
 @functools.lru_cache(maxsize=None)
 def load(name: str = DEFAULT_MODEL, tag: bytes | None = None) -> ZooModel:
     """Load a shipped model by name, checking its file against the manifest's sha256: the
-    current version, or with ``tag`` (4 bytes) the version whose sha256 starts with it."""
-    found = [e for e in versions(name) if tag is None or bytes.fromhex(e["sha256"][:8]) == tag]
+    current version, or with ``tag`` (4 bytes) the version whose sha256 starts with it.
+    Either way one version is read once: the current one is cached under its tag."""
+    if tag is None:
+        return load(name, bytes.fromhex(versions(name)[0]["sha256"][:8]))
+    found = [e for e in versions(name) if bytes.fromhex(e["sha256"][:8]) == tag]
     if not found:
         raise ModelNotFound(f"weights {tag.hex()} of model {name!r} are not installed "
                             f"(installed: {', '.join(e['sha256'][:8] for e in versions(name))})")

@@ -13,7 +13,7 @@ from neuralzip.core.context import num_steps, solve_ls
 from neuralzip.core.intmodel import IntegerMLP
 from neuralzip.core.tables import Tables
 from neuralzip.core.units import (
-    ACT_FRAC, ACT_MAX, CUR_G, CUR_R, INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, LS_BIAS_INPUT,
+    ACT_FRAC, ACT_MAX, CONTEXTS, CUR_G, CUR_R, INV_BITS, LOGIT_RANGE, LOGSCALE_MAX, LOGSCALE_MIN, LS_BIAS_INPUT,
     LS_CROSS_INPUTS, LS_FRAC, LS_SIZES, LS_TOTAL, N_, NE_, NEIGHBOURS, NW_, Q4, SKEW, STAGE, T_FRAC,
     T_MAX, W_, WIDE_NEIGHBOURS, WIDE_RESIDUALS, feature_shifts, n_features,
 )
@@ -208,7 +208,7 @@ def fit_ls(image: np.ndarray) -> np.ndarray:
 
 def quantize_features(features: np.ndarray) -> np.ndarray:
     """Integer features (n, F) of a context -> fixed point with 8 fractional bits, int64 (n, F)."""
-    shifts = feature_shifts({n_features(c): c for c in (1, 2)}[features.shape[1]])
+    shifts = feature_shifts({n_features(c): c for c in CONTEXTS}[features.shape[1]])
     out = np.left_shift(features, np.maximum(shifts, 0))
     for shift in set(shifts[shifts < 0].tolist()):
         out[:, shifts == shift] = round_shift(features[:, shifts == shift], -shift)
