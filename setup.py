@@ -34,14 +34,15 @@ class BuildKernel(build_ext):
         super().build_extensions()
 
 
+# No FMA contraction and no fast-math: a float result must not depend on which instruction
+# set a function was compiled for (the adaptation's float64 choices go into the file).
+FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno", "-fwrapv", "-pthread"]
+
 setup(
     ext_modules=[
-        Extension(
-            "neuralzip.core._kernel",
-            sources=["neuralzip/core/_kernel.c"],
-            extra_compile_args=["-O3", "-std=c11", "-ffp-contract=fast", "-fno-math-errno", "-pthread"],
-            extra_link_args=["-pthread"],
-        )
+        Extension(f"neuralzip.core.{name}", sources=[f"neuralzip/core/{name}.c"], extra_compile_args=FLAGS,
+                  extra_link_args=["-pthread"])
+        for name in ("_kernel", "_adapt")
     ],
     cmdclass={"build_ext": BuildKernel},
 )

@@ -43,6 +43,13 @@
 #define LOGSCALE_MIN (-128)
 #define LOGSCALE_MAX 192
 #define LOGIT_RANGE 256
+#define WEIGHT_BITS 12
+#define INV_MAX_BITS 26 /* inverse scales are at most 2**26 (tables hold 2**18 / s, s >= e**-4) */
+#define EXACT_LIMIT 9007199254740992.0 /* 2**53 */
+/* Model outputs and mixture means are clamped to +-OUT_LIMIT (q4 for means: 8192 times the
+ * pixel range), far beyond where any table still changes: this bounds every product in
+ * prepare() and cdf() below 2**62 whatever a crafted file's adaptation says. */
+#define OUT_LIMIT ((int64_t)1 << 24)
 #define STAGE 16
 #define OUT_ROWS 12
 #define MAX_K 32
@@ -123,7 +130,7 @@ typedef struct {
     _Atomic int stop;
     BlockFn fn;
     void *ctx;
-    int64_t n_blocks;
+    _Atomic int64_t n_blocks; /* read by workers that may still be leaving the previous job */
 } Pool;
 
 typedef struct { Pool *pool; int slot; } WorkerArgs;
@@ -133,7 +140,7 @@ static void pool_work(Pool *pool, uint32_t gen, int slot) {
     for (;;) {
         uint64_t c = atomic_load(&pool->claim);
         uint32_t next = (uint32_t)c;
-        if ((uint32_t)(c >> 32) != gen || next == CLOSED || next >= pool->n_blocks) return;
+        if ((uint32_t)(c >> 32) != gen || next == CLOSED || next >= atomic_load(&pool->n_blocks)) return;
         if (!atomic_compare_exchange_weak(&pool->claim, &c, c + 1)) continue;
         pool->fn(pool->ctx, next, slot); /* the job stays until its claimed blocks are done */
         atomic_fetch_add(&pool->done, 1);
@@ -159,14 +166,14 @@ static void *pool_worker(void *arg) {
 }
 
 static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
-    if (pool->n_workers == 0 || n_blocks < 2) {
+    if (pool->n_workers == 0 || n_blocks < 2 || n_blocks >= CLOSED) { /* CLOSED: the claim counter's 32 bits */
         for (int64_t b = 0; b < n_blocks; b++) fn(ctx, b, 0);
         return;
     }
     const uint32_t gen = atomic_load(&pool->posted) + 1;
     pool->fn = fn;
     pool->ctx = ctx;
-    pool->n_blocks = n_blocks;
+    atomic_store(&pool->n_blocks, n_blocks);
     atomic_store(&pool->done, 0);
     atomic_store(&pool->claim, (uint64_t)gen << 32);
     pthread_mutex_lock(&pool->mutex);
@@ -230,6 +237,10 @@ typedef struct {
     int32_t *step_current, *step_base, *step_res; /* (n, 3) */
     int32_t *step_bucket; /* (n,) */
     Prepared *step_prep; /* (n,) of the channel being decoded */
+    int step_phase; /* what the step expects next: 3 * ch + (0 coarse, 1 fine, 2 commit); -1 no step */
+    int init_called, ready; /* __init__ ran (once only), and succeeded */
+    int residuals_ready; /* compute_residuals() ran: the encoder's residual plane is complete */
+    _Atomic int busy; /* a method is running: a second thread is refused, never let in */
 } ImageKernel;
 
 static void *aligned_zeros(size_t bytes) {
@@ -239,13 +250,11 @@ static void *aligned_zeros(size_t bytes) {
     return p;
 }
 
-/* Functions compiled for several instruction sets and picked at run time (GCC ifunc);
- * every result is an exact integer, so the choice never changes a bit. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
-#endif
+/* Hot functions are compiled for several instruction sets and one is picked at import
+ * (isa.h); every result is an exact integer, so the choice never changes a bit. */
+#include "isa.h"
+
+static int active_isa = ISA_BASELINE;
 
 /* ---- causal context ------------------------------------------------------------------ */
 
@@ -360,7 +369,8 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES]
 
 /* y[p, :] = x[p, :] @ w + b for TILE_ROWS-padded rows; exact on integer values, so the
  * clones for wider vector units give the same results as the baseline. */
-MULTIVERSION static void dense(const double *restrict x, int ldx, int rows, const Layer *layer, double *restrict y, int ldy) {
+static inline __attribute__((always_inline)) void dense_body(const double *restrict x, int ldx, int rows, const Layer *layer,
+                                                            double *restrict y, int ldy) {
     const int n_in = layer->n_in, n_out = layer->n_out_pad;
     for (int p0 = 0; p0 < rows; p0 += TILE_ROWS) {
         for (int o0 = 0; o0 < n_out; o0 += TILE_COLS) {
@@ -386,6 +396,9 @@ MULTIVERSION static void dense(const double *restrict x, int ldx, int rows, cons
     }
 }
 
+ISA_CLONES(void, dense, (const double *restrict x, int ldx, int rows, const Layer *layer, double *restrict y, int ldy),
+           (x, ldx, rows, layer, y, ldy))
+
 /* Model outputs (rows, 12*K) int64 of the features in ``s->a`` (rows x width_pad). */
 static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
     const int padded = pad_to(rows, TILE_ROWS);
@@ -393,7 +406,7 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
     for (int i = rows * k->width_pad; i < padded * k->width_pad; i++) x[i] = 0.0;
     for (int l = 0; l < k->n_layers; l++) {
         const Layer *layer = &k->layers[l];
-        dense(x, k->width_pad, padded, layer, y, k->width_pad);
+        dense_paths[active_isa](x, k->width_pad, padded, layer, y, k->width_pad);
         /* y holds exact integers below 2**53: shifting their int64 values floors exactly */
         if (l < k->n_layers - 1) {
             for (int p = 0; p < rows; p++) {
@@ -404,7 +417,8 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
         } else {
             for (int p = 0; p < rows; p++)
                 for (int o = 0; o < layer->n_out; o++)
-                    out[(size_t)p * layer->n_out + o] = round_shift((int64_t)y[(size_t)p * k->width_pad + o], layer->frac + ACT_FRAC);
+                    out[(size_t)p * layer->n_out + o] =
+                        clamp64(round_shift((int64_t)y[(size_t)p * k->width_pad + o], layer->frac + ACT_FRAC), -OUT_LIMIT, OUT_LIMIT);
         }
     }
 }
@@ -426,7 +440,7 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
         int64_t mean = base + offset[i];
         if (ch == 1) mean += round_shift(out[9 * K + i] * res[0], 8);
         if (ch == 2) mean += round_shift(out[10 * K + i] * res[0] + out[11 * K + i] * res[1], 8);
-        p->mean[p->n] = mean;
+        p->mean[p->n] = clamp64(mean, -OUT_LIMIT, OUT_LIMIT);
         p->inv[p->n] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
         p->weight[p->n++] = weight;
     }
@@ -476,12 +490,23 @@ static void kernel_dealloc(ImageKernel *k) {
     Py_TYPE(k)->tp_free((PyObject *)k);
 }
 
-/* A C-contiguous buffer of ``count`` items of ``itemsize`` bytes (or any count if < 0). */
-static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ssize_t count, int writable, const char *what) {
+/* Whether a buffer's struct format is ``type``: 'd' float64, 'q' int64, 'i' int32, 'h' int16. */
+static int format_is(const Py_buffer *view, char type) {
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    if (f[0] && f[1]) return 0;
+    if (f[0] == type) return 1;
+    if (type == 'q' && (f[0] == 'l' || f[0] == 'q') && view->itemsize == 8) return 1; /* int64: 'l' on LP64 */
+    if (type == 'i' && f[0] == 'l' && view->itemsize == 4) return 1;
+    return 0;
+}
+
+/* A C-contiguous buffer of ``count`` items of struct type ``type`` (any count if < 0). */
+static int get_buffer(PyObject *obj, Py_buffer *view, char type, Py_ssize_t count, int writable, const char *what) {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
-    if (view->itemsize != itemsize || (count >= 0 && view->len != count * itemsize)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes, got %zd bytes of %zd-byte items",
-                     what, count, itemsize, view->len, view->itemsize);
+    if (!format_is(view, type) || (count >= 0 && view->len != count * view->itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of type '%c', got %zd bytes of type '%s'",
+                     what, count, type, view->len, view->format ? view->format : "B");
         PyBuffer_Release(view);
         return -1;
     }
@@ -490,7 +515,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, Py_ss
 
 static int64_t *copy_int64(PyObject *obj, Py_ssize_t count, const char *what) {
     Py_buffer v;
-    if (get_buffer(obj, &v, 8, count, 0, what) < 0) return NULL;
+    if (get_buffer(obj, &v, 'q', count, 0, what) < 0) return NULL;
     int64_t *out = aligned_zeros((size_t)count * 8);
     if (out) memcpy(out, v.buf, (size_t)count * 8);
     else PyErr_NoMemory();
@@ -518,14 +543,14 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
     for (int l = 0; l < n_layers; l++) {
         Layer *layer = &k->layers[l];
         Py_buffer wv, bv;
-        if (get_buffer(PyList_GET_ITEM(weights, l), &wv, 8, -1, 0, "weights") < 0) return -1;
+        if (get_buffer(PyList_GET_ITEM(weights, l), &wv, 'd', -1, 0, "weights") < 0) return -1;
         if (wv.ndim != 2 || wv.shape[0] != n_in) {
             PyBuffer_Release(&wv);
             PyErr_Format(PyExc_ValueError, "layer %d: weights must be float64 (%d, n_out)", l, n_in);
             return -1;
         }
         const int n_out = (int)wv.shape[1];
-        if (get_buffer(PyList_GET_ITEM(biases, l), &bv, 8, n_out, 0, "biases") < 0) { PyBuffer_Release(&wv); return -1; }
+        if (get_buffer(PyList_GET_ITEM(biases, l), &bv, 'd', n_out, 0, "biases") < 0) { PyBuffer_Release(&wv); return -1; }
         layer->n_in = n_in;
         layer->n_out = n_out;
         layer->n_out_pad = pad_to(n_out, TILE_COLS);
@@ -543,6 +568,23 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
         n_in = n_out;
         if (layer->n_out_pad > widest) widest = layer->n_out_pad;
     }
+    /* every partial sum of every layer is an integer below 2**53 (so float64 is exact and the
+     * casts to int64 are defined): sum |w| * (largest input) + |b|, inputs below ACT_MAX */
+    for (int l = 0; l < n_layers; l++) {
+        const Layer *layer = &k->layers[l];
+        for (int o = 0; o < layer->n_out; o++) {
+            double bound = fabs(layer->b[o]);
+            for (int i = 0; i < layer->n_in; i++) {
+                const double w = layer->w[(size_t)i * layer->n_out_pad + o];
+                if (w != floor(w)) { PyErr_SetString(PyExc_ValueError, "integer model weights must be integers"); return -1; }
+                bound += fabs(w) * ACT_MAX;
+            }
+            if (!(bound < EXACT_LIMIT) || layer->b[o] != floor(layer->b[o])) {
+                PyErr_SetString(PyExc_ValueError, "integer model could overflow exact float64 accumulation");
+                return -1;
+            }
+        }
+    }
     if (n_in != OUT_ROWS * components) {
         PyErr_Format(PyExc_ValueError, "last layer has %d outputs, expected 12 * %d", n_in, components);
         return -1;
@@ -552,6 +594,23 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
         !(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
         !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
         return -1;
+    /* the tables' contract (tables.py): a monotone CDF in 0..2**CDF_BITS, weights in
+     * 0..2**WEIGHT_BITS with the top one positive, inverse scales in 1..2**INV_MAX_BITS */
+    for (int t = 0; t <= 2 * T_MAX * (1 << T_FRAC); t++)
+        if (k->sigmoid[t] < 0 || k->sigmoid[t] > (1 << CDF_BITS) || (t && k->sigmoid[t] < k->sigmoid[t - 1])) {
+            PyErr_SetString(PyExc_ValueError, "sigmoid table: not a monotone CDF in 0..2**20");
+            return -1;
+        }
+    for (int i = 0; i <= LOGSCALE_MAX - LOGSCALE_MIN; i++)
+        if (k->inv_scale[i] < 1 || k->inv_scale[i] > ((int64_t)1 << INV_MAX_BITS)) {
+            PyErr_SetString(PyExc_ValueError, "inverse scale table: values must be in 1..2**26");
+            return -1;
+        }
+    for (int i = 0; i <= LOGIT_RANGE; i++)
+        if (k->weight_lut[i] < 0 || k->weight_lut[i] > (1 << WEIGHT_BITS) || (i == 0 && k->weight_lut[0] < 1)) {
+            PyErr_SetString(PyExc_ValueError, "weight table: values must be in 0..2**12, the first positive");
+            return -1;
+        }
     return 0;
 }
 
@@ -564,7 +623,9 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
                                      &sigmoid, &inv_scale, &weight, &coefs, &pixels, &colour_channels, &threads,
                                      &context))
         return -1;
-    if (k->pixels_view.obj) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is already initialised"); return -1; }
+    if (k->init_called) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel.__init__ runs once: make a new kernel"); return -1; }
+    k->init_called = 1;
+    k->step_phase = -1;
     if (colour_channels < 1 || colour_channels > 3 || threads < 1 || context < 1 || context > 2) {
         PyErr_SetString(PyExc_ValueError, "bad colour_channels, threads or context");
         return -1;
@@ -583,9 +644,14 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     if (!c) return -1;
     memcpy(k->coefs, c, sizeof k->coefs);
     free(c);
+    for (int i = 0; i < LS_TOTAL; i++)
+        if (k->coefs[i] < -32768 || k->coefs[i] > 32767) { /* residual planes are int16 */
+            PyErr_SetString(PyExc_ValueError, "LS coefficients must be in -32768..32767");
+            return -1;
+        }
     /* pixels: writable uint8 (H, W, 3) */
-    if (PyObject_GetBuffer(pixels, &k->pixels_view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_STRIDES) < 0) return -1;
-    if (k->pixels_view.itemsize != 1 || k->pixels_view.ndim != 3 || k->pixels_view.shape[2] != 3 ||
+    if (PyObject_GetBuffer(pixels, &k->pixels_view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_STRIDES | PyBUF_FORMAT) < 0) return -1;
+    if (k->pixels_view.itemsize != 1 || !k->pixels_view.format || strcmp(k->pixels_view.format, "B") != 0 || k->pixels_view.ndim != 3 || k->pixels_view.shape[2] != 3 ||
         k->pixels_view.shape[0] < 1 || k->pixels_view.shape[1] < 1 ||
         k->pixels_view.shape[0] > INT32_MAX / SKEW / 2 || k->pixels_view.shape[1] > INT32_MAX / 2) {
         PyErr_SetString(PyExc_ValueError, "pixels must be a writable C-contiguous uint8 (H, W, 3) array");
@@ -614,19 +680,43 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     const size_t n = (size_t)k->step_capacity;
     k->step_rows = malloc(n * sizeof(int));
     k->step_cols = malloc(n * sizeof(int));
-    k->step_out = malloc(n * OUT_ROWS * components * sizeof(int64_t));
-    k->step_known = malloc(n * 3 * sizeof(int64_t));
-    k->step_current = malloc(n * 3 * sizeof(int32_t));
-    k->step_base = malloc(n * 3 * sizeof(int32_t));
-    k->step_res = malloc(n * 3 * sizeof(int32_t));
-    k->step_bucket = malloc(n * sizeof(int32_t));
-    k->step_prep = malloc(n * sizeof(Prepared));
+    k->step_out = calloc(n * OUT_ROWS * k->components, sizeof(int64_t));
+    k->step_known = calloc(n * 3, sizeof(int64_t));
+    k->step_current = calloc(n * 3, sizeof(int32_t));
+    k->step_base = calloc(n * 3, sizeof(int32_t));
+    k->step_res = calloc(n * 3, sizeof(int32_t));
+    k->step_bucket = calloc(n, sizeof(int32_t));
+    k->step_prep = calloc(n, sizeof(Prepared));
     if (!k->step_rows || !k->step_cols || !k->step_out || !k->step_known || !k->step_current || !k->step_base ||
         !k->step_res || !k->step_bucket || !k->step_prep) {
         PyErr_NoMemory();
         return -1;
     }
+    k->ready = 1;
     return 0;
+}
+
+/* ---- one caller at a time ------------------------------------------------------------------------
+ * Methods release the GIL while the pool runs; a second Python thread calling into the same
+ * kernel then is refused (RuntimeError) instead of sharing its pool and scratch memory. */
+
+static int enter(ImageKernel *k) {
+    if (!k->ready) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is not initialised"); return -1; }
+    if (atomic_exchange(&k->busy, 1)) {
+        PyErr_SetString(PyExc_RuntimeError, "ImageKernel is in use by another thread (one kernel serves one thread at a time)");
+        return -1;
+    }
+    return 0;
+}
+
+static inline void leave(ImageKernel *k) { atomic_store(&k->busy, 0); }
+
+/* Raises RuntimeError unless the current step expects ``phase`` next (decoder call order:
+ * begin_step, then per coded channel coarse, fine, commit). */
+static int expect_phase(ImageKernel *k, int phase, const char *what) {
+    if (k->step_phase == phase) return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s out of order: begin_step, then per channel coarse, fine and commit", what);
+    return -1;
 }
 
 /* ---- wavefront ------------------------------------------------------------------------------ */
@@ -665,16 +755,19 @@ static void residuals_block(void *ctx, int64_t block, int slot) {
 }
 
 static PyObject *kernel_compute_residuals(ImageKernel *k, PyObject *Py_UNUSED(noargs)) {
+    if (enter(k) < 0) return NULL;
     PassJob job = {k, NULL, NULL, NULL};
     Py_BEGIN_ALLOW_THREADS
     pool_run(&k->pool, residuals_block, &job, pass_blocks(k));
     Py_END_ALLOW_THREADS
+    k->residuals_ready = 1;
+    leave(k);
     Py_RETURN_NONE;
 }
 
 #define NORMAL_TOTAL (18 * 19 + 23 * 24 + 24 * 25) /* per channel: gram (n x n), then rhs (n) */
 
-MULTIVERSION static void normal_block(void *ctx, int64_t block, int slot) {
+static inline __attribute__((always_inline)) void normal_block_body(void *ctx, int64_t block, int slot) {
     const PassJob *job = ctx;
     const ImageKernel *k = job->k;
     const int64_t end = (int64_t)k->height * k->width;
@@ -698,16 +791,22 @@ MULTIVERSION static void normal_block(void *ctx, int64_t block, int slot) {
     }
 }
 
+ISA_CLONES(void, normal_block, (void *ctx, int64_t block, int slot), (ctx, block, slot))
+
+static void normal_block(void *ctx, int64_t block, int slot) { normal_block_paths[active_isa](ctx, block, slot); }
+
 static PyObject *kernel_ls_normal_equations(ImageKernel *k, PyObject *arg) {
     /* out: float64, for channel 0, 1, 2: gram (n x n) then rhs (n), n = LS_SIZES[ch] */
     Py_buffer out;
-    if (get_buffer(arg, &out, 8, NORMAL_TOTAL, 1, "normal equations") < 0) return NULL;
+    if (enter(k) < 0) return NULL;
+    if (get_buffer(arg, &out, 'd', NORMAL_TOTAL, 1, "normal equations") < 0) { leave(k); return NULL; }
     double *sums = calloc((size_t)k->threads * NORMAL_TOTAL, sizeof(double));
-    if (!sums) { PyBuffer_Release(&out); return PyErr_NoMemory(); }
+    if (!sums) { PyBuffer_Release(&out); leave(k); return PyErr_NoMemory(); }
     PassJob job = {k, NULL, NULL, sums};
     Py_BEGIN_ALLOW_THREADS
     pool_run(&k->pool, normal_block, &job, pass_blocks(k));
     Py_END_ALLOW_THREADS
+    leave(k);
     /* every term is an integer and every sum stays below 2**53: exact in any order */
     double *dst = out.buf;
     for (int i = 0; i < NORMAL_TOTAL; i++) {
@@ -741,15 +840,17 @@ static void terms_block(void *ctx, int64_t block, int slot) {
 static PyObject *kernel_terms(ImageKernel *k, PyObject *args) {
     /* features int16 (H*W, n_features) fixed point 2**-8 and LS bases int16 (H*W, 3) q4, raster order */
     PyObject *fo, *bo;
-    if (!PyArg_ParseTuple(args, "OO", &fo, &bo)) return NULL;
+    if (!PyArg_ParseTuple(args, "OO", &fo, &bo) || enter(k) < 0) return NULL;
     const int64_t n = (int64_t)k->height * k->width;
     Py_buffer fv, bv;
-    if (get_buffer(fo, &fv, 2, n * k->n_features, 1, "features") < 0) return NULL;
-    if (get_buffer(bo, &bv, 2, n * 3, 1, "bases") < 0) { PyBuffer_Release(&fv); return NULL; }
+    if (!k->residuals_ready) { PyErr_SetString(PyExc_RuntimeError, "terms() needs compute_residuals() first"); leave(k); return NULL; }
+    if (get_buffer(fo, &fv, 'h', n * k->n_features, 1, "features") < 0) { leave(k); return NULL; }
+    if (get_buffer(bo, &bv, 'h', n * 3, 1, "bases") < 0) { PyBuffer_Release(&fv); leave(k); return NULL; }
     PassJob job = {k, fv.buf, bv.buf, NULL};
     Py_BEGIN_ALLOW_THREADS
     pool_run(&k->pool, terms_block, &job, pass_blocks(k));
     Py_END_ALLOW_THREADS
+    leave(k);
     PyBuffer_Release(&fv);
     PyBuffer_Release(&bv);
     Py_RETURN_NONE;
@@ -812,7 +913,7 @@ static void encode_block(void *ctx, int64_t block, int slot) {
     job->block_bits[block] = bits;
 }
 
-static PyObject *kernel_encode_steps(ImageKernel *k, PyObject *args) {
+static PyObject *encode_steps_impl(ImageKernel *k, PyObject *args) {
     /* Symbols (int32) and tables (float64, 16 per row) of wavefront steps t0..t1-1 in the
      * decoder's order: step, coded channel, stage (bucket v // 16, then v % 16), pixel.
      * Returns (rows written, ideal bits). Needs compute_residuals() first. */
@@ -820,14 +921,15 @@ static PyObject *kernel_encode_steps(ImageKernel *k, PyObject *args) {
     PyObject *so, *to;
     if (!PyArg_ParseTuple(args, "LLOO", &t0, &t1, &so, &to)) return NULL;
     if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
+    if (!k->residuals_ready) { PyErr_SetString(PyExc_RuntimeError, "encode_steps() needs compute_residuals() first"); return NULL; }
     if (t0 < 0 || t1 < t0 || t1 > num_steps(k)) { PyErr_SetString(PyExc_ValueError, "step range out of the image"); return NULL; }
     int64_t n_px = 0;
     for (int64_t t = t0; t < t1; t++) { int first; n_px += step_span(k, t, &first); }
     const int cc = k->colour_channels;
     const int64_t n_rows = n_px * cc * 2;
     Py_buffer sv, tv;
-    if (get_buffer(so, &sv, 4, -1, 1, "symbols") < 0) return NULL;
-    if (get_buffer(to, &tv, 8, -1, 1, "tables") < 0) { PyBuffer_Release(&sv); return NULL; }
+    if (get_buffer(so, &sv, 'i', -1, 1, "symbols") < 0) return NULL;
+    if (get_buffer(to, &tv, 'd', -1, 1, "tables") < 0) { PyBuffer_Release(&sv); return NULL; }
     if (sv.len < n_rows * 4 || tv.len < n_rows * STAGE * 8) {
         PyBuffer_Release(&sv); PyBuffer_Release(&tv);
         PyErr_SetString(PyExc_ValueError, "symbols or tables buffer too small for the step range");
@@ -877,7 +979,7 @@ static void step_block(void *ctx, int64_t block, int slot) {
                   k->step_out + (size_t)a * OUT_ROWS * k->components, k->step_known + 3 * a);
 }
 
-static PyObject *kernel_begin_step(ImageKernel *k, PyObject *arg) {
+static PyObject *begin_step_impl(ImageKernel *k, PyObject *arg) {
     /* Model outputs of every pixel of step t; returns the step's pixel count. */
     const long long t = PyLong_AsLongLong(arg);
     if (t == -1 && PyErr_Occurred()) return NULL;
@@ -892,11 +994,12 @@ static PyObject *kernel_begin_step(ImageKernel *k, PyObject *arg) {
     Py_END_ALLOW_THREADS
     memset(k->step_current, 0, (size_t)n * 3 * sizeof(int32_t));
     memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
+    k->step_phase = 0;
     return PyLong_FromLong(n);
 }
 
 static int step_table_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
-    if (get_buffer(obj, view, 8, -1, 1, "tables") < 0) return -1;
+    if (get_buffer(obj, view, 'd', -1, 1, "tables") < 0) return -1;
     if (view->len < (Py_ssize_t)k->step_n * STAGE * 8) {
         PyBuffer_Release(view);
         PyErr_SetString(PyExc_ValueError, "tables buffer too small for the step");
@@ -942,19 +1045,22 @@ static void run_stage(ImageKernel *k, int ch, const int32_t *buckets, double *ta
     pool_run(&k->pool, stage_block, &job, (k->step_n + TABLE_BLOCK - 1) / TABLE_BLOCK);
 }
 
-static PyObject *kernel_coarse(ImageKernel *k, PyObject *args) {
+static PyObject *coarse_impl(ImageKernel *k, PyObject *args) {
     /* Stage-1 tables (bucket v // 16) of channel ch for the step's pixels. */
     int ch;
     PyObject *to;
     Py_buffer tv;
-    if (!PyArg_ParseTuple(args, "iO", &ch, &to) || check_channel(k, ch) < 0 || step_table_buffer(k, to, &tv) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "iO", &ch, &to) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch, "coarse") < 0 ||
+        step_table_buffer(k, to, &tv) < 0)
+        return NULL;
     run_stage(k, ch, NULL, tv.buf);
     PyBuffer_Release(&tv);
+    k->step_phase = 3 * ch + 1;
     Py_RETURN_NONE;
 }
 
 static int symbols_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
-    if (get_buffer(obj, view, 4, k->step_n, 0, "symbols") < 0) return -1;
+    if (get_buffer(obj, view, 'i', k->step_n, 0, "symbols") < 0) return -1;
     const int32_t *s = view->buf;
     for (int i = 0; i < k->step_n; i++)
         if (s[i] < 0 || s[i] >= STAGE) {
@@ -965,28 +1071,33 @@ static int symbols_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
     return 0;
 }
 
-static PyObject *kernel_fine(ImageKernel *k, PyObject *args) {
+static PyObject *fine_impl(ImageKernel *k, PyObject *args) {
     /* Stage-2 tables (v % 16) of channel ch given the decoded buckets (int32). */
     int ch;
     PyObject *bo, *to;
     Py_buffer bv, tv;
-    if (!PyArg_ParseTuple(args, "iOO", &ch, &bo, &to) || check_channel(k, ch) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "iOO", &ch, &bo, &to) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch + 1, "fine") < 0)
+        return NULL;
     if (symbols_buffer(k, bo, &bv) < 0) return NULL;
     if (step_table_buffer(k, to, &tv) < 0) { PyBuffer_Release(&bv); return NULL; }
     run_stage(k, ch, bv.buf, tv.buf);
     PyBuffer_Release(&bv);
     PyBuffer_Release(&tv);
+    k->step_phase = 3 * ch + 2;
     Py_RETURN_NONE;
 }
 
-static PyObject *kernel_commit(ImageKernel *k, PyObject *args) {
+static PyObject *commit_impl(ImageKernel *k, PyObject *args) {
     /* Values of channel ch are 16 * bucket + the decoded symbols (int32). After the last
      * coded channel the step is complete: uncoded channels copy channel 0, and pixels and
      * residuals go into the image's planes. */
     int ch;
     PyObject *so;
     Py_buffer sv;
-    if (!PyArg_ParseTuple(args, "iO", &ch, &so) || check_channel(k, ch) < 0 || symbols_buffer(k, so, &sv) < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "iO", &ch, &so) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch + 2, "commit") < 0 ||
+        symbols_buffer(k, so, &sv) < 0)
+        return NULL;
+    k->step_phase = ch == k->colour_channels - 1 ? -1 : 3 * (ch + 1);
     const int32_t *s = sv.buf;
     for (int i = 0; i < k->step_n; i++) {
         const int32_t v = STAGE * k->step_bucket[i] + s[i];
@@ -1011,19 +1122,40 @@ static PyObject *kernel_commit(ImageKernel *k, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *kernel_num_steps(ImageKernel *k, PyObject *Py_UNUSED(noargs)) { return PyLong_FromLongLong(num_steps(k)); }
+static PyObject *kernel_num_steps(ImageKernel *k, PyObject *Py_UNUSED(noargs)) {
+    if (!k->ready) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is not initialised"); return NULL; }
+    return PyLong_FromLongLong(num_steps(k));
+}
 
-static PyObject *kernel_max_step_size(ImageKernel *k, PyObject *Py_UNUSED(noargs)) { return PyLong_FromLong(k->step_capacity); }
+static PyObject *kernel_max_step_size(ImageKernel *k, PyObject *Py_UNUSED(noargs)) {
+    if (!k->ready) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is not initialised"); return NULL; }
+    return PyLong_FromLong(k->step_capacity);
+}
 
-static PyObject *kernel_step_sizes(ImageKernel *k, PyObject *arg) {
+static PyObject *step_sizes_impl(ImageKernel *k, PyObject *arg) {
     /* Pixel counts of every wavefront step into an int32 buffer of num_steps() items. */
     Py_buffer v;
-    if (get_buffer(arg, &v, 4, num_steps(k), 1, "step sizes") < 0) return NULL;
+    if (get_buffer(arg, &v, 'i', num_steps(k), 1, "step sizes") < 0) return NULL;
     int32_t *out = v.buf;
     for (int64_t t = 0; t < num_steps(k); t++) { int first; out[t] = step_span(k, t, &first); }
     PyBuffer_Release(&v);
     Py_RETURN_NONE;
 }
+
+/* The methods that run with the kernel held by one thread (see enter). */
+#define GUARDED(name)                                                  \
+    static PyObject *kernel_##name(ImageKernel *k, PyObject *args) {   \
+        if (enter(k) < 0) return NULL;                                 \
+        PyObject *result = name##_impl(k, args);                       \
+        leave(k);                                                      \
+        return result;                                                 \
+    }
+GUARDED(encode_steps)
+GUARDED(begin_step)
+GUARDED(coarse)
+GUARDED(fine)
+GUARDED(commit)
+GUARDED(step_sizes)
 
 static PyMethodDef kernel_methods[] = {
     {"compute_residuals", (PyCFunction)kernel_compute_residuals, METH_NOARGS,
@@ -1059,11 +1191,29 @@ static PyTypeObject ImageKernelType = {
 static struct PyModuleDef kernel_module = {PyModuleDef_HEAD_INIT, "_kernel", "Compiled coding kernel of neuralzip.", -1, NULL};
 
 PyMODINIT_FUNC PyInit__kernel(void) {
+    active_isa = isa_pick();
+    if (active_isa < 0) {
+        PyErr_Format(PyExc_ImportError, "NEURALZIP_ISA=%s: not an instruction-set path this CPU runs", getenv("NEURALZIP_ISA"));
+        return NULL;
+    }
     if (PyType_Ready(&ImageKernelType) < 0) return NULL;
     PyObject *m = PyModule_Create(&kernel_module);
     if (!m) return NULL;
+    PyObject *paths = PyTuple_New(0);
+    for (int i = 0; paths && i < ISA_COUNT; i++)
+        if (isa_supported(i)) {
+            PyObject *name = PyUnicode_FromString(ISA_NAMES[i]);
+            if (!name || _PyTuple_Resize(&paths, PyTuple_GET_SIZE(paths) + 1) < 0) { Py_XDECREF(name); Py_XDECREF(paths); paths = NULL; break; }
+            PyTuple_SET_ITEM(paths, PyTuple_GET_SIZE(paths) - 1, name);
+        }
+    if (!paths || PyModule_AddObject(m, "ISA_PATHS", paths) < 0 ||
+        PyModule_AddStringConstant(m, "ISA", ISA_NAMES[active_isa]) < 0) { Py_XDECREF(paths); Py_DECREF(m); return NULL; }
     Py_INCREF(&ImageKernelType);
-    if (PyModule_AddObject(m, "ImageKernel", (PyObject *)&ImageKernelType) < 0) { Py_DECREF(m); return NULL; }
+    if (PyModule_AddObject(m, "ImageKernel", (PyObject *)&ImageKernelType) < 0) {
+        Py_DECREF(&ImageKernelType);
+        Py_DECREF(m);
+        return NULL;
+    }
     PyObject *constants = Py_BuildValue(
         "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
         "MAX_FEATURES", MAX_FEATURES,

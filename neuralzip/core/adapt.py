@@ -10,17 +10,25 @@ flags bit 4); the decoder applies them to the integer model
 (``IntegerModel.with_bias_offsets``, ``with_output_gains``) in integer arithmetic, so
 both sides still compute identical integer tables.
 
-Only the encoder runs this: it is float arithmetic, so what it picks may differ between
-machines (each file carries its own); decoding never depends on it.
+Only the encoder runs this, and what it picks goes into the file: so its arithmetic is
+deterministic (exact integer products, then the compiled ``_adapt`` module's fixed-order
+float64 with its own exp and log), and the same image gives the same bytes on every
+machine, BLAS and thread count. Decoding never depends on it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _adapt
 from .container import Adaptation
 from .intmodel import GAIN_LIMIT, IntegerModel
+from .kernel import default_threads
 from .units import ACT_FRAC, ACT_MAX, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
+
+if _adapt.CONSTANTS != {"ACT_MAX": ACT_MAX, "LOGIT_STEP": LOGIT_STEP, "LOGSCALE_STEP": LOGSCALE_STEP,
+                        "LOGSCALE_MIN": LOGSCALE_MIN, "LOGSCALE_MAX": LOGSCALE_MAX}:  # a stale build
+    raise ImportError("neuralzip.core._adapt was built from other sources: rebuild it with `pip install -e .`")
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
 SAMPLE_PIXELS = 1 << 16  # pixels the offsets are tuned on (tiles of larger images)
@@ -64,7 +72,9 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
     """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
     ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
     output layer, and output gains; or None where the image is too small or they would
-    not pay for their header bytes: tuned on 3/4 of the sample, judged on the other quarter."""
+    not pay for their header bytes: tuned on 3/4 of the sample, judged on the other quarter.
+
+    A function of its inputs alone: the same choice on every machine and thread count."""
     height, width, _ = image.shape
     mlp = model.mlp
     if height * width < MIN_PIXELS or len(mlp.weights) < 2:
@@ -77,12 +87,14 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
     variables = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape), np.zeros(mlp.biases[-1].shape)]
     moments = [np.zeros_like(v) for v in variables]
     powers = [np.zeros_like(v) for v in variables]
-    for step in range(1, STEPS + 1):  # Adam
+    decay1 = decay2 = 1.0  # 0.9**step and 0.999**step by products: no libm pow
+    for step in range(1, STEPS + 1):  # Adam, in elementwise IEEE operations only
         grads = head.gradients(variables, batches[step % len(batches)])
+        decay1, decay2 = decay1 * 0.9, decay2 * 0.999
         for variable, grad, moment, power, rate in zip(variables, grads, moments, powers, LEARNING_RATES):
             moment += 0.1 * (grad - moment)
             power += 0.001 * (grad * grad - power)
-            variable -= rate * (moment / (1 - 0.9**step)) / (np.sqrt(power / (1 - 0.999**step)) + 1e-8)
+            variable -= rate * (moment / (1 - decay1)) / (np.sqrt(power / (1 - decay2)) + 1e-8)
     limits = (OFFSET_LIMIT, OFFSET_LIMIT, GAIN_LIMIT)
     chosen = [np.clip(np.round(v / step) * step, -limit, limit).astype(np.int64)
               for v, step, limit in zip(variables, STORED_STEPS, limits)]
@@ -94,94 +106,46 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
 
 
 class _Head:
-    """The model's last two layers and its mixture likelihood over a pixel sample, in numpy
-    (float32 products, float64 likelihood), with the adaptation as the only variables: the
-    last hidden layer's bias offsets (units of 2**-8 activation), the outputs' (their own
-    units) and the output gains (1/256).
+    """The model's last two layers and its mixture likelihood over a pixel sample, with the
+    adaptation as the only variables: the last hidden layer's bias offsets (units of 2**-8
+    activation), the outputs' (their own units) and the output gains (1/256).
 
-    Forward, it computes what the integer model does (floors, clamps and rounding of the
-    outputs; the logistic in float instead of lookup tables); backward, the roundings
-    pass gradients through unchanged (straight-through), as in training.
+    The layers before the last hidden one run exactly as the integer model runs them
+    (float64 products of integers below 2**53: exact in any order, so BLAS may compute
+    them); the rest runs in the compiled ``_adapt`` module, whose float arithmetic has a
+    fixed order and no libm, so its bits are the same on every machine. Forward it computes
+    what the integer model does (floors, clamps and rounding of the outputs; the logistic
+    in float instead of lookup tables); backward, the roundings pass gradients through
+    unchanged (straight-through), as in training.
     """
 
     def __init__(self, mlp, features: np.ndarray, base_q4: np.ndarray, pixels: np.ndarray, channels: int):
-        h = features.astype(np.float32)  # float32 products: an estimate, twice as fast as float64
+        h = features.astype(np.float64)
         for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
-            h = np.clip(np.floor((h @ (w / 2.0**frac).astype(np.float32) + np.float32(b / 2.0**frac))), 0, ACT_MAX)
-        last_w, last_b = mlp.weights[-2] / 2.0 ** mlp.fracs[-2], mlp.biases[-2] / 2.0 ** mlp.fracs[-2]
-        self.before_last = np.floor(h @ last_w.astype(np.float32) + last_b.astype(np.float32))  # 2**-8 units
-        self.out_weights = (mlp.weights[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
-        self.out_bias = (mlp.biases[-1] / 2.0 ** (mlp.fracs[-1] + ACT_FRAC)).astype(np.float32)
+            h = np.clip(np.floor((h @ w + b) / 2.0**frac), 0, ACT_MAX)
+        before = np.floor((h @ mlp.weights[-2] + mlp.biases[-2]) / 2.0 ** mlp.fracs[-2])  # 2**-8 units
+        # beyond these the clamp to 0..ACT_MAX decides, whatever the offsets: exact in float32
+        self.before = np.ascontiguousarray(np.clip(before, -(1 << 20), 1 << 20), np.float32)
+        out_scale = 2.0 ** (mlp.fracs[-1] + ACT_FRAC)
+        self.weights = np.ascontiguousarray(mlp.weights[-1] / out_scale, np.float32)
+        self.weights_t = np.ascontiguousarray(self.weights.T)
+        self.bias = np.ascontiguousarray(mlp.biases[-1] / out_scale)
         self.components, self.channels = mlp.components, channels
-        self.base, self.pixels = base_q4.astype(np.float64), pixels.astype(np.float64)
+        self.base, self.pixels = (np.ascontiguousarray(a, np.int32) for a in (base_q4, pixels))
 
-    def _forward(self, variables: list[np.ndarray], rows) -> tuple:
-        pre = self.before_last[rows] + variables[0].astype(np.float32)
-        hidden = np.clip(pre, 0, ACT_MAX)
-        weighted = hidden @ self.out_weights
-        out = np.round(weighted * (1 + variables[2] / 256) + self.out_bias) + variables[1]
-        return pre, weighted, out.reshape(len(pre), 12, self.components)
+    def _run(self, variables: list[np.ndarray], rows: np.ndarray, grad: np.ndarray | None) -> float:
+        return _adapt.head_bits(
+            self.before, self.weights, self.weights_t, self.bias, self.base, self.pixels,
+            np.ascontiguousarray(rows, np.int64), *(np.ascontiguousarray(v, np.float64) for v in variables),
+            components=self.components, channels=self.channels, threads=default_threads(), grad=grad,
+        )
 
-    def bits(self, variables: list[np.ndarray], rows) -> float:
-        """Code length, in bits, of the coded channels of the pixels ``rows``."""
-        return float(self._mixture(self._forward(variables, rows)[2], rows)[0].sum())
+    def bits(self, variables: list[np.ndarray], rows: np.ndarray) -> float:
+        """Code length, in bits, of the coded channels of the sample's pixels ``rows``."""
+        return self._run(variables, rows, None)
 
-    def gradients(self, variables: list[np.ndarray], rows) -> list[np.ndarray]:
+    def gradients(self, variables: list[np.ndarray], rows: np.ndarray) -> list[np.ndarray]:
         """d(bits of ``rows``) / d(variables): hidden offsets, output offsets, output gains."""
-        pre, weighted, out = self._forward(variables, rows)
-        d_out = self._mixture(out, rows)[1].reshape(len(pre), -1).astype(np.float32)
-        scaled = (d_out * (1 + variables[2] / 256)).astype(np.float32)
-        d_hidden = (scaled @ self.out_weights.T) * ((pre > 0) & (pre < ACT_MAX))
-        return [d_hidden.sum(0), d_out.sum(0), (d_out * weighted).sum(0) / 256]
-
-    def _mixture(self, out: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
-        """(bits (n, channels), d bits / d out (n, 12, K)) of the discretized logistic
-        mixtures of ``out`` (n, 12, K) integer units, channels coupled as in the kernel."""
-        base, pixels = self.base[rows], self.pixels[rows]
-        n, k = len(out), self.components
-        grad = np.zeros_like(out)
-        logits = out[:, 0:3] / LOGIT_STEP
-        log_scale = np.clip(out[:, 6:9], LOGSCALE_MIN, LOGSCALE_MAX) / LOGSCALE_STEP
-        in_range = (out[:, 6:9] >= LOGSCALE_MIN) & (out[:, 6:9] <= LOGSCALE_MAX)
-        residual = 16 * pixels - base  # q4, with the pixel's actual earlier channels
-        coupled = [np.zeros((n, 1)),
-                   np.floor((out[:, 9] * residual[:, :1] + 128) / 256),
-                   np.floor((out[:, 10] * residual[:, :1] + out[:, 11] * residual[:, 1:2] + 128) / 256)]
-        bits = np.zeros((n, self.channels))
-        for ch in range(self.channels):
-            mean = (base[:, ch : ch + 1] + out[:, 3 + ch] + coupled[ch]) / 16
-            inv = np.exp(-log_scale[:, ch])
-            value = pixels[:, ch : ch + 1]
-            upper_t, lower_t = (value + 0.5 - mean) * inv, (value - 0.5 - mean) * inv
-            upper = np.where(value >= 255, 1.0, _sigmoid(upper_t))
-            lower = np.where(value <= 0, 0.0, _sigmoid(lower_t))
-            mass = np.maximum(upper - lower, 1e-10)
-            log_weight = logits[:, ch] - _logsumexp(logits[:, ch])
-            joint = np.log(mass) + log_weight
-            total = _logsumexp(joint)
-            bits[:, ch] = -total[:, 0] / np.log(2)
-            posterior = np.exp(joint - total)  # each component's share of the pixel's probability
-            dens_u = np.where(value >= 255, 0.0, upper * (1 - upper))
-            dens_l = np.where(value <= 0, 0.0, lower * (1 - lower))
-            live = upper - lower > 1e-10
-            d_mean = np.where(live, (dens_l - dens_u) * inv / mass, 0.0)  # d log mass / d mean
-            d_logscale = np.where(live, (-upper_t * dens_u + lower_t * dens_l) / mass, 0.0)
-            scale = -posterior / np.log(2)  # d bits / d log mass_k
-            grad[:, ch] = -(posterior - np.exp(log_weight)) / np.log(2) / LOGIT_STEP
-            grad[:, 3 + ch] = scale * d_mean / 16
-            grad[:, 6 + ch] = scale * d_logscale * in_range[:, ch] / LOGSCALE_STEP
-            if ch == 1:  # G's means move with alpha * R's residual / 256 (q4)
-                grad[:, 9] += scale * d_mean / 16 * residual[:, :1] / 256
-            if ch == 2:  # B's with (beta * R's + gamma * G's residual) / 256
-                grad[:, 10] += scale * d_mean / 16 * residual[:, :1] / 256
-                grad[:, 11] += scale * d_mean / 16 * residual[:, 1:2] / 256
-        return bits, grad
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    top = x.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(x - top).sum(axis=1, keepdims=True))
+        grad = np.empty(sum(len(v) for v in variables))
+        self._run(variables, rows, grad)
+        return np.split(grad, np.cumsum([len(v) for v in variables])[:-1])

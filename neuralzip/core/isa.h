@@ -1,0 +1,62 @@
+/* Instruction-set paths of neuralzip's compiled modules, picked at run time.
+ *
+ * A hot function is written once, as an always-inline body, and stamped out by
+ * ISA_CLONES for each path this compiler can target: on x86-64 the baseline (SSE2),
+ * x86-64-v3 (AVX2, FMA, BMI2) and x86-64-v4 (AVX-512 F/BW/CD/DQ/VL); elsewhere only the
+ * baseline. Nothing depends on the build machine's CPU (no -march=native). At import the
+ * module picks the widest path this CPU runs, or the one named by $NEURALZIP_ISA
+ * ("x86-64", "x86-64-v3", "x86-64-v4"; tests and benchmarks force each in turn).
+ *
+ * Every path gives the same bits: integer arithmetic, and float arithmetic without
+ * contraction into FMA (the build passes -ffp-contract=off) whose sums run in one
+ * fixed order; vectors only ever span independent outputs.
+ */
+#ifndef NEURALZIP_ISA_H
+#define NEURALZIP_ISA_H
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { ISA_BASELINE, ISA_V3, ISA_V4, ISA_COUNT };
+static const char *const ISA_NAMES[ISA_COUNT] = {"x86-64", "x86-64-v3", "x86-64-v4"};
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+#define ISA_X86 1
+#define ISA_CLONES(ret, name, params, args)                                                          \
+    static ret name##_baseline params { return name##_body args; }                                   \
+    __attribute__((target("arch=x86-64-v3"))) static ret name##_v3 params { return name##_body args; } \
+    __attribute__((target("arch=x86-64-v4"))) static ret name##_v4 params { return name##_body args; } \
+    static ret(*const name##_paths[ISA_COUNT]) params = {name##_baseline, name##_v3, name##_v4};
+#else
+#define ISA_X86 0
+#define ISA_CLONES(ret, name, params, args)                       \
+    static ret name##_baseline params { return name##_body args; } \
+    static ret(*const name##_paths[ISA_COUNT]) params = {name##_baseline, name##_baseline, name##_baseline};
+#endif
+
+/* Whether this CPU runs path ``isa``. */
+static int isa_supported(int isa) {
+    if (isa == ISA_BASELINE) return 1;
+#if ISA_X86
+    __builtin_cpu_init();
+    if (isa == ISA_V3) return __builtin_cpu_supports("x86-64-v3") > 0;
+    if (isa == ISA_V4) return __builtin_cpu_supports("x86-64-v4") > 0;
+#endif
+    return 0;
+}
+
+/* The path to use: $NEURALZIP_ISA if set (-1 if it names an unknown path or one this CPU
+ * lacks), else the widest this CPU runs. */
+static int isa_pick(void) {
+    const char *forced = getenv("NEURALZIP_ISA");
+    if (forced && *forced) {
+        for (int i = 0; i < ISA_COUNT; i++)
+            if (strcmp(forced, ISA_NAMES[i]) == 0) return isa_supported(i) ? i : -1;
+        return -1;
+    }
+    for (int i = ISA_COUNT - 1; i > 0; i--)
+        if (isa_supported(i)) return i;
+    return ISA_BASELINE;
+}
+
+#endif

@@ -1,0 +1,146 @@
+"""The compiled kernel refuses misuse instead of computing garbage or crashing: calls out of
+order, a second thread on one kernel, buffers of the wrong type, tables and weights that
+break the bounds its exactness rests on, and objects that were never initialised."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from neuralzip.core import _kernel
+from neuralzip.core.kernel import ImageKernel, image_kernel
+from neuralzip.core.units import STAGE
+
+
+@pytest.fixture()
+def model(codec):
+    return codec.zoo_model.model
+
+
+def _decoder(model, size=(16, 24)):
+    planes = np.zeros((*size, 3), np.uint8)
+    return image_kernel(planes, model.default_coefs, 3, model, threads=2)
+
+
+def test_decoder_calls_out_of_order_are_refused(model):
+    kernel = _decoder(model)
+    tables = np.empty((kernel.max_step_size(), STAGE))
+    zeros = np.zeros(0, np.int32)
+    with pytest.raises(RuntimeError, match="out of order"):  # no step begun
+        kernel.coarse(0, tables)
+    n = kernel.begin_step(0)
+    symbols = np.zeros(n, np.int32)
+    with pytest.raises(RuntimeError, match="out of order"):  # fine before coarse: no mixture yet
+        kernel.fine(0, symbols, tables)
+    with pytest.raises(RuntimeError, match="out of order"):
+        kernel.commit(0, symbols)
+    kernel.coarse(0, tables)
+    with pytest.raises(RuntimeError, match="out of order"):  # channel 1 before channel 0 is done
+        kernel.coarse(1, tables)
+    with pytest.raises(RuntimeError, match="out of order"):  # commit before fine
+        kernel.commit(0, symbols)
+    kernel.fine(0, symbols, tables)
+    kernel.commit(0, symbols)
+    for ch in (1, 2):
+        kernel.coarse(ch, tables)
+        kernel.fine(ch, symbols, tables)
+        kernel.commit(ch, symbols)
+    with pytest.raises(RuntimeError, match="out of order"):  # the step is complete
+        kernel.coarse(0, tables)
+    assert len(zeros) == 0
+
+
+def test_encoding_needs_the_residuals_first(model, sample):
+    kernel = image_kernel(np.array(sample), model.default_coefs, 3, model)
+    symbols, tables = np.empty(1 << 16, np.int32), np.empty((1 << 16, STAGE))
+    with pytest.raises(RuntimeError, match="compute_residuals"):
+        kernel.encode_steps(0, 10, symbols, tables)
+    kernel.compute_residuals()
+    kernel.encode_steps(0, 10, symbols, tables)
+
+
+def test_a_second_thread_on_one_kernel_is_refused(model):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (384, 384, 3), dtype=np.uint8)
+    kernel = image_kernel(image, model.default_coefs, 3, model, threads=2)
+    kernel.compute_residuals()
+    steps = kernel.num_steps()
+    symbols, tables = np.empty(6 * 384 * 384, np.int32), np.empty((6 * 384 * 384, STAGE))
+    started, refused = threading.Event(), []
+
+    def encode():
+        started.set()
+        kernel.encode_steps(0, steps, symbols, tables)
+
+    worker = threading.Thread(target=encode)
+    worker.start()
+    started.wait()
+    while worker.is_alive():
+        try:
+            kernel.begin_step(0)
+        except RuntimeError as exc:
+            refused.append(str(exc))
+    worker.join()
+    assert refused and "in use by another thread" in refused[0]
+    again = np.empty_like(symbols), np.empty_like(tables)
+    kernel.encode_steps(0, steps, *again)  # the kernel is whole afterwards: the same tables again
+    assert np.array_equal(again[0], symbols) and np.array_equal(again[1], tables)
+
+
+def test_uninitialised_and_reinitialised_kernels_are_refused(model):
+    bare = ImageKernel.__new__(ImageKernel)
+    for call in (bare.num_steps, bare.max_step_size, bare.compute_residuals):
+        with pytest.raises(RuntimeError, match="not initialised"):
+            call()
+    kernel = _decoder(model)
+    with pytest.raises(RuntimeError, match="once"):
+        kernel.__init__(weights=None, biases=None, fracs=None, components=1, sigmoid=None, inv_scale=None,
+                        weight=None, coefs=model.default_coefs, pixels=np.zeros((2, 2, 3), np.uint8),
+                        colour_channels=3, threads=1)
+
+
+def _arguments(model, **changes):
+    mlp, tables = model.mlp, model.tables
+    args = dict(weights=[np.ascontiguousarray(w) for w in mlp.weights], biases=list(mlp.biases), fracs=list(mlp.fracs),
+                components=mlp.components, sigmoid=tables.sigmoid, inv_scale=tables.inv_scale,
+                weight=tables.weight, coefs=np.asarray(model.default_coefs, np.int64),
+                pixels=np.zeros((4, 4, 3), np.uint8), colour_channels=3, threads=1, context=model.context)
+    args.update(changes)
+    return args
+
+
+def test_buffers_of_the_wrong_type_are_refused(model):
+    ImageKernel(**_arguments(model))  # the right types
+    bad = {
+        "weights": [np.ascontiguousarray(w, np.int64) for w in model.mlp.weights],
+        "sigmoid": model.tables.sigmoid.astype(np.float64),
+        "coefs": np.asarray(model.default_coefs, np.float64),
+        "pixels": np.zeros((4, 4, 3), np.int8),
+    }
+    for name, value in bad.items():
+        with pytest.raises(ValueError):
+            ImageKernel(**_arguments(model, **{name: value}))
+
+
+def test_weights_and_tables_outside_their_bounds_are_refused(model):
+    big = [np.array(w, order="C") for w in model.mlp.weights]
+    big[1][0, 0] = 2.0**45  # a sum could leave exact float64
+    fractional = [np.array(w, order="C") for w in model.mlp.weights]
+    fractional[0][3, 3] += 0.5
+    sigmoid = model.tables.sigmoid.copy()
+    sigmoid[100] = sigmoid[101] + 1  # not monotone
+    inv = model.tables.inv_scale.copy()
+    inv[0] = 0
+    weight = model.tables.weight.copy()
+    weight[3] = -1
+    coefs = np.asarray(model.default_coefs, np.int64).copy()
+    coefs[0] = 40000  # residual planes are int16
+    for name, value in (("weights", big), ("weights", fractional), ("sigmoid", sigmoid), ("inv_scale", inv),
+                        ("weight", weight), ("coefs", coefs)):
+        with pytest.raises(ValueError):
+            ImageKernel(**_arguments(model, **{name: value}))
+
+
+def test_the_instruction_set_paths_are_listed():
+    assert _kernel.ISA_PATHS[0] == "x86-64" or _kernel.ISA_PATHS == ("x86-64",)
+    assert _kernel.ISA in _kernel.ISA_PATHS
