@@ -37,6 +37,7 @@ METADATA = {
     "urban_crop_metadata": Metadata(icc_profile=b"neuralzip golden ICC profile bytes", exif=b"Exif\0\0MM\0*",
                                        xmp=b"<x:xmpmeta/>", text={"Title": "golden", "Beschreibung": "grün"}),
 }
+NOISY_PHOTO = "sample_noisy_photo"  # sample.png's left 128 columns with sensor-like noise: adapted
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
 DIAGRAM = "diagram_packed"  # a synthetic graphic, packed with LZMA2 (its bytes are liblzma's)
 
@@ -71,6 +72,9 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
     black_tail = out["urban_crop_photo"][1].copy()
     black_tail[32:] = 0
     out[BLACK_TAIL] = ("photo", black_tail)
+    photo = out["sample_photo"][1][:, :128].astype(np.int64)
+    noise_q = np.random.default_rng(0).integers(-6, 7, photo.shape)  # PCG64: the same on every machine
+    out[NOISY_PHOTO] = ("photo", np.clip(photo + noise_q, 0, 255).astype(np.uint8))
     out[NOISE] = ("photo", noise())
     out[DIAGRAM] = ("photo", diagram())
     return out
