@@ -229,7 +229,7 @@ def kodim01_figures(report: Report, codec: Codec, jxl: BenchCodec, image: np.nda
     """Figure 1: kodim01 inside the codecs. Returns (the .nz bytes, JPEG-XL e7 seconds of
     the work of each command: {"compress": encode, "decompress": decode})."""
     encode_s, (data, _) = best_of(repeats, codec.encode, image)
-    fast_s, _ = best_of(repeats, Codec(codec.zoo_model, codec.threads, adapt=False).encode, image)
+    fast_s, _ = best_of(repeats, Codec(codec.zoo_model, codec.threads, effort=1).encode, image)
     decode_s, decoded = best_of(repeats, codec.decode, data)
     report.check("kodim01 (in codec)", decoded, image)
     jxl_encode_s, jxl_data = best_of(repeats, jxl.encode, image)

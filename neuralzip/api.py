@@ -21,6 +21,7 @@ from PIL import Image
 from .atomic import write_atomically
 from .core.codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
 from .core.container import Header
+from .core.effort import DEFAULT_EFFORT, FAST_EFFORT
 from .core.metadata import Metadata
 from .zoo import DEFAULT_MODEL
 
@@ -143,19 +144,19 @@ def read_image_and_metadata(file: str | os.PathLike | IO[bytes], *,
 
 def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
            progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-           strip: bool = False, fast: bool = False) -> tuple[bytes, EncodeStats]:
+           strip: bool = False, fast: bool = False, effort: int = DEFAULT_EFFORT) -> tuple[bytes, EncodeStats]:
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
+    codec = Codec.named(model, effort=FAST_EFFORT if fast else effort)
     if isinstance(image, Image.Image):
         check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
         if metadata is None:
             metadata = Metadata.of(image)
-    return Codec.named(model, adapt=not fast).encode(to_array(image), progress=progress, max_pixels=max_pixels,
-                                                     metadata=None if strip else metadata)
+    return codec.encode(to_array(image), progress=progress, max_pixels=max_pixels, metadata=None if strip else metadata)
 
 
 def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
              progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-             strip: bool = False, fast: bool = False) -> bytes:
+             strip: bool = False, fast: bool = False, effort: int = DEFAULT_EFFORT) -> bytes:
     """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
     (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
     identical pixels.
@@ -163,12 +164,13 @@ def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = 
     The file keeps ``metadata`` (for a PIL image, by default, its ICC profile, EXIF, XMP
     and text entries), unless ``strip``. Raises UnsupportedImage for an image of more than
     ``max_pixels`` pixels (a PIL image before its pixels are loaded). ``progress(done,
-    total)`` is called as encoding advances, with ``done == total`` at the end. ``fast``
-    skips the per-image adaptation of the model (about a second less for a photo, a file
-    up to about 3.5 % larger on Kodak-24).
+    total)`` is called as encoding advances, with ``done == total`` at the end.
+    ``effort`` (1..5, default 3) is how much work the encoder spends for smaller files
+    (``neuralzip.core.effort.EFFORTS``); ``fast`` is effort 1. Any effort decodes alike,
+    at the same speed. Raises ValueError for an effort outside 1..5.
     """
     return encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip,
-                  fast=fast)[0]
+                  fast=fast, effort=effort)[0]
 
 
 def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,

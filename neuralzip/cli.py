@@ -31,6 +31,7 @@ from .cluster import is_url
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
 from .core.ans import PRECISION
 from .core.container import MAGIC, FormatError, Header, Truncated
+from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
 from .training.data import IMAGE_SUFFIXES
 
 EXIT_ERROR = 1
@@ -170,14 +171,14 @@ def _describe(header: Header, size: int) -> str:
 
 
 def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool, strip: bool = False,
-                   fast: bool = False) -> tuple[bytes, str]:
+                   effort: int = DEFAULT_EFFORT) -> tuple[bytes, str]:
     """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
     refused from its header, before its pixels are decoded."""
     source = io.BytesIO(_read(None)) if job.source is None else job.source
     image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata,
-                                 strip=strip, fast=fast)
+                                 strip=strip, effort=effort)
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
     return data, f"{_describe(Header.unpack(data)[0], len(data))} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
 
@@ -283,11 +284,13 @@ def entry() -> None:
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
 @click.option("--strip", is_flag=True, help="leave out the metadata (ICC profile, EXIF, XMP, text), kept by default")
-@click.option("--fast", is_flag=True, help="skip the per-image adaptation of the model: about 1 s less a photo, "
-              "files up to about 3.5 % larger (Kodak-24)")
+@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT,
+              show_default=True, help="encoder work for smaller files; decoding costs the same at every level: "
+              + "; ".join(f"{e.level}: {e.summary}" for e in EFFORTS.values()))
+@click.option("--fast", is_flag=True, help=f"the same as --effort {FAST_EFFORT}")
 def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
              force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None,
-             model: str, strip: bool, fast: bool) -> None:
+             model: str, strip: bool, effort: int, fast: bool) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -309,7 +312,7 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
         zoo.load(model)  # an unknown model fails once, not once per file
         _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs, quiet,
                  functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet, strip=strip,
-                                   fast=fast),
+                                   effort=FAST_EFFORT if fast else effort),
                  cluster)
 
 

@@ -15,6 +15,7 @@ from PIL import Image, ImageFile
 
 from . import api
 from .core.container import MAGIC, Header, Truncated
+from .core.effort import DEFAULT_EFFORT
 from .zoo import DEFAULT_MODEL
 
 FORMAT = "NEURALZIP"
@@ -60,7 +61,8 @@ class _Decoder(ImageFile.PyDecoder):
 
 
 def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    fp.write(api.compress(image, image.encoderinfo.get("model", DEFAULT_MODEL)))
+    info = image.encoderinfo
+    fp.write(api.compress(image, info.get("model", DEFAULT_MODEL), effort=info.get("effort", DEFAULT_EFFORT)))
 
 
 Image.register_open(FORMAT, NeuralzipImageFile, _accept)

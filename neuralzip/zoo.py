@@ -121,9 +121,11 @@ def publish(npz: Path, name: str, command: str, report: dict, val_paths: list[st
         }
     manifest_path = weights / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if name in manifest and manifest[name]["sha256"] != sha:
+    if name in manifest:  # the same weights again keep their retired list
         earlier = manifest[name]
-        entry["retired"] = [{k: v for k, v in earlier.items() if k != "retired"}, *earlier.get("retired", [])]
+        again = earlier["sha256"] == sha
+        entry["retired"] = [*([] if again else [{k: v for k, v in earlier.items() if k != "retired"}]),
+                            *earlier.get("retired", [])]
     manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return entry

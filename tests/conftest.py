@@ -37,12 +37,30 @@ def _photo_of_context(context: int):
     return zoo.ZooModel("photo", current.sha256, replace(model, mlp=mlp, context=context))
 
 
-@pytest.fixture(scope="session", params=[1, 2], ids=["context1", "context2"])
+def _int16_photo():
+    """The current ``photo`` model in int16 arithmetic (``training.quantize.to_int16``) if it
+    is not shipped in it already."""
+    from dataclasses import replace
+
+    from neuralzip import zoo
+    from neuralzip.training.quantize import to_int16
+
+    current = zoo.load("photo")
+    if current.model.mlp.arithmetic == "int16":
+        return current
+    float64 = next(zoo.load("photo", bytes.fromhex(e["sha256"][:8])) for e in zoo.versions("photo")
+                   if e.get("architecture", {}).get("context") == 2 and e.get("arithmetic", "float64") == "float64")
+    return replace(float64, model=to_int16(float64.model))
+
+
+@pytest.fixture(scope="session", params=["context1", "context2", "context2-int16"])
 def context_codec(request):
-    """Codecs of a ``photo`` model of each context (``_photo_of_context``)."""
+    """Codecs of a ``photo`` model of each context (``_photo_of_context``) and arithmetic."""
     from neuralzip.core.codec import Codec
 
-    return Codec(_photo_of_context(request.param))
+    if request.param == "context2-int16":
+        return Codec(_int16_photo())
+    return Codec(_photo_of_context(int(request.param[-1])))
 
 
 @pytest.fixture(scope="session")

@@ -215,17 +215,30 @@ def quantize_features(features: np.ndarray) -> np.ndarray:
     return out
 
 
+OUT_LIMIT = 1 << 24  # outputs (and mixture means) are clamped to +-2**24 (_kernel.c)
+
+
 def mlp_outputs(mlp: IntegerMLP, features_fixed: np.ndarray) -> np.ndarray:
-    """Fixed-point features (n, 75) -> integer outputs int64 (n, 12, K)."""
-    h = features_fixed.astype(np.float64)
+    """Fixed-point features (n, F) -> integer outputs int64 (n, 12, K): float64 arithmetic
+    in float64 (exact on these integers), int16 arithmetic in int64 (exact: the sums of
+    int16 products stay in int32)."""
     last = len(mlp.weights) - 1
+    if mlp.arithmetic == "int16":
+        h = features_fixed.astype(np.int64)
+        for i, (w, b, f) in enumerate(zip(mlp.weights, mlp.biases, mlp.fracs)):
+            acc = h @ w.astype(np.int64) + b.astype(np.int64)
+            assert np.abs(acc).max(initial=0) < 1 << 31  # the int32 sums of the kernel
+            f = np.asarray(f, np.int64)
+            h = clamp(acc >> f, 0, mlp.act_max) if i < last else round_shift(acc, f + ACT_FRAC)
+        return clamp(h, -OUT_LIMIT, OUT_LIMIT).reshape(-1, 12, mlp.components)
+    h = features_fixed.astype(np.float64)
     for i, (w, b, f) in enumerate(zip(mlp.weights, mlp.biases, mlp.fracs)):
         acc = h @ w + b
         if i < last:
             h = clamp(np.floor(acc / float(1 << f)), 0.0, float(ACT_MAX))
         else:
             h = np.floor((acc + float(1 << (f + ACT_FRAC - 1))) / float(1 << (f + ACT_FRAC)))
-    return h.astype(np.int64).reshape(-1, 12, mlp.components)
+    return clamp(h.astype(np.int64), -OUT_LIMIT, OUT_LIMIT).reshape(-1, 12, mlp.components)
 
 
 def channel_mixture(out: np.ndarray, ch: int, base_q4: np.ndarray, residuals_q4: np.ndarray) -> Mixture:
@@ -240,7 +253,7 @@ def channel_mixture(out: np.ndarray, ch: int, base_q4: np.ndarray, residuals_q4:
         mean = mean + round_shift(out[:, 9] * residuals_q4[:, 0:1], 8)
     elif ch == 2:
         mean = mean + round_shift(out[:, 10] * residuals_q4[:, 0:1] + out[:, 11] * residuals_q4[:, 1:2], 8)
-    return Mixture(mean_q4=mean, logscale_idx=out[:, 6 + ch], logit_q4=out[:, ch])
+    return Mixture(mean_q4=clamp(mean, -OUT_LIMIT, OUT_LIMIT), logscale_idx=out[:, 6 + ch], logit_q4=out[:, ch])
 
 
 @dataclass

@@ -51,9 +51,9 @@ def test_other_weights(codec, encoded):
         Codec(codec.zoo_model).read_header(bad)
 
 
-def test_registered_model_is_a_number_in_version_4(codec, encoded):
+def test_registered_model_is_a_number_in_versions_4_and_5(codec, encoded):
     header, offset = Header.unpack(encoded)
-    assert encoded[2] == 4 and header.model_number is not None
+    assert encoded[2] == 5 and header.model_number is not None  # int16 arithmetic: version 5
     v3 = replace(header, version=3).pack()
     # name length, name, hash and precision instead of a one-byte number
     assert len(v3) - offset == 1 + len(header.model_name) + 4 + 1 - 1

@@ -71,7 +71,7 @@ def _rewrite_field(data: bytes, rng: np.random.Generator) -> bytes:
         rng.choice([b"\x00" + rng.bytes(1), b"\x01" + rng.bytes(int(rng.integers(0, 20))),
                     rng.bytes(int(rng.integers(1, 4)))]),
     }[field]()
-    version = 3 if header.version == 4 and field in ("precision", "model_name", "model_sha") else header.version
+    version = 3 if header.version >= 4 and field in ("precision", "model_name", "model_sha") else header.version
     return dataclasses.replace(header, **{field: value}, version=version).pack() + payload  # 4: registered models only
 
 

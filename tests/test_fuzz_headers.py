@@ -79,8 +79,8 @@ def _with(data: bytes, **fields) -> bytes:
     """``data`` with header fields replaced (the payload kept unless ``payload`` is given)."""
     header, offset = Header.unpack(data)
     payload = fields.pop("payload", data[offset:])
-    if header.version == 4 and {"precision", "model_name", "model_sha"} & fields.keys():
-        fields["version"] = 3  # version 4 holds only registered models at precision 24
+    if header.version >= 4 and {"precision", "model_name", "model_sha"} & fields.keys():
+        fields["version"] = 3  # versions 4 and 5 hold only registered models at precision 24
     return dataclasses.replace(header, **fields).pack() + payload
 
 

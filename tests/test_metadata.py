@@ -62,7 +62,7 @@ def test_strip_leaves_metadata_out_and_info_lists_it(tmp_path, sample):
     assert "icc_profile" not in _round_trip(tmp_path, tmp_path / "a.png", "--strip").info
     CliRunner().invoke(main, ["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "y.nz")])
     out = CliRunner().invoke(main, ["info", str(tmp_path / "y.nz")]).output
-    assert f"metadata: ICC profile {len(SRGB):,} bytes" in out and "format version: 4" in out
+    assert f"metadata: ICC profile {len(SRGB):,} bytes" in out and "format version: 5" in out
 
 
 def test_pillow_and_api_open_give_the_metadata(tmp_path, sample):
@@ -77,9 +77,9 @@ def test_pillow_and_api_open_give_the_metadata(tmp_path, sample):
 
 def test_a_file_is_written_in_the_shortest_version_that_holds_it(sample):
     data = neuralzip.compress(sample[:48, :64])
-    assert data[2] == 4  # a registered model, named by its number
+    assert data[2] == 5  # a registered model (int16 arithmetic), named by its number
     noise = np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8)
-    assert neuralzip.compress(noise)[2] == 4  # a stored payload too
+    assert neuralzip.compress(noise)[2] == 5  # a stored payload too
     header = Header.unpack(data)[0]
     unregistered = dataclasses.replace(header, model_name="mine", version=None)
     assert unregistered.written_version == 3  # ANS payloads are terminated since version 3
@@ -100,7 +100,7 @@ def test_noise_is_stored_at_8_bits_per_subpixel_plus_the_header():
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     data = neuralzip.compress(noise)
     header, offset = Header.unpack(data)
-    assert header.stored and header.version == 4 and len(data) - offset == noise.size
+    assert header.stored and header.version == 5 and len(data) - offset == noise.size
     assert np.array_equal(neuralzip.decompress(data), noise)
     grey = noise[:, :, 0]
     assert np.array_equal(neuralzip.decompress(neuralzip.compress(grey)), grey)

@@ -66,8 +66,9 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
     assert abs(stats.nll_bpsp - stats.bpsp) < 0.5
 
 
-@pytest.mark.parametrize("tag", [e["sha256"][:8] for e in zoo.versions("photo")])
+@pytest.mark.parametrize("tag", [e["sha256"][:8] for e in zoo.versions("photo") if e.get("arithmetic") != "int16"])
 def test_a_shipped_integer_model_is_a_training_start_that_exports_back_to_itself(tag):
+    """Training exports float64 arithmetic (int16 weights come from it: training/quantize.py)."""
     from neuralzip.training.float_model import MixtureMLP
     from neuralzip.training.train import export, float_state
 

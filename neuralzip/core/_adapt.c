@@ -32,7 +32,6 @@
 #define BLOCK 128 /* rows per block: the unit of the fixed summation order */
 #define MAX_THREADS 64
 /* the integer model's units (units.py; checked by adapt.py against its own) */
-#define ACT_MAX (128 << 8)
 #define LOGIT_STEP 16.0
 #define LOGSCALE_STEP 32.0
 #define LOGSCALE_MIN (-128)
@@ -46,7 +45,8 @@ static int active_isa = ISA_BASELINE; /* set at import: isa.h */
 
 /* ---- exp and log from basic operations ---------------------------------------------------
  * Both reduce the argument exactly (by a power of two) and evaluate a fixed polynomial by
- * Horner's rule: relative error below 1e-15, the same bits everywhere. */
+ * Horner's rule: relative error below 1e-8, ample for a gradient estimate and a code
+ * length compared against the header bytes, and the same bits everywhere. */
 
 static const double LN2_HI = 6.93147180369123816490e-01; /* ln 2, high 32 bits: n * LN2_HI is exact */
 static const double LN2_LO = 1.90821492927058770002e-10;
@@ -57,12 +57,17 @@ static double det_exp(double x) {
     if (x > 709.0) x = 709.0;
     const double n = floor(x * (1.0 / LN2) + 0.5); /* |n| <= 1075: n * LN2_HI exact */
     const double r = (x - n * LN2_HI) - n * LN2_LO; /* |r| <= 0.347 */
-    double p = 1.0 / 6227020800.0; /* Taylor to r**13 / 13!: remainder below 1e-17 */
-    static const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
-                                        1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
-                                        1.0 / 6.0, 0.5, 1.0, 1.0};
-    for (int i = 0; i < 13; i++) p = p * r + inv_fact[i];
-    return ldexp(p, (int)n);
+    double p = 1.0 / 362880.0; /* Taylor to r**9 / 9!: remainder below 2e-11 */
+    static const double inv_fact[9] = {1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
+                                       1.0 / 6.0, 0.5, 1.0, 1.0};
+    for (int i = 0; i < 9; i++) p = p * r + inv_fact[i];
+    /* p * 2**n, exactly: 2**n is built from its bits (in two factors below 2**-1022) */
+    int e = (int)n;
+    if (e < -1000) { p *= 0x1p-600; e += 600; }
+    const uint64_t bits = (uint64_t)(e + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 static double det_log(double x) { /* x > 0 */
@@ -70,8 +75,8 @@ static double det_log(double x) { /* x > 0 */
     double m = frexp(x, &e); /* x = m * 2**e, m in [0.5, 1) */
     if (m < 0.70710678118654752440) { m *= 2.0; e -= 1; }
     const double f = m - 1.0, s = f / (2.0 + f), s2 = s * s; /* |s| <= 0.172 */
-    double p = 1.0 / 23.0; /* log(1 + f) = 2 atanh(s) = 2 (s + s**3 / 3 + ...) */
-    for (int i = 21; i >= 1; i -= 2) p = p * s2 + 1.0 / i;
+    double p = 1.0 / 13.0; /* log(1 + f) = 2 atanh(s) = 2 (s + s**3 / 3 + ... + s**13 / 13): below 1e-12 */
+    for (int i = 11; i >= 1; i -= 2) p = p * s2 + 1.0 / i;
     return e * LN2_HI + (e * LN2_LO + 2.0 * s * p);
 }
 
@@ -93,7 +98,7 @@ static double det_logsumexp(const double *x, int n, double *ex) {
 /* ---- the head: last hidden layer's clamp, output layer, mixture ------------------------ */
 
 typedef struct {
-    int n_hidden, n_out, components, channels;
+    int n_hidden, n_out, components, channels, act_max;
     const float *before; /* (n, n_hidden) last hidden pre-activations, 2**-8 units, no bias offsets */
     const float *w, *wt; /* output weights (n_hidden, n_out) and transposed, outputs' units per 2**-8 */
     const double *bias; /* (n_out,) outputs' units */
@@ -140,14 +145,14 @@ static double mixture(const Head *h, const double *out, int32_t const *base, int
             d_mean[k] = live ? (dens_l - dens_u) * inv / mass : 0.0; /* d log mass / d mean */
             d_logscale[k] = live && in_range ? (-upper_t * dens_u + lower_t * dens_l) / mass : 0.0;
         }
-        double shifted[MAX_K]; /* exp(joint - its top), unused here */
+        double shifted[MAX_K]; /* exp(joint - its top) */
         const double total = det_logsumexp(joint, K, shifted);
         bits -= total / LN2;
         if (!grad) continue;
-        double norm = 0.0; /* prior weights: exp(logit - top) normalised */
-        for (int k = 0; k < K; k++) norm += ex[k];
+        double norm = 0.0, mass_sum = 0.0; /* prior weights: exp(logit - top) normalised; posteriors likewise */
+        for (int k = 0; k < K; k++) { norm += ex[k]; mass_sum += shifted[k]; }
         for (int k = 0; k < K; k++) {
-            const double post = det_exp(joint[k] - total), weight = ex[k] / norm;
+            const double post = shifted[k] / mass_sum, weight = ex[k] / norm;
             const double scale = -post / LN2; /* d bits / d log mass_k */
             grad[ch * K + k] = -(post - weight) / LN2 / LOGIT_STEP;
             grad[(3 + ch) * K + k] = scale * d_mean[k] / Q4;
@@ -176,7 +181,7 @@ static inline __attribute__((always_inline)) void head_block_body(const Head *h,
         const float *before = h->before + row * H;
         for (int u = 0; u < H; u++) {
             pre[u] = (double)before[u] + h->hidden_offsets[u];
-            hidden[u] = (float)(pre[u] < 0 ? 0.0 : pre[u] > ACT_MAX ? (double)ACT_MAX : pre[u]);
+            hidden[u] = (float)(pre[u] < 0 ? 0.0 : pre[u] > h->act_max ? (double)h->act_max : pre[u]);
         }
         for (int o = 0; o < O; o++) weighted[o] = 0.0f;
         for (int u = 0; u < H; u++) { /* over inputs in order; vectorised across outputs only */
@@ -201,7 +206,7 @@ static inline __attribute__((always_inline)) void head_block_body(const Head *h,
             for (int u = 0; u < H; u++) d_hidden[u] += s * wt[u];
         }
         for (int u = 0; u < H; u++)
-            if (pre[u] > 0 && pre[u] < ACT_MAX) g_hidden[u] += d_hidden[u];
+            if (pre[u] > 0 && pre[u] < h->act_max) g_hidden[u] += d_hidden[u];
     }
 }
 
@@ -235,15 +240,15 @@ static int get(PyObject *obj, Py_buffer *view, const char *format, Py_ssize_t co
 
 static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"before", "weights", "weights_t", "bias", "base", "pixels", "rows", "hidden_offsets",
-                             "output_offsets", "gains", "components", "channels", "threads", "grad", NULL};
+                             "output_offsets", "gains", "components", "channels", "act_max", "threads", "grad", NULL};
     PyObject *before_o, *w_o, *wt_o, *bias_o, *base_o, *pixels_o, *rows_o, *hidden_o, *output_o, *gains_o, *grad_o;
-    int components, channels, threads;
+    int components, channels, act_max, threads;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOiiiO", kwlist, &before_o, &w_o, &wt_o, &bias_o, &base_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOOiiiiO", kwlist, &before_o, &w_o, &wt_o, &bias_o, &base_o,
                                      &pixels_o, &rows_o, &hidden_o, &output_o, &gains_o, &components, &channels,
-                                     &threads, &grad_o))
+                                     &act_max, &threads, &grad_o))
         return NULL;
-    if (components < 1 || components > MAX_K || channels < 1 || channels > 3 || threads < 1) {
+    if (components < 1 || components > MAX_K || channels < 1 || channels > 3 || threads < 1 || act_max < 1) {
         PyErr_SetString(PyExc_ValueError, "bad components, channels or threads");
         return NULL;
     }
@@ -274,7 +279,7 @@ static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
         if (pixels[i] < 0 || pixels[i] > 255) { PyErr_SetString(PyExc_ValueError, "pixel values must be 0..255"); goto fail; }
     const int want_grad = grad_o != Py_None;
     if (want_grad && get(grad_o, &v[got++], "d", H + 2 * O, 1, "gradient") < 0) goto fail;
-    Head h = {(int)H, O, components, channels, v[BEFORE].buf, v[W].buf, v[WT].buf, v[BIAS].buf, v[BASE].buf, pixels,
+    Head h = {(int)H, O, components, channels, act_max, v[BEFORE].buf, v[W].buf, v[WT].buf, v[BIAS].buf, v[BASE].buf, pixels,
               rows, n_rows, v[HIDDEN].buf, v[OUTPUT].buf, v[GAINS].buf, want_grad, NULL};
     const int64_t blocks = n_blocks(&h);
     const int size = sums_size(&h);
@@ -327,7 +332,7 @@ static PyObject *py_det_log(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"head_bits", (PyCFunction)(void (*)(void))head_bits, METH_VARARGS | METH_KEYWORDS,
      "head_bits(before, weights, weights_t, bias, base, pixels, rows, hidden_offsets, output_offsets, gains,\n"
-     "          components, channels, threads, grad) -> bits of the sample rows; d bits / d variables into grad\n"
+     "          components, channels, act_max, threads, grad) -> bits of the sample rows; d bits / d variables into grad\n"
      "(float64: hidden offsets, output offsets, gains) unless it is None. The same bits on every machine."},
     {"exp", py_det_exp, METH_O, "exp(x) from basic IEEE operations: the same bits on every machine."},
     {"log", py_det_log, METH_O, "log(x), x > 0, from basic IEEE operations: the same bits on every machine."},
@@ -345,7 +350,7 @@ PyMODINIT_FUNC PyInit__adapt(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddStringConstant(m, "ISA", ISA_NAMES[active_isa]) < 0) { Py_DECREF(m); return NULL; }
-    PyObject *constants = Py_BuildValue("{s:i,s:d,s:d,s:i,s:i}", "ACT_MAX", ACT_MAX, "LOGIT_STEP", LOGIT_STEP,
+    PyObject *constants = Py_BuildValue("{s:d,s:d,s:i,s:i}", "LOGIT_STEP", LOGIT_STEP,
                                         "LOGSCALE_STEP", LOGSCALE_STEP, "LOGSCALE_MIN", LOGSCALE_MIN, "LOGSCALE_MAX", LOGSCALE_MAX);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     return m;

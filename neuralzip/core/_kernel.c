@@ -36,6 +36,7 @@
 #define Q4 16
 #define ACT_FRAC 8
 #define ACT_MAX (128 << ACT_FRAC)
+#define ACT_MAX16 32767 /* int16 arithmetic: activations are int16 */
 #define CDF_BITS 20
 #define T_FRAC 10
 #define T_MAX 16
@@ -87,6 +88,11 @@ typedef struct {
     int n_in, n_out, n_out_pad, frac;
     double *w; /* (n_in, n_out_pad) row-major, zero padded */
     double *b; /* (n_out_pad,) */
+    /* int16 arithmetic (format version 5): weights in pairs of inputs, a shift per output */
+    int n_pairs; /* n_in rounded up to even, halved */
+    int16_t *w16; /* (n_pairs, n_out_pad, 2): w16[(i / 2 * n_out_pad + o) * 2 + i % 2] = w[i][o] */
+    int32_t *b32; /* (n_out_pad,) */
+    int32_t *shift; /* (n_out,) */
 } Layer;
 
 typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
@@ -96,7 +102,9 @@ typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
 } Prepared;
 
 typedef struct { /* per-thread scratch of one block of pixels */
-    double *a, *b; /* ping-pong activations, BLOCK x width_pad */
+    double *a, *b; /* ping-pong activations, BLOCK x width_pad (float64 arithmetic) */
+    int16_t *a16, *b16; /* the same for int16 arithmetic: features and activations */
+    int32_t *acc; /* BLOCK x width_pad int32 sums (int16 arithmetic) */
     int64_t *out; /* BLOCK x 12K model outputs (encoder) */
     int64_t known[BLOCK * 3]; /* LS parts without the current pixel (encoder) */
 } Scratch;
@@ -220,6 +228,7 @@ typedef struct {
     PyObject_HEAD
     int height, width, colour_channels, threads, components, n_layers, width_pad;
     int context, n_features; /* the model's context (1 or 2) and its inputs per pixel */
+    int int16; /* the model's arithmetic: 0 float64 on integers (versions 1-4), 1 int16 (version 5) */
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
@@ -423,6 +432,135 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
     }
 }
 
+/* ---- int16 MLP (format version 5) ------------------------------------------------------------
+ *
+ * y[p][o] = b[o] + sum_i x[p][i] * w[i][o] with int16 inputs and weights and int32 sums. The
+ * bound checked at load, |b[o]| + 32767 * sum_i |w[i][o]| <= 2**31 - 1 for every output (so
+ * for any int16 inputs), keeps every partial sum of any order in int32: the SIMD paths
+ * (pmaddwd: pairs of products added exactly, then into int32 lanes) and the scalar one give
+ * the same integers. Rows come in tiles of TILE16 pixels, outputs in tiles of 16. */
+#define TILE16 4
+
+static inline int32_t pair_at(const int16_t *x) { int32_t v; memcpy(&v, x, 4); return v; }
+
+static void dense16_scalar(const int16_t *x, int ldx, int rows, const Layer *layer, int32_t *y, int ldy) {
+    for (int p = 0; p < rows; p++)
+        for (int o = 0; o < layer->n_out_pad; o++) {
+            int32_t acc = layer->b32[o];
+            const int16_t *xp = x + (size_t)p * ldx;
+            for (int j = 0; j < layer->n_pairs; j++) {
+                const int16_t *w = layer->w16 + ((size_t)j * layer->n_out_pad + o) * 2;
+                acc += (int32_t)xp[2 * j] * w[0] + (int32_t)xp[2 * j + 1] * w[1];
+            }
+            y[(size_t)p * ldy + o] = acc;
+        }
+}
+
+#if ISA_X86
+#include <immintrin.h>
+
+/* SSE2 (every x86-64): 4 int32 lanes, four vectors a tile of 16 outputs. */
+__attribute__((target("sse2"))) static void dense16_sse2(const int16_t *x, int ldx, int rows, const Layer *layer,
+                                                         int32_t *y, int ldy) {
+    const int n_out = layer->n_out_pad;
+    for (int p0 = 0; p0 < rows; p0 += TILE16)
+        for (int o0 = 0; o0 < n_out; o0 += 16) {
+            __m128i acc[TILE16][4];
+            for (int p = 0; p < TILE16; p++)
+                for (int v = 0; v < 4; v++) acc[p][v] = _mm_loadu_si128((const __m128i *)(layer->b32 + o0 + 4 * v));
+            for (int j = 0; j < layer->n_pairs; j++) {
+                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
+                __m128i wv[4];
+                for (int v = 0; v < 4; v++) wv[v] = _mm_loadu_si128((const __m128i *)(w + 8 * v));
+                for (int p = 0; p < TILE16; p++) {
+                    const __m128i xv = _mm_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
+                    for (int v = 0; v < 4; v++) acc[p][v] = _mm_add_epi32(acc[p][v], _mm_madd_epi16(xv, wv[v]));
+                }
+            }
+            for (int p = 0; p < TILE16; p++)
+                for (int v = 0; v < 4; v++) _mm_storeu_si128((__m128i *)(y + (size_t)(p0 + p) * ldy + o0 + 4 * v), acc[p][v]);
+        }
+}
+
+/* AVX2 (x86-64-v3): 8 lanes, two vectors a tile. */
+__attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int ldx, int rows, const Layer *layer,
+                                                         int32_t *y, int ldy) {
+    const int n_out = layer->n_out_pad;
+    for (int p0 = 0; p0 < rows; p0 += TILE16)
+        for (int o0 = 0; o0 < n_out; o0 += 16) {
+            __m256i acc[TILE16][2];
+            for (int p = 0; p < TILE16; p++)
+                for (int v = 0; v < 2; v++) acc[p][v] = _mm256_loadu_si256((const __m256i *)(layer->b32 + o0 + 8 * v));
+            for (int j = 0; j < layer->n_pairs; j++) {
+                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 16));
+                for (int p = 0; p < TILE16; p++) {
+                    const __m256i xv = _mm256_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
+                    acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xv, w0));
+                    acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xv, w1));
+                }
+            }
+            for (int p = 0; p < TILE16; p++)
+                for (int v = 0; v < 2; v++) _mm256_storeu_si256((__m256i *)(y + (size_t)(p0 + p) * ldy + o0 + 8 * v), acc[p][v]);
+        }
+}
+
+/* AVX-512BW (x86-64-v4): 16 lanes, one vector a tile. */
+__attribute__((target("avx512f,avx512bw"))) static void dense16_avx512(const int16_t *x, int ldx, int rows,
+                                                                       const Layer *layer, int32_t *y, int ldy) {
+    const int n_out = layer->n_out_pad;
+    for (int p0 = 0; p0 < rows; p0 += TILE16)
+        for (int o0 = 0; o0 < n_out; o0 += 16) {
+            __m512i acc[TILE16];
+            for (int p = 0; p < TILE16; p++) acc[p] = _mm512_loadu_si512((const void *)(layer->b32 + o0));
+            for (int j = 0; j < layer->n_pairs; j++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(layer->w16 + ((size_t)j * n_out + o0) * 2));
+                for (int p = 0; p < TILE16; p++) {
+                    const __m512i xv = _mm512_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
+                    acc[p] = _mm512_add_epi32(acc[p], _mm512_madd_epi16(xv, w));
+                }
+            }
+            for (int p = 0; p < TILE16; p++) _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0), acc[p]);
+        }
+}
+
+typedef void (*Dense16)(const int16_t *, int, int, const Layer *, int32_t *, int);
+static const Dense16 dense16_paths[ISA_COUNT] = {dense16_sse2, dense16_avx2, dense16_avx512};
+#else
+typedef void (*Dense16)(const int16_t *, int, int, const Layer *, int32_t *, int);
+static const Dense16 dense16_paths[ISA_COUNT] = {dense16_scalar, dense16_scalar, dense16_scalar};
+#endif
+
+static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops above (tests) */
+
+/* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16`` (rows x width_pad):
+ * hidden units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
+static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
+    const int padded = pad_to(rows, TILE16);
+    int16_t *x = s->a16, *next = s->b16;
+    memset(x + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
+    const Dense16 dense16 = use_scalar16 ? dense16_scalar : dense16_paths[active_isa];
+    for (int l = 0; l < k->n_layers; l++) {
+        const Layer *layer = &k->layers[l];
+        dense16(x, k->width_pad, padded, layer, s->acc, k->width_pad);
+        for (int p = 0; p < rows; p++) {
+            const int32_t *yp = s->acc + (size_t)p * k->width_pad;
+            if (l < k->n_layers - 1) {
+                int16_t *np = next + (size_t)p * k->width_pad;
+                for (int o = 0; o < layer->n_out; o++) np[o] = (int16_t)clamp64(yp[o] >> layer->shift[o], 0, ACT_MAX16);
+                for (int o = layer->n_out; o < k->width_pad; o++) np[o] = 0;
+            } else {
+                for (int o = 0; o < layer->n_out; o++)
+                    out[(size_t)p * layer->n_out + o] = clamp64(round_shift(yp[o], layer->shift[o] + ACT_FRAC), -OUT_LIMIT, OUT_LIMIT);
+            }
+        }
+        if (l < k->n_layers - 1) {
+            memset(next + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
+            int16_t *t = x; x = next; next = t;
+        }
+    }
+}
+
 /* ---- mixture and frequency tables -------------------------------------------------------- */
 
 /* Mixture of channel ch from the model outputs ``out`` (12*K) of one pixel, its LS base
@@ -479,10 +617,17 @@ static void value_table(const ImageKernel *k, const Prepared *p, int bucket, dou
 
 static void kernel_dealloc(ImageKernel *k) {
     if (k->pool_started) pool_stop(&k->pool);
-    for (int l = 0; l < k->n_layers; l++) { free(k->layers[l].w); free(k->layers[l].b); }
+    for (int l = 0; l < k->n_layers; l++) {
+        free(k->layers[l].w); free(k->layers[l].b);
+        free(k->layers[l].w16); free(k->layers[l].b32); free(k->layers[l].shift);
+    }
     free(k->sigmoid); free(k->inv_scale); free(k->weight_lut);
     free(k->residuals);
-    if (k->scratch) for (int t = 0; t < k->n_scratch; t++) { free(k->scratch[t].a); free(k->scratch[t].b); free(k->scratch[t].out); }
+    if (k->scratch)
+        for (int t = 0; t < k->n_scratch; t++) {
+            free(k->scratch[t].a); free(k->scratch[t].b); free(k->scratch[t].out);
+            free(k->scratch[t].a16); free(k->scratch[t].b16); free(k->scratch[t].acc);
+        }
     free(k->scratch);
     free(k->step_rows); free(k->step_cols); free(k->step_out); free(k->step_known);
     free(k->step_current); free(k->step_base); free(k->step_res); free(k->step_bucket); free(k->step_prep);
@@ -523,6 +668,61 @@ static int64_t *copy_int64(PyObject *obj, Py_ssize_t count, const char *what) {
     return out;
 }
 
+/* The int16 MLP (format version 5): weights int16 (n_in, n_out), biases int32 (n_out,),
+ * ``shifts`` a list of int32 (n_out,) per layer; the bound above checked for every output. */
+static int init_model16(ImageKernel *k, PyObject *weights, PyObject *biases, PyObject *shifts) {
+    int n_in = k->n_features, widest = pad_to(k->n_features, 2);
+    const int n_layers = (int)PyList_GET_SIZE(weights);
+    for (int l = 0; l < n_layers; l++) {
+        Layer *layer = &k->layers[l];
+        Py_buffer wv, bv, sv;
+        if (get_buffer(PyList_GET_ITEM(weights, l), &wv, 'h', -1, 0, "weights") < 0) return -1;
+        if (wv.ndim != 2 || wv.shape[0] != n_in) {
+            PyBuffer_Release(&wv);
+            PyErr_Format(PyExc_ValueError, "layer %d: weights must be int16 (%d, n_out)", l, n_in);
+            return -1;
+        }
+        const int n_out = (int)wv.shape[1];
+        if (get_buffer(PyList_GET_ITEM(biases, l), &bv, 'i', n_out, 0, "biases") < 0) { PyBuffer_Release(&wv); return -1; }
+        if (get_buffer(PyList_GET_ITEM(shifts, l), &sv, 'i', n_out, 0, "shifts") < 0) {
+            PyBuffer_Release(&wv); PyBuffer_Release(&bv);
+            return -1;
+        }
+        layer->n_in = n_in;
+        layer->n_out = n_out;
+        layer->n_out_pad = pad_to(n_out, 16);
+        layer->n_pairs = (n_in + 1) / 2;
+        layer->w16 = aligned_zeros((size_t)layer->n_pairs * layer->n_out_pad * 2 * sizeof(int16_t));
+        layer->b32 = aligned_zeros((size_t)layer->n_out_pad * sizeof(int32_t));
+        layer->shift = aligned_zeros((size_t)n_out * sizeof(int32_t));
+        k->n_layers = l + 1; /* so that dealloc frees what is allocated */
+        int bad = !layer->w16 || !layer->b32 || !layer->shift;
+        if (!bad) {
+            const int16_t *w = wv.buf;
+            for (int i = 0; i < n_in; i++)
+                for (int o = 0; o < n_out; o++) layer->w16[((size_t)(i / 2) * layer->n_out_pad + o) * 2 + i % 2] = w[(size_t)i * n_out + o];
+            memcpy(layer->b32, bv.buf, (size_t)n_out * sizeof(int32_t));
+            memcpy(layer->shift, sv.buf, (size_t)n_out * sizeof(int32_t));
+        }
+        PyBuffer_Release(&wv); PyBuffer_Release(&bv); PyBuffer_Release(&sv);
+        if (bad) { PyErr_NoMemory(); return -1; }
+        for (int o = 0; o < n_out; o++) {
+            int64_t bound = layer->b32[o] < 0 ? -(int64_t)layer->b32[o] : layer->b32[o];
+            for (int i = 0; i < n_in; i++) {
+                const int16_t w = layer->w16[((size_t)(i / 2) * layer->n_out_pad + o) * 2 + i % 2];
+                if (w == INT16_MIN) { PyErr_SetString(PyExc_ValueError, "int16 weights must be in -32767..32767"); return -1; }
+                bound += (int64_t)(w < 0 ? -w : w) * 32767;
+            }
+            if (bound > INT32_MAX) { PyErr_SetString(PyExc_ValueError, "int16 model could overflow its int32 sums"); return -1; }
+            if (layer->shift[o] < 0 || layer->shift[o] > 30) { PyErr_SetString(PyExc_ValueError, "shifts must be in 0..30"); return -1; }
+        }
+        n_in = n_out;
+        if (layer->n_out_pad > widest) widest = layer->n_out_pad;
+    }
+    k->width_pad = widest;
+    return 0;
+}
+
 /* The integer MLP (weights float64 (n_in, n_out), biases, fracs) and lookup tables. */
 static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObject *fracs, int components,
                       PyObject *sigmoid, PyObject *inv_scale, PyObject *weight) {
@@ -537,10 +737,14 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
         return -1;
     }
     k->components = components;
-    /* layers: (n_in, n_out) weights padded to TILE_COLS outputs */
-    int n_in = k->n_features, widest = pad_to(k->n_features, 4);
     const int n_layers = (int)PyList_GET_SIZE(weights);
-    for (int l = 0; l < n_layers; l++) {
+    int n_in = k->n_features, widest = pad_to(k->n_features, 4);
+    if (k->int16) {
+        if (init_model16(k, weights, biases, fracs) < 0) return -1;
+        n_in = k->layers[n_layers - 1].n_out;
+        widest = k->width_pad;
+    }
+    for (int l = 0; l < n_layers && !k->int16; l++) { /* float64: (n_in, n_out) weights padded to TILE_COLS outputs */
         Layer *layer = &k->layers[l];
         Py_buffer wv, bv;
         if (get_buffer(PyList_GET_ITEM(weights, l), &wv, 'd', -1, 0, "weights") < 0) return -1;
@@ -570,7 +774,7 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
     }
     /* every partial sum of every layer is an integer below 2**53 (so float64 is exact and the
      * casts to int64 are defined): sum |w| * (largest input) + |b|, inputs below ACT_MAX */
-    for (int l = 0; l < n_layers; l++) {
+    for (int l = 0; l < n_layers && !k->int16; l++) {
         const Layer *layer = &k->layers[l];
         for (int o = 0; o < layer->n_out; o++) {
             double bound = fabs(layer->b[o]);
@@ -616,12 +820,12 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
 
 static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"weights", "biases", "fracs", "components", "sigmoid", "inv_scale", "weight",
-                             "coefs", "pixels", "colour_channels", "threads", "context", NULL};
+                             "coefs", "pixels", "colour_channels", "threads", "context", "int16", NULL};
     PyObject *weights, *biases, *fracs, *sigmoid, *inv_scale, *weight, *coefs, *pixels;
-    int components, colour_channels, threads, context = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOiOOOOOii|i", kwlist, &weights, &biases, &fracs, &components,
+    int components, colour_channels, threads, context = 1, int16 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOiOOOOOii|ip", kwlist, &weights, &biases, &fracs, &components,
                                      &sigmoid, &inv_scale, &weight, &coefs, &pixels, &colour_channels, &threads,
-                                     &context))
+                                     &context, &int16))
         return -1;
     if (k->init_called) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel.__init__ runs once: make a new kernel"); return -1; }
     k->init_called = 1;
@@ -631,6 +835,7 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
         return -1;
     }
     k->context = context;
+    k->int16 = int16;
     k->n_features = context == 1 ? N_FEATURES : MAX_FEATURES;
     k->colour_channels = colour_channels;
     k->threads = threads;
@@ -671,8 +876,16 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
         k->scratch[t].a = aligned_zeros((size_t)pad_to(BLOCK, TILE_ROWS) * k->width_pad * 8);
         k->scratch[t].b = aligned_zeros((size_t)pad_to(BLOCK, TILE_ROWS) * k->width_pad * 8);
         k->scratch[t].out = malloc((size_t)BLOCK * OUT_ROWS * k->components * sizeof(int64_t));
+        const size_t rows16 = (size_t)pad_to(BLOCK, TILE16) * k->width_pad;
+        k->scratch[t].a16 = aligned_zeros(rows16 * sizeof(int16_t));
+        k->scratch[t].b16 = aligned_zeros(rows16 * sizeof(int16_t));
+        k->scratch[t].acc = aligned_zeros(rows16 * sizeof(int32_t));
         k->n_scratch = t + 1;
-        if (!k->scratch[t].a || !k->scratch[t].b || !k->scratch[t].out) { PyErr_NoMemory(); return -1; }
+        if (!k->scratch[t].a || !k->scratch[t].b || !k->scratch[t].out || !k->scratch[t].a16 || !k->scratch[t].b16 ||
+            !k->scratch[t].acc) {
+            PyErr_NoMemory();
+            return -1;
+        }
     }
     /* a wavefront step holds at most one pixel per row and ceil(W / SKEW) in all */
     int cap = (k->width + SKEW - 1) / SKEW;
@@ -856,17 +1069,61 @@ static PyObject *kernel_terms(ImageKernel *k, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* One pixel's fixed-point features into row p of the scratch's inputs. */
+static void set_inputs(const ImageKernel *k, Scratch *s, int p, const int32_t *f) {
+    if (k->int16) { /* every feature lies in -32767..32767 (units.py) */
+        int16_t *x = s->a16 + (size_t)p * k->width_pad;
+        for (int i = 0; i < k->n_features; i++) x[i] = (int16_t)f[i];
+        for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0;
+    } else {
+        double *x = s->a + (size_t)p * k->width_pad;
+        for (int i = 0; i < k->n_features; i++) x[i] = f[i];
+        for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0.0;
+    }
+}
+
+static void run_mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
+    if (k->int16) mlp16(k, s, rows, out);
+    else mlp(k, s, rows, out);
+}
+
+static PyObject *model_outputs_impl(ImageKernel *k, PyObject *args) {
+    /* model_outputs(features int32 (n, n_features), out int64 (n, 12K)): the MLP alone, on
+     * any inputs of its range (tests compare every instruction-set path with the reference) */
+    PyObject *fo, *oo;
+    if (!PyArg_ParseTuple(args, "OO", &fo, &oo)) return NULL;
+    if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
+    Py_buffer fv, ov;
+    if (get_buffer(fo, &fv, 'i', -1, 0, "features") < 0) return NULL;
+    const Py_ssize_t n = fv.len / 4 / k->n_features;
+    const int limit = k->int16 ? 32767 : ACT_MAX;
+    const int32_t *f = fv.buf;
+    for (Py_ssize_t i = 0; i < fv.len / 4; i++)
+        if (f[i] < -limit || f[i] > limit) { PyBuffer_Release(&fv); PyErr_SetString(PyExc_ValueError, "feature out of range"); return NULL; }
+    if (n * k->n_features * 4 != fv.len || get_buffer(oo, &ov, 'q', n * OUT_ROWS * k->components, 1, "outputs") < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "features: not (n, n_features)");
+        PyBuffer_Release(&fv);
+        return NULL;
+    }
+    for (Py_ssize_t a = 0; a < n; a += BLOCK) {
+        const int rows = (int)(n - a < BLOCK ? n - a : BLOCK);
+        for (int p = 0; p < rows; p++) set_inputs(k, &k->scratch[0], p, f + (a + p) * k->n_features);
+        run_mlp(k, &k->scratch[0], rows, (int64_t *)ov.buf + a * OUT_ROWS * k->components);
+    }
+    PyBuffer_Release(&fv);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
 /* Features of a block of pixels into the scratch's input rows, then the MLP. */
 static void block_outputs(const ImageKernel *k, Scratch *s, const int *rows, const int *cols, int n,
                           int64_t *out, int64_t *known) {
     int32_t f[MAX_FEATURES];
     for (int p = 0; p < n; p++) {
         features(k, rows[p], cols[p], f, known + 3 * p);
-        double *x = s->a + (size_t)p * k->width_pad;
-        for (int i = 0; i < k->n_features; i++) x[i] = f[i];
-        for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0.0;
+        set_inputs(k, s, p, f);
     }
-    mlp(k, s, n, out);
+    run_mlp(k, s, n, out);
 }
 
 typedef struct {
@@ -1156,6 +1413,7 @@ GUARDED(coarse)
 GUARDED(fine)
 GUARDED(commit)
 GUARDED(step_sizes)
+GUARDED(model_outputs)
 
 static PyMethodDef kernel_methods[] = {
     {"compute_residuals", (PyCFunction)kernel_compute_residuals, METH_NOARGS,
@@ -1171,6 +1429,8 @@ static PyMethodDef kernel_methods[] = {
     {"fine", (PyCFunction)kernel_fine, METH_VARARGS, "fine(ch, buckets, tables): stage-2 tables of channel ch."},
     {"commit", (PyCFunction)kernel_commit, METH_VARARGS, "commit(ch, symbols): decoded values of channel ch."},
     {"num_steps", (PyCFunction)kernel_num_steps, METH_NOARGS, "Wavefront steps: W + 4 (H - 1)."},
+    {"model_outputs", (PyCFunction)kernel_model_outputs, METH_VARARGS,
+     "model_outputs(features, out): int64 (n, 12K) model outputs of int32 (n, n_features) fixed-point inputs."},
     {"step_sizes", (PyCFunction)kernel_step_sizes, METH_O, "Pixels of every step into an int32 buffer."},
     {"max_step_size", (PyCFunction)kernel_max_step_size, METH_NOARGS, "An upper bound on the pixels of any step (buffer size)."},
     {NULL, NULL, 0, NULL},
@@ -1188,12 +1448,39 @@ static PyTypeObject ImageKernelType = {
     .tp_methods = kernel_methods,
 };
 
-static struct PyModuleDef kernel_module = {PyModuleDef_HEAD_INIT, "_kernel", "Compiled coding kernel of neuralzip.", -1, NULL};
+static PyObject *set_isa(PyObject *self, PyObject *arg) {
+    /* set_isa(name): use instruction-set path ``name`` ("scalar", or one of ISA_PATHS) from
+     * now on; for tests and benchmarks, between runs (not while a kernel computes). */
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) return NULL;
+    for (int i = 0; i < ISA_COUNT; i++)
+        if (strcmp(name, ISA_NAMES[i]) == 0 && isa_supported(i)) { active_isa = i; use_scalar16 = 0; Py_RETURN_NONE; }
+    if (strcmp(name, "scalar") == 0) { active_isa = ISA_BASELINE; use_scalar16 = 1; Py_RETURN_NONE; }
+    PyErr_Format(PyExc_ValueError, "%s: not an instruction-set path this CPU runs", name);
+    return NULL;
+}
+
+static PyObject *get_isa(PyObject *self, PyObject *Py_UNUSED(noargs)) {
+    (void)self;
+    return PyUnicode_FromString(use_scalar16 ? "scalar" : ISA_NAMES[active_isa]);
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_isa", set_isa, METH_O, "set_isa(name): force an instruction-set path (tests, benchmarks)."},
+    {"isa", get_isa, METH_NOARGS, "The instruction-set path in use."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef kernel_module = {PyModuleDef_HEAD_INIT, "_kernel", "Compiled coding kernel of neuralzip.", -1,
+                                           module_methods};
 
 PyMODINIT_FUNC PyInit__kernel(void) {
-    active_isa = isa_pick();
+    const char *forced = getenv("NEURALZIP_ISA");
+    use_scalar16 = forced && strcmp(forced, "scalar") == 0; /* plain C everywhere: the reference path */
+    active_isa = use_scalar16 ? ISA_BASELINE : isa_pick();
     if (active_isa < 0) {
-        PyErr_Format(PyExc_ImportError, "NEURALZIP_ISA=%s: not an instruction-set path this CPU runs", getenv("NEURALZIP_ISA"));
+        PyErr_Format(PyExc_ImportError, "NEURALZIP_ISA=%s: not an instruction-set path this CPU runs", forced);
         return NULL;
     }
     if (PyType_Ready(&ImageKernelType) < 0) return NULL;
@@ -1208,6 +1495,7 @@ PyMODINIT_FUNC PyInit__kernel(void) {
         }
     if (!paths || PyModule_AddObject(m, "ISA_PATHS", paths) < 0 ||
         PyModule_AddStringConstant(m, "ISA", ISA_NAMES[active_isa]) < 0) { Py_XDECREF(paths); Py_DECREF(m); return NULL; }
+    /* ISA: the path picked at import (or forced by $NEURALZIP_ISA); isa() the one in use */
     Py_INCREF(&ImageKernelType);
     if (PyModule_AddObject(m, "ImageKernel", (PyObject *)&ImageKernelType) < 0) {
         Py_DECREF(&ImageKernelType);
@@ -1215,11 +1503,11 @@ PyMODINIT_FUNC PyInit__kernel(void) {
         return NULL;
     }
     PyObject *constants = Py_BuildValue(
-        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
         "MAX_FEATURES", MAX_FEATURES,
         "LS_FRAC", LS_FRAC, "LS_BIAS_INPUT", LS_BIAS_INPUT, "LS_TOTAL", LS_TOTAL, "Q4", Q4, "ACT_FRAC", ACT_FRAC,
         "CDF_BITS", CDF_BITS, "T_FRAC", T_FRAC, "T_MAX", T_MAX, "INV_BITS", INV_BITS, "LOGSCALE_MIN", LOGSCALE_MIN,
-        "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE);
+        "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE, "ACT_MAX", ACT_MAX, "ACT_MAX16", ACT_MAX16);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     return m;
 }

@@ -18,24 +18,38 @@ machine, BLAS and thread count. Decoding never depends on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _adapt
 from .container import Adaptation
 from .intmodel import GAIN_LIMIT, IntegerModel
 from .kernel import default_threads
-from .units import ACT_FRAC, ACT_MAX, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
+from .units import ACT_FRAC, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
 
-if _adapt.CONSTANTS != {"ACT_MAX": ACT_MAX, "LOGIT_STEP": LOGIT_STEP, "LOGSCALE_STEP": LOGSCALE_STEP,
+if _adapt.CONSTANTS != {"LOGIT_STEP": LOGIT_STEP, "LOGSCALE_STEP": LOGSCALE_STEP,
                         "LOGSCALE_MIN": LOGSCALE_MIN, "LOGSCALE_MAX": LOGSCALE_MAX}:  # a stale build
     raise ImportError("neuralzip.core._adapt was built from other sources: rebuild it with `pip install -e .`")
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
-SAMPLE_PIXELS = 1 << 16  # pixels the offsets are tuned on (tiles of larger images)
 TILE = 64  # side of a sample tile
 MARGINS = {1: 4, 2: 8}  # per context: rows above and columns beside a tile analysed for its context, then dropped
-STEPS = 40  # Adam steps ...
-BATCH = 8192  # ... of this many sample pixels each
+
+
+@dataclass(frozen=True)
+class Search:
+    """How much work the encoder spends on the adaptation (effort levels pick one):
+    ``steps`` Adam steps of ``batch`` pixels of a sample of about ``sample`` pixels."""
+
+    steps: int = 40
+    batch: int = 8192
+    sample: int = 1 << 16
+
+
+DEFAULT_SEARCH = Search()
+SAMPLE_PIXELS = DEFAULT_SEARCH.sample
 # per variable: last hidden layer's bias offsets (units of 2**-8 activation), output bias
 # offsets (the outputs' units), output gains (1/256 of the weights)
 LEARNING_RATES = (12.8, 1.0, 2.56)
@@ -43,20 +57,20 @@ STORED_STEPS = (8, 1, 1)  # stored values are multiples of these: 1/32 activatio
 OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or output units
 
 
-def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1):
+def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1, pixels: int = SAMPLE_PIXELS):
     """Model inputs of ``context`` and targets (``training.data.ImageTerms``) of about
-    SAMPLE_PIXELS pixels of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at
+    ``pixels`` pixels of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at
     fixed pseudo-random places, each analysed with the context's margin around it."""
     from ..training.data import ImageTerms, analyse
 
     height, width, _ = image.shape
-    if height * width <= SAMPLE_PIXELS:
+    if height * width <= pixels:
         return analyse(image, coefs, context)
     margin = MARGINS[context]
     th, tw = min(TILE, height), min(TILE, width)
     rng = np.random.default_rng(0)  # PCG64: the same places on every machine
     parts = []
-    for _ in range(-(-SAMPLE_PIXELS // (th * tw))):
+    for _ in range(-(-pixels // (th * tw))):
         r0, c0 = int(rng.integers(0, height - th + 1)), int(rng.integers(0, width - tw + 1))
         top, left = max(r0 - margin, 0), max(c0 - margin, 0)
         crop = image[top : r0 + th, left : min(c0 + tw + margin, width)]
@@ -68,7 +82,7 @@ def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1):
 
 
 def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
-                      colour_channels: int) -> Adaptation | None:
+                      colour_channels: int, search: Search = DEFAULT_SEARCH) -> Adaptation | None:
     """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
     ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
     output layer, and output gains; or None where the image is too small or they would
@@ -79,16 +93,16 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
     mlp = model.mlp
     if height * width < MIN_PIXELS or len(mlp.weights) < 2:
         return None
-    terms = sample_terms(image, coefs, model.context)
+    terms = sample_terms(image, coefs, model.context, search.sample)
     head = _Head(mlp, terms.features, terms.base_q4, terms.pixels, colour_channels)
     order = np.random.default_rng(0).permutation(len(terms.pixels))
     held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
-    batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+    batches = [order[i : i + search.batch] for i in range(0, len(order), search.batch)]
     variables = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape), np.zeros(mlp.biases[-1].shape)]
     moments = [np.zeros_like(v) for v in variables]
     powers = [np.zeros_like(v) for v in variables]
     decay1 = decay2 = 1.0  # 0.9**step and 0.999**step by products: no libm pow
-    for step in range(1, STEPS + 1):  # Adam, in elementwise IEEE operations only
+    for step in range(1, search.steps + 1):  # Adam, in elementwise IEEE operations only
         grads = head.gradients(variables, batches[step % len(batches)])
         decay1, decay2 = decay1 * 0.9, decay2 * 0.999
         for variable, grad, moment, power, rate in zip(variables, grads, moments, powers, LEARNING_RATES):
@@ -121,12 +135,14 @@ class _Head:
 
     def __init__(self, mlp, features: np.ndarray, base_q4: np.ndarray, pixels: np.ndarray, channels: int):
         h = features.astype(np.float64)
-        for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
-            h = np.clip(np.floor((h @ w + b) / 2.0**frac), 0, ACT_MAX)
-        before = np.floor((h @ mlp.weights[-2] + mlp.biases[-2]) / 2.0 ** mlp.fracs[-2])  # 2**-8 units
+        with threadpool_limits(1, "blas"):  # exact in any order; BLAS threads would only spin beside ours
+            for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
+                h = np.clip(np.floor((h @ w + b) / 2.0 ** np.asarray(frac)), 0, mlp.act_max)
+            before = np.floor((h @ mlp.weights[-2] + mlp.biases[-2]) / 2.0 ** np.asarray(mlp.fracs[-2]))  # 2**-8
         # beyond these the clamp to 0..ACT_MAX decides, whatever the offsets: exact in float32
         self.before = np.ascontiguousarray(np.clip(before, -(1 << 20), 1 << 20), np.float32)
-        out_scale = 2.0 ** (mlp.fracs[-1] + ACT_FRAC)
+        out_scale = 2.0 ** (np.asarray(mlp.fracs[-1]) + ACT_FRAC)
+        self.act_max = mlp.act_max
         self.weights = np.ascontiguousarray(mlp.weights[-1] / out_scale, np.float32)
         self.weights_t = np.ascontiguousarray(self.weights.T)
         self.bias = np.ascontiguousarray(mlp.biases[-1] / out_scale)
@@ -137,7 +153,8 @@ class _Head:
         return _adapt.head_bits(
             self.before, self.weights, self.weights_t, self.bias, self.base, self.pixels,
             np.ascontiguousarray(rows, np.int64), *(np.ascontiguousarray(v, np.float64) for v in variables),
-            components=self.components, channels=self.channels, threads=default_threads(), grad=grad,
+            components=self.components, channels=self.channels, act_max=self.act_max, threads=default_threads(),
+            grad=grad,
         )
 
     def bits(self, variables: list[np.ndarray], rows: np.ndarray) -> float:

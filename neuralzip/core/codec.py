@@ -25,6 +25,8 @@ from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Adaptation, Header
 from .context import complete_coefs
+from .effort import DEFAULT_EFFORT
+from .effort import effort as effort_level
 from .intmodel import IntegerModel
 from .kernel import image_kernel, step_sizes
 from .metadata import Metadata
@@ -118,18 +120,18 @@ def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
 class Codec:
     """Encoder and decoder of one shipped model."""
 
-    def __init__(self, model: zoo.ZooModel, threads: int | None = None, adapt: bool = True):
+    def __init__(self, model: zoo.ZooModel, threads: int | None = None, effort: int = DEFAULT_EFFORT):
         """``threads``: CPU threads of the compiled kernel (default: all this process may
-        use); any count gives the same bytes and pixels. ``adapt``: tune the model's last
-        layers to each image before encoding (``adapt.choose_adaptation``; about a second
-        for a photo; files 0.7 % (held-out photos) to 3.5 % (Kodak-24) smaller)."""
+        use); any count gives the same bytes and pixels. ``effort``: the encoder's work
+        (``effort.EFFORTS``: how long it tunes the model's last layers to each image,
+        ``adapt.choose_adaptation``, and whether it tries LZMA2); ValueError outside 1..5."""
         self.zoo_model = model
         self.threads = threads
-        self.adapt = adapt
+        self.effort = effort_level(effort)
 
     @classmethod
-    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None, adapt: bool = True) -> "Codec":
-        return cls(zoo.load(name), threads, adapt)
+    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> "Codec":
+        return cls(zoo.load(name), threads, effort)
 
     # -- encoding ---------------------------------------------------------------------------
     def choose_coefs(self, image: np.ndarray, colour_channels: int) -> tuple[np.ndarray, bool]:
@@ -160,14 +162,15 @@ class Codec:
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
         model = self.zoo_model.model
-        adaptation = choose_adaptation(model, rgb, coefs, mode.colour_channels) if self.adapt else None
+        search = self.effort.search
+        adaptation = None if search is None else choose_adaptation(model, rgb, coefs, mode.colour_channels, search)
         if adaptation is not None:
             model = adapted(model, adaptation)
         payload, nll_bits = self._encode_pixels(rgb, coefs, mode.colour_channels, model, progress)
         raw = np.ascontiguousarray(colour).tobytes()
         checksum, alpha = _checksum(pixels), encode_alpha(pixels[:, :, -1]) if mode.alpha else None
         files = []
-        for kind, body in self._payloads(payload, raw):
+        for kind, body in self._payloads(payload, raw, self.effort.packed_trial):
             header = Header(
                 model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
                 mode=code, precision=PRECISION, payload_length=len(body), checksum=checksum,
@@ -181,14 +184,14 @@ class Codec:
         return data, EncodeStats(nll_bits, len(data), pixels.size, time.perf_counter() - t0, model_subpixels)
 
     @staticmethod
-    def _payloads(model_payload: bytes, raw: bytes) -> list[tuple[str, bytes]]:
+    def _payloads(model_payload: bytes, raw: bytes, packed_trial: bool = True) -> list[tuple[str, bytes]]:
         """(kind, bytes) of the payloads the file may carry, in order of preference: the
         model's ANS words, the raw pixels (so no image costs more than 8 bits a subpixel
         plus the header) and, where a fast screen says it may win (graphics, screenshots),
         the pixels packed with LZMA2. The shortest whole file is written (only the ANS
         payload carries LS coefficients and the adaptation)."""
         out = [("ans", model_payload), ("stored", raw)]
-        if packed.worth_trying(raw, len(model_payload)):
+        if packed_trial and packed.worth_trying(raw, len(model_payload)):
             body = packed.pack(raw)
             if len(body) < len(raw):  # the header refuses a packed payload that is not smaller
                 out.append(("packed", body))

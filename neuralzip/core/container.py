@@ -17,7 +17,7 @@ from .units import LS_SIZES
 from .metadata import Metadata, MetadataError
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 4  # the newest version; a file is written in the oldest one that holds it
+FORMAT_VERSION = 5  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
@@ -25,15 +25,20 @@ FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colou
 FLAG_ADAPTATION = 0x10  # version 3: the per-image adaptation block follows the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
 _FLAGS_3 = _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3}  # 3 also terminates ANS
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3, 5: _FLAGS_3}  # 3 also terminates ANS
 # version 4 names a registered model by a number instead of its name and hash (FORMAT.md,
-# "Registered models"); an entry, once released, never changes
+# "Registered models"); version 5 has the same layout and names the registered models of
+# int16 arithmetic (intmodel.py), 4 those of float64 arithmetic. An entry, once released,
+# never changes.
 REGISTERED_MODELS = {
     1: ("photo", bytes.fromhex("e8adac20")),
     2: ("cifar10", bytes.fromhex("20ebacbd")),
     3: ("photo", bytes.fromhex("265c3c51")),
     4: ("cifar10", bytes.fromhex("b2b986c5")),
+    5: ("photo", bytes.fromhex("fa1a1841")),
+    6: ("cifar10", bytes.fromhex("5274e889")),
 }
+REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5}  # the format version of each model's files
 _REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
 REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
 MAX_LAYERS = 16  # layers an adaptation block may describe ...
@@ -236,7 +241,7 @@ class Header:
         if self.version is not None:
             return self.version
         if self.model_number is not None and self.precision == REGISTERED_PRECISION:
-            return 4
+            return REGISTERED_VERSION[self.model_number]
         return 2 if self.stored else 3
 
     @property
@@ -261,7 +266,10 @@ class Header:
             raise ValueError("a stored or packed payload carries no adaptation")
         if self.written_version >= 4:
             if self.model_number is None or self.precision != REGISTERED_PRECISION:
-                raise ValueError("format version 4 holds registered models at precision 24 only")
+                raise ValueError("format versions 4 and 5 hold registered models at precision 24 only")
+            if REGISTERED_VERSION[self.model_number] != self.written_version:
+                raise ValueError(f"registered model {self.model_number} is written in format version "
+                                 f"{REGISTERED_VERSION[self.model_number]}")
             model, precision = _varint(self.model_number), b""
         else:
             model, precision = bytes([len(name)]) + name + self.model_sha, bytes([self.precision])
@@ -325,6 +333,8 @@ class Header:
             number = r.varint("model number")
             if number not in REGISTERED_MODELS:
                 raise FormatError(f"unknown model number {number} (a newer neuralzip may know it)")
+            if REGISTERED_VERSION[number] != version:
+                raise FormatError(f"model {number} is not a model of format version {version}")
             name, sha = REGISTERED_MODELS[number]
         else:
             name_len = r.take(1, "header")[0]

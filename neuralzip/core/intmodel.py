@@ -1,11 +1,19 @@
 """Integer model: context features -> integer mixture parameters, bit-exact everywhere.
 
-Weights and activations are integers; the compiled kernel runs the products in float64 on
-integer values whose every partial sum stays below 2**53 (checked here at load time), so
-any instruction set, thread count, batch split or summation order gives the same result.
-Features are fixed point with 8 fractional bits; hidden activations are
-``clamp(floor(acc / 2**frac), 0, ACT_MAX)``, outputs ``round(acc / 2**(frac + 8))`` in the
-units of ``model.OUTPUT_STEPS``. No torch here.
+Weights and activations are integers, in one of two arithmetics (a weights file names
+its own):
+
+* ``float64`` (format versions 1-4): the kernel runs the products in float64 on integer
+  values whose every partial sum stays below 2**53; a shift ``frac`` per layer;
+* ``int16`` (format version 5): int16 inputs, activations and weights, int32 sums, a
+  shift per output; ``|b| + 32767 * sum |w| < 2**31`` for every output, so no sum of
+  any int16 inputs leaves int32 (SIMD ``pmaddwd`` runs it; see ``training/quantize.py``).
+
+Both bounds are checked here at load time (and again by the kernel), so any instruction
+set, thread count, batch split or summation order gives the same result. Features are
+fixed point with 8 fractional bits; hidden activations are ``clamp(floor(acc / 2**frac),
+0, act_max)``, outputs ``round(acc / 2**(frac + 8))`` in the units of
+``units.OUTPUT_STEPS``. No torch here.
 """
 
 from __future__ import annotations
@@ -16,31 +24,49 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .tables import Tables
-from .units import ACT_FRAC, ACT_MAX, CONTEXTS, DEFAULT_CONTEXT, n_features
+from .units import ACT_FRAC, ACT_MAX, ACT_MAX16, CONTEXTS, DEFAULT_CONTEXT, INT16_MAX, n_features
 
 _EXACT_LIMIT = float(1 << 53)
+_INT32_LIMIT = float((1 << 31) - 1)
 GAIN_LIMIT = 255  # output gains scale weights by (256 + gain) / 256
+ARITHMETICS = ("float64", "int16")
+MAX_SHIFT16 = 30
 
 
 @dataclass
 class IntegerMLP:
     """Integer MLP. ``weights[i]``: float64 (in, out) integer-valued, units 2**-fracs[i];
-    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: ``units.OUTPUT_STEPS``."""
+    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: ``units.OUTPUT_STEPS``.
+    ``fracs[i]``: an int per layer (``float64`` arithmetic) or int64 (out,) per output (``int16``)."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
-    fracs: list[int]
+    fracs: list
     components: int
+    arithmetic: str = "float64"
 
     def __post_init__(self):
-        fan = ACT_MAX
-        for w, b in zip(self.weights, self.biases):
-            bound = np.abs(w).sum(axis=0).max() * fan + np.abs(b).max()
-            if bound >= _EXACT_LIMIT:
-                raise ValueError("integer model could overflow exact float64 accumulation")
+        if self.arithmetic not in ARITHMETICS:
+            raise ValueError(f"unknown arithmetic {self.arithmetic!r} (known: {', '.join(ARITHMETICS)})")
+        int16 = self.arithmetic == "int16"
+        for w, b, frac in zip(self.weights, self.biases, self.fracs):
             for arr in (w, b):
                 if not np.array_equal(arr, np.round(arr)):
                     raise ValueError("integer model weights must be integers")
+            if int16:  # any int16 inputs: every partial sum stays in int32
+                bound = np.abs(w).sum(axis=0) * INT16_MAX + np.abs(b)
+                frac = np.asarray(frac)
+                if np.abs(w).max() > INT16_MAX or bound.max() > _INT32_LIMIT:
+                    raise ValueError("int16 model could overflow its int32 sums")
+                if frac.shape != b.shape or frac.min() < 0 or frac.max() > MAX_SHIFT16:
+                    raise ValueError(f"int16 model: a shift in 0..{MAX_SHIFT16} per output")
+            elif np.abs(w).sum(axis=0).max() * ACT_MAX + np.abs(b).max() >= _EXACT_LIMIT:
+                raise ValueError("integer model could overflow exact float64 accumulation")
+
+    @property
+    def act_max(self) -> int:
+        """The largest hidden activation (units 2**-8)."""
+        return ACT_MAX16 if self.arithmetic == "int16" else ACT_MAX
 
 
 @dataclass
@@ -64,11 +90,14 @@ class IntegerModel:
     def load(cls, path) -> "IntegerModel":
         with np.load(path) as z:
             n_layers = int(z["n_layers"])
+            arithmetic = str(z["arithmetic"]) if "arithmetic" in z else "float64"
             mlp = IntegerMLP(
                 weights=[z[f"w{i}"].astype(np.float64) for i in range(n_layers)],
                 biases=[z[f"b{i}"].astype(np.float64) for i in range(n_layers)],
-                fracs=[int(f) for f in z["fracs"]],
+                fracs=([z[f"s{i}"].astype(np.int64) for i in range(n_layers)] if arithmetic == "int16"
+                       else [int(f) for f in z["fracs"]]),
                 components=int(z["components"]),
+                arithmetic=arithmetic,
             )
             context = int(z["context"]) if "context" in z else DEFAULT_CONTEXT
             return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64), context)
@@ -89,7 +118,7 @@ class IntegerModel:
                 offset = np.asarray(offset, np.int64)
                 if offset.shape != bias.shape:
                     raise ValueError(f"{len(offset)} bias offsets for layer {layer} of {len(bias)} units")
-                shift = frac + (ACT_FRAC if layer == len(mlp.biases) - 1 else 0)
+                shift = np.asarray(frac) + (ACT_FRAC if layer == len(mlp.biases) - 1 else 0)
                 bias = bias + offset.astype(np.float64) * 2.0**shift
             biases.append(bias)
         return replace(self, mlp=replace(mlp, biases=biases))
@@ -107,14 +136,17 @@ class IntegerModel:
         return replace(self, mlp=replace(mlp, weights=[*mlp.weights[:-1], scaled.astype(np.float64)]))
 
     def arrays(self) -> dict[str, np.ndarray]:
+        int16 = self.mlp.arithmetic == "int16"
         out = {
             "n_layers": np.array(len(self.mlp.weights)),
-            "fracs": np.array(self.mlp.fracs),
+            **({"arithmetic": np.array("int16")} if int16 else {"fracs": np.array(self.mlp.fracs)}),
             "components": np.array(self.mlp.components),
             "default_coefs": self.default_coefs,
             "context": np.array(self.context),
             **self.tables.arrays(),
         }
-        for i, (w, b) in enumerate(zip(self.mlp.weights, self.mlp.biases)):
-            out[f"w{i}"], out[f"b{i}"] = w.astype(np.int64), b.astype(np.int64)
+        for i, (w, b, frac) in enumerate(zip(self.mlp.weights, self.mlp.biases, self.mlp.fracs)):
+            out[f"w{i}"], out[f"b{i}"] = w.astype(np.int16 if int16 else np.int64), b.astype(np.int64)
+            if int16:
+                out[f"s{i}"] = np.asarray(frac, np.int8)
         return out

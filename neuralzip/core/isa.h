@@ -5,7 +5,7 @@
  * x86-64-v3 (AVX2, FMA, BMI2) and x86-64-v4 (AVX-512 F/BW/CD/DQ/VL); elsewhere only the
  * baseline. Nothing depends on the build machine's CPU (no -march=native). At import the
  * module picks the widest path this CPU runs, or the one named by $NEURALZIP_ISA
- * ("x86-64", "x86-64-v3", "x86-64-v4"; tests and benchmarks force each in turn).
+ * ("scalar", "x86-64", "x86-64-v3", "x86-64-v4"; tests and benchmarks force each in turn).
  *
  * Every path gives the same bits: integer arithmetic, and float arithmetic without
  * contraction into FMA (the build passes -ffp-contract=off) whose sums run in one
@@ -46,9 +46,11 @@ static int isa_supported(int isa) {
 }
 
 /* The path to use: $NEURALZIP_ISA if set (-1 if it names an unknown path or one this CPU
- * lacks), else the widest this CPU runs. */
+ * lacks; "scalar" is the baseline, with plain C loops where a module has them), else the
+ * widest this CPU runs. */
 static int isa_pick(void) {
     const char *forced = getenv("NEURALZIP_ISA");
+    if (forced && strcmp(forced, "scalar") == 0) return ISA_BASELINE;
     if (forced && *forced) {
         for (int i = 0; i < ISA_COUNT; i++)
             if (strcmp(forced, ISA_NAMES[i]) == 0) return isa_supported(i) ? i : -1;

@@ -50,11 +50,22 @@ def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
     (encoder) or fills (decoder) in place; ``coefs``: all LS_TOTAL LS coefficients (int64,
     2**-12 units). Without ``model`` it only computes contexts (of ``context``; a model
     brings its own), residuals and LS sums."""
+    return ImageKernel(**kernel_arguments(pixels, coefs, colour_channels, model, threads, context))
+
+
+def kernel_arguments(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
+                     model: IntegerModel | None = None, threads: int | None = None,
+                     context: int = units.DEFAULT_CONTEXT) -> dict:
+    """The keyword arguments of ``ImageKernel`` for ``image_kernel``'s: the model's arrays
+    in the types of its arithmetic (float64; or int16 weights, int32 biases and shifts)."""
     mlp, tables = (model.mlp, model.tables) if model is not None else (None, None)
-    return ImageKernel(
-        weights=None if mlp is None else [np.ascontiguousarray(w, np.float64) for w in mlp.weights],
-        biases=None if mlp is None else [np.ascontiguousarray(b, np.float64) for b in mlp.biases],
-        fracs=None if mlp is None else [int(f) for f in mlp.fracs],
+    int16 = mlp is not None and mlp.arithmetic == "int16"
+    types = (np.int16, np.int32) if int16 else (np.float64, np.float64)
+    return dict(
+        weights=None if mlp is None else [np.ascontiguousarray(w, types[0]) for w in mlp.weights],
+        biases=None if mlp is None else [np.ascontiguousarray(b, types[1]) for b in mlp.biases],
+        fracs=None if mlp is None else ([np.ascontiguousarray(f, np.int32) for f in mlp.fracs] if int16
+                                        else [int(f) for f in mlp.fracs]),
         components=1 if mlp is None else mlp.components,
         sigmoid=None if tables is None else tables.sigmoid,
         inv_scale=None if tables is None else tables.inv_scale,
@@ -64,6 +75,7 @@ def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
         colour_channels=colour_channels,
         threads=threads or default_threads(),
         context=context if model is None else model.context,
+        int16=int16,
     )
 
 

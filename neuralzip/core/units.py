@@ -76,7 +76,9 @@ MAX_FEATURES = n_features(max(CONTEXTS))  # 114
 
 # -- integer MLP ------------------------------------------------------------------------------------
 ACT_FRAC = 8  # features and activations are fixed point with 8 fractional bits
-ACT_MAX = 128 << ACT_FRAC  # hidden activations are clamped to [0, 128]
+ACT_MAX = 128 << ACT_FRAC  # hidden activations are clamped to [0, 128] (float64 arithmetic)
+INT16_MAX = (1 << 15) - 1  # int16 arithmetic: inputs, activations and weights in -32767..32767
+ACT_MAX16 = INT16_MAX  # ... and hidden activations are clamped to [0, 32767 / 256]
 
 # -- mixture tables ---------------------------------------------------------------------------------
 CDF_BITS = 20  # component CDFs are integers in [0, 2**20]

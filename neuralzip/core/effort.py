@@ -1,0 +1,43 @@
+"""Effort levels: how much work the encoder spends for how many bytes, as ``cjxl -e`` does.
+
+An effort level picks the encoder's work only: how long the per-image adaptation
+searches (``adapt.Search``) and whether LZMA2 is tried against the model on images that a
+fast screen says may be graphics. Every level writes a file that any decoder reads the
+same way, and decoding costs the same at every level. Costs per level, measured:
+``benchmarks/results/speed/results.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .adapt import Search
+
+
+@dataclass(frozen=True)
+class Effort:
+    """``search``: the adaptation's work, None for no adaptation; ``packed_trial``: try
+    LZMA2 where the screen says it may win."""
+
+    level: int
+    search: Search | None
+    packed_trial: bool
+    summary: str
+
+
+EFFORTS = {
+    1: Effort(1, None, False, "no adaptation, no LZMA2 trial: the fastest encode"),
+    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation"),
+    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default"),
+    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation"),
+    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation: the smallest files"),
+}
+DEFAULT_EFFORT = 3
+FAST_EFFORT = 1  # --fast
+
+
+def effort(level: int) -> Effort:
+    """The effort ``level``; ValueError outside 1..5."""
+    if level not in EFFORTS:
+        raise ValueError(f"effort {level} is not one of {min(EFFORTS)}..{max(EFFORTS)}")
+    return EFFORTS[level]
