@@ -505,22 +505,33 @@ __attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int l
         }
 }
 
-/* AVX-512BW (x86-64-v4): 16 lanes, one vector a tile. */
+/* AVX-512BW (x86-64-v4): 16 lanes; tiles of 32 outputs (two vectors, so that each broadcast
+ * input pair feeds two products), then one of 16 where 16 outputs are left. */
 __attribute__((target("avx512f,avx512bw"))) static void dense16_avx512(const int16_t *x, int ldx, int rows,
                                                                        const Layer *layer, int32_t *y, int ldy) {
     const int n_out = layer->n_out_pad;
     for (int p0 = 0; p0 < rows; p0 += TILE16)
-        for (int o0 = 0; o0 < n_out; o0 += 16) {
-            __m512i acc[TILE16];
-            for (int p = 0; p < TILE16; p++) acc[p] = _mm512_loadu_si512((const void *)(layer->b32 + o0));
+        for (int o0 = 0; o0 < n_out; o0 += 32) {
+            const int wide = o0 + 32 <= n_out; /* else the last 16 outputs */
+            __m512i acc[TILE16][2];
+            for (int p = 0; p < TILE16; p++) {
+                acc[p][0] = _mm512_loadu_si512((const void *)(layer->b32 + o0));
+                acc[p][1] = wide ? _mm512_loadu_si512((const void *)(layer->b32 + o0 + 16)) : _mm512_setzero_si512();
+            }
             for (int j = 0; j < layer->n_pairs; j++) {
-                const __m512i w = _mm512_loadu_si512((const void *)(layer->w16 + ((size_t)j * n_out + o0) * 2));
+                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
+                const __m512i w0 = _mm512_loadu_si512((const void *)w);
+                const __m512i w1 = wide ? _mm512_loadu_si512((const void *)(w + 32)) : _mm512_setzero_si512();
                 for (int p = 0; p < TILE16; p++) {
                     const __m512i xv = _mm512_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
-                    acc[p] = _mm512_add_epi32(acc[p], _mm512_madd_epi16(xv, w));
+                    acc[p][0] = _mm512_add_epi32(acc[p][0], _mm512_madd_epi16(xv, w0));
+                    acc[p][1] = _mm512_add_epi32(acc[p][1], _mm512_madd_epi16(xv, w1));
                 }
             }
-            for (int p = 0; p < TILE16; p++) _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0), acc[p]);
+            for (int p = 0; p < TILE16; p++) {
+                _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0), acc[p][0]);
+                if (wide) _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0 + 16), acc[p][1]);
+            }
         }
 }
 
@@ -596,21 +607,49 @@ static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
     return total;
 }
 
+/* The lookup-table index of component i at edge j (as in cdf()). */
+static inline int64_t edge_index(const Prepared *p, int i, int j) {
+    const int64_t x = j == 0 ? -((int64_t)1 << 30) : (j == 256 ? ((int64_t)1 << 30) : 16 * (int64_t)j - 8);
+    const int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
+    return clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
+}
+
+/* cdf() at the n increasing edges j0, j0 + step, ...: the same integers, summed component
+ * by component. A component's index never falls as j grows, so one whose first index is
+ * already the top (or last index the bottom) adds one constant to every edge, without a
+ * lookup per edge: most components of a value table, far from its bucket. */
+static void cdf_run(const ImageKernel *k, const Prepared *p, int j0, int step, int n, int64_t *out) {
+    const int top = 2 * T_MAX << T_FRAC;
+    int64_t weights = 0;
+    for (int i = 0; i < p->n; i++) weights += p->weight[i];
+    for (int s = 0; s < n; s++) out[s] = weights * (j0 + step * s); /* the "+ j" of every component */
+    for (int i = 0; i < p->n; i++) {
+        const int64_t w = p->weight[i], first = edge_index(p, i, j0), last = edge_index(p, i, j0 + step * (n - 1));
+        if (first == top || last == 0) {
+            const int64_t c = w * k->sigmoid[first];
+            for (int s = 0; s < n; s++) out[s] += c;
+            continue;
+        }
+        out[0] += w * k->sigmoid[first];
+        for (int s = 1; s < n - 1; s++) out[s] += w * k->sigmoid[edge_index(p, i, j0 + step * s)];
+        out[n - 1] += w * k->sigmoid[last];
+    }
+}
+
 /* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'
  * CDF for stage 2. */
 static void bucket_table(const ImageKernel *k, Prepared *p, double *table) {
-    for (int s = 0; s <= STAGE; s++) p->bucket_cdf[s] = cdf(k, p, STAGE * s);
+    cdf_run(k, p, 0, STAGE, STAGE + 1, p->bucket_cdf);
     for (int s = 0; s < STAGE; s++) table[s] = (double)(p->bucket_cdf[s + 1] - p->bucket_cdf[s]);
 }
 
 /* Stage 2: frequencies of the 16 values of ``bucket``, after bucket_table. */
 static void value_table(const ImageKernel *k, const Prepared *p, int bucket, double *table) {
-    int64_t prev = p->bucket_cdf[bucket];
-    for (int s = 1; s <= STAGE; s++) {
-        const int64_t next = s < STAGE ? cdf(k, p, STAGE * bucket + s) : p->bucket_cdf[bucket + 1];
-        table[s - 1] = (double)(next - prev);
-        prev = next;
-    }
+    int64_t edges[STAGE + 1];
+    edges[0] = p->bucket_cdf[bucket];
+    edges[STAGE] = p->bucket_cdf[bucket + 1];
+    cdf_run(k, p, STAGE * bucket + 1, 1, STAGE - 1, edges + 1);
+    for (int s = 0; s < STAGE; s++) table[s] = (double)(edges[s + 1] - edges[s]);
 }
 
 /* ---- object lifetime ----------------------------------------------------------------------- */
