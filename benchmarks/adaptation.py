@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ablation import images  # noqa: E402
+from neuralzip import zoo
 from neuralzip.core import adapt  # noqa: E402
 from neuralzip.core.codec import Codec, adapted  # noqa: E402
 from neuralzip.core.container import Adaptation  # noqa: E402
@@ -74,7 +75,7 @@ def main() -> None:
     ap.add_argument("--heldout", type=int, default=55, help="first N held-out training-folder photos")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adaptation.md")
     args = ap.parse_args()
-    codec = Codec.named("photo", threads=1)
+    codec = zoo.codec("photo", threads=1)
     rows: dict[tuple[str, str], list[tuple[int, dict[str, float]]]] = {}
     t0 = time.perf_counter()
     for subset, name, image in images(args.kodak, args.heldout):

@@ -2,9 +2,11 @@
 
 For each image: ``neuralzip compress`` then ``neuralzip decompress`` in subprocesses, pixel
 comparison, real file size, the model NLL the compressor printed, and wall seconds of each
-command (process start and model load included). Writes a Markdown table.
+command (process start and model load included). Writes a Markdown table. The encoder's
+bytes are the same on every machine (tests/test_same_bytes.py), so the sizes are too.
 
-    python benchmarks/cli_roundtrip.py ../shared/data/kodak --out benchmarks/results/kodak_cli_roundtrip.md
+    python benchmarks/cli_roundtrip.py ../shared/data/kodak --out benchmarks/results/kodak/cli_roundtrip.md
+    python benchmarks/cli_roundtrip.py ../shared/data/kodak --effort 1 --out benchmarks/results/kodak/cli_roundtrip_e1.md
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--effort", type=int, default=None, help="compress -e EFFORT (default: the command's)")
     args = parser.parse_args()
+    effort = [] if args.effort is None else ["-e", str(args.effort)]
     rows, total_bits, total_nll, total_sub = [], 0, 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
         for src in sorted(args.folder.glob("*.png")):
             nz, back = Path(tmp) / f"{src.stem}.nz", Path(tmp) / f"{src.stem}.png"
-            enc_s, out = _timed(["compress", str(src), "-o", str(nz)])
+            enc_s, out = _timed(["compress", str(src), "-o", str(nz), *effort])
             dec_s, _ = _timed(["decompress", str(nz), "-o", str(back)])
             original = np.asarray(Image.open(src).convert("RGB"))
             exact = np.array_equal(original, np.asarray(Image.open(back)))
@@ -57,7 +61,7 @@ def main() -> None:
             print(f"{src.name}: {8 * size / original.size:.4f} bpsp, NLL {nll_bpsp:.4f}, "
                   f"{enc_s:.1f} s / {dec_s:.1f} s, exact={exact}", flush=True)
     lines = [
-        f"# CLI round trip of `{args.folder.name}`",
+        f"# CLI round trip of `{args.folder.name}`" + ("" if args.effort is None else f", effort {args.effort}"),
         "",
         f"Machine: {machine_info()['label']}; `python {' '.join(sys.argv)}`.",
         "Seconds are wall time of each `neuralzip` process (start-up and model load included).",

@@ -4,7 +4,7 @@ Every time is reported in seconds and as a ratio to JPEG-XL e7 doing the same wo
 same run, since the machine is shared and noisy. Figures, each against the speed issue's
 target where it has one:
 
-1. kodim01 encode and decode inside the codec (``Codec.named('photo', effort=e)``) at every
+1. kodim01 encode and decode inside the codec (``zoo.codec('photo', effort=e)``) at every
    effort level, and the file's bpsp: best of ``--repeats`` calls after one warm-up call;
    JPEG-XL e7 the same way.
 2. ``neuralzip compress`` / ``neuralzip decompress`` of kodim01 through the installed
@@ -55,6 +55,7 @@ import imagecodecs
 import numpy as np
 from PIL import Image
 
+from neuralzip import zoo
 from neuralzip.bench.codecs import BenchCodec, all_codecs
 from neuralzip.core.codec import Codec
 from neuralzip.core.effort import DEFAULT_EFFORT, EFFORTS
@@ -433,7 +434,7 @@ def main() -> None:
         sys.exit(f"JPEG-XL e7 cannot run: {jxl.missing()}")
     report = Report()
     load_before = os.getloadavg()
-    codec = Codec.named("photo")
+    codec = zoo.codec("photo")
     kodim01 = args.kodak / "kodim01.png"
     image = read_rgb(kodim01)
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -15,5 +15,5 @@ from .core.codec import DecodeError, UnsupportedImage
 from .core.container import FormatError
 
 # neuralzip.open is public too, but kept out of * imports, where it would hide the builtin open
-__all__ = ["compress", "decompress", "save", "DecodeError", "FormatError", "UnsupportedImage"]
+__all__ = ["compress", "decompress", "open", "save", "DecodeError", "FormatError", "UnsupportedImage"]
 __version__ = "0.1.0"

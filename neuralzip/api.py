@@ -18,8 +18,9 @@ from typing import IO
 import numpy as np
 from PIL import Image
 
+from . import zoo
 from .atomic import write_atomically
-from .core.codec import DEFAULT_MAX_PIXELS, Codec, EncodeStats, UnsupportedImage
+from .core.codec import DEFAULT_MAX_PIXELS, EncodeStats, UnsupportedImage
 from .core.container import Header
 from .core.effort import DEFAULT_EFFORT, FAST_EFFORT
 from .core.metadata import Metadata
@@ -71,12 +72,15 @@ def to_array(image: ImageLike) -> np.ndarray:
         return np.asarray(image)
     frames = _frames(image)
     if frames > 1:
-        raise UnsupportedImage(f"animated or multi-page image ({frames} frames): neuralzip codes single "
-                               "images only (save each frame as its own file)")
+        raise UnsupportedImage(
+            f"animated or multi-page image ({frames} frames): neuralzip codes single "
+            "images only (save each frame as its own file)"
+        )
     depth = _source_depth(image)
     if depth is not None and depth[0] > 8 and image.mode in CODED_MODES + PALETTE_MODES:
-        raise UnsupportedImage(f"{depth[0]}-bit {depth[1]} image: neuralzip codes 8-bit images only "
-                               "(coding it would drop the low bits)")
+        raise UnsupportedImage(
+            f"{depth[0]}-bit {depth[1]} image: neuralzip codes 8-bit images only (coding it would drop the low bits)"
+        )
     if image.mode in PALETTE_MODES or (image.mode in KEYED_MODES and "transparency" in image.info):
         with_alpha = np.asarray(image.convert(KEYED_MODES.get(image.mode, "RGBA")))
         if (with_alpha[:, :, -1] != 255).any():
@@ -84,8 +88,7 @@ def to_array(image: ImageLike) -> np.ndarray:
         return with_alpha[:, :, 0] if image.mode == "L" else np.ascontiguousarray(with_alpha[:, :, :3])
     if image.mode not in CODED_MODES:
         raise UnsupportedImage(
-            f"unsupported image mode {image.mode!r}: neuralzip codes 8-bit L, LA, RGB, RGBA "
-            "and palette (P) images"
+            f"unsupported image mode {image.mode!r}: neuralzip codes 8-bit L, LA, RGB, RGBA and palette (P) images"
         )
     return np.asarray(image)
 
@@ -133,8 +136,9 @@ def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = 
     return read_image_and_metadata(file, max_pixels=max_pixels)[0]
 
 
-def read_image_and_metadata(file: str | os.PathLike | IO[bytes], *,
-                            max_pixels: int | None = None) -> tuple[np.ndarray, Metadata]:
+def read_image_and_metadata(
+    file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None
+) -> tuple[np.ndarray, Metadata]:
     """``read_image``, and the file's ICC profile, EXIF, XMP and text entries."""
     with _pillow_limit_off if max_pixels is not None else contextlib.nullcontext(), Image.open(file) as image:
         if max_pixels is not None:
@@ -142,11 +146,19 @@ def read_image_and_metadata(file: str | os.PathLike | IO[bytes], *,
         return to_array(image), Metadata.of(image)
 
 
-def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-           progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-           strip: bool = False, fast: bool = False, effort: int = DEFAULT_EFFORT) -> tuple[bytes, EncodeStats]:
+def encode(
+    image: ImageLike,
+    model: str = DEFAULT_MODEL,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+    metadata: Metadata | None = None,
+    strip: bool = False,
+    fast: bool = False,
+    effort: int = DEFAULT_EFFORT,
+) -> tuple[bytes, EncodeStats]:
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
-    codec = Codec.named(model, effort=FAST_EFFORT if fast else effort)
+    codec = zoo.codec(model, effort=FAST_EFFORT if fast else effort)
     if isinstance(image, Image.Image):
         check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
         if metadata is None:
@@ -154,9 +166,17 @@ def encode(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DE
     return codec.encode(to_array(image), progress=progress, max_pixels=max_pixels, metadata=None if strip else metadata)
 
 
-def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-             progress: Callable[[int, int], None] | None = None, metadata: Metadata | None = None,
-             strip: bool = False, fast: bool = False, effort: int = DEFAULT_EFFORT) -> bytes:
+def compress(
+    image: ImageLike,
+    model: str = DEFAULT_MODEL,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+    metadata: Metadata | None = None,
+    strip: bool = False,
+    fast: bool = False,
+    effort: int = DEFAULT_EFFORT,
+) -> bytes:
     """.nz bytes of an image (see ``to_array``), coded with the shipped model ``model``
     (``neuralzip.zoo.available()`` lists them). Lossless: ``decompress`` gives back
     identical pixels.
@@ -169,19 +189,21 @@ def compress(image: ImageLike, model: str = DEFAULT_MODEL, *, max_pixels: int = 
     (``neuralzip.core.effort.EFFORTS``); ``fast`` is effort 1. Any effort decodes alike,
     at the same speed. Raises ValueError for an effort outside 1..5.
     """
-    return encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip,
-                  fast=fast, effort=effort)[0]
+    return encode(
+        image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip, fast=fast, effort=effort
+    )[0]
 
 
-def decompress(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def decompress(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
     """Pixels of .nz bytes, uint8 (H, W) for L or (H, W, C) for LA, RGB and RGBA.
 
     The model is the one named in the file. Raises FormatError or DecodeError on a bad or
     damaged file, and DecodeError for an image of more than ``max_pixels`` pixels, before
     allocating it. ``progress(step, total)`` is called as decoding advances.
     """
-    return Codec.for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
+    return zoo.codec_for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
 
 
 def metadata(data: bytes) -> Metadata:

@@ -15,75 +15,27 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable, write_atomically
-from .core.codec import DecodeError, UnsupportedImage
 from .core.kernel import THREADS_ENV
-from .core.container import FormatError
 from .interrupt import deferred
-from .zoo import ModelNotFound
-
-STDIO = "-"
-
-
-class UserError(Exception):
-    """A problem with the user's input, reported as one line."""
+from .jobs import STDIO, Job, Outcome, Task, UserError, error_message, unique_outputs
+from .urls import URL_NEEDS_CLUSTER, Url, is_url, plan_urls
 
 
-def error_message(exc: BaseException) -> str | None:
-    """The one-line report of an expected failure; None for anything else (a bug)."""
-    if isinstance(exc, OutputExists):
-        return f"{exc} (use --force to overwrite)"
-    if isinstance(exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound,
-                        Image.DecompressionBombError)):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "not enough memory for this image (see --max-pixels)"
-    if isinstance(exc, UnidentifiedImageError):
-        return f"not a readable image: {exc}"
-    if isinstance(exc, (OSError, ValueError)):
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One file to convert; a ``source`` or ``target`` of None is stdin or stdout."""
-
-    source: Path | None
-    target: Path | None
-
-    @property
-    def source_name(self) -> str:
-        return "<stdin>" if self.source is None else str(self.source)
-
-    @property
-    def target_name(self) -> str:
-        return "<stdout>" if self.target is None else str(self.target)
-
-
-@dataclass
-class Outcome:
-    """What a task gave for one job: output bytes and a summary, or an error line."""
-
-    data: bytes = b""
-    summary: str = ""
-    error: str | None = None
-
-
-Task = Callable[[Job], tuple[bytes, str]]
-
-
-def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, output: str | None,
-         out_dir: Path | str | None, recursive: bool) -> tuple[list[Job], list[str]]:
+def plan(
+    sources: Sequence[str],
+    suffixes: Collection[str],
+    new_suffix: str,
+    output: str | None,
+    out_dir: Path | str | None,
+    recursive: bool,
+) -> tuple[list[Job], list[str]]:
     """Jobs for command-line ``sources`` and an error line for each source that gives none.
 
     A source is a file, a folder (its files whose suffix is in ``suffixes``; with
@@ -93,8 +45,6 @@ def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, out
     stdin goes to stdout unless ``output`` says otherwise. Raises UserError for a command
     line that cannot work.
     """
-    from .cluster import is_url, plan_urls  # fsspec URLs: see neuralzip.cluster
-
     if any(map(is_url, sources)) or is_url(out_dir) or is_url(output):
         return plan_urls(sources, suffixes, new_suffix, output, out_dir, recursive)
     if STDIO in sources and len(sources) > 1:
@@ -107,8 +57,9 @@ def plan(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, out
             inputs.append((None, Path()))
         elif path.is_dir():
             candidates = path.rglob("*") if recursive else path.iterdir()
-            found = sorted(p for p in candidates
-                           if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+            found = sorted(
+                p for p in candidates if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
+            )
             if not found:
                 errors.append(f"{path}: no input files in this folder")
             inputs += [(p, p.relative_to(path).with_suffix(new_suffix)) for p in found]
@@ -139,22 +90,6 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def unique_outputs(jobs: list[Job], key: Callable[[Any], str], errors: list[str]) -> list[Job]:
-    """``jobs`` less those whose output (compared by ``key``) an earlier job already writes,
-    each of which gets a line in ``errors``."""
-    kept: list[Job] = []
-    first_job_of: dict[str, Job] = {}
-    for job in jobs:
-        if job.target is not None:
-            if key(job.target) in first_job_of:
-                errors.append(f"{job.source_name}: {job.target} is also the output of "
-                              f"{first_job_of[key(job.target)].source_name}")
-                continue
-            first_job_of[key(job.target)] = job
-        kept.append(job)
-    return kept
-
-
 def writable_jobs(jobs: list[Job], errors: list[str], force: bool) -> tuple[list[Job], list[str]]:
     """(the jobs whose output may be written, failure lines): ``errors`` and every job whose
     output exists (without ``force``), each reported on stderr now."""
@@ -178,8 +113,6 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
     stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
     file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
     lines. Returns the number of failures."""
-    from .cluster import URL_NEEDS_CLUSTER, Url
-
     if any(isinstance(file, Url) for job in jobs for file in (job.source, job.target)):
         raise UserError(URL_NEEDS_CLUSTER)
     ready, failures = writable_jobs(jobs, errors, force)

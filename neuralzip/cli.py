@@ -25,14 +25,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import api, interrupt, zoo
+from .batch import default_workers, plan, run
 from .core.alpha import describe_alpha
-from .batch import STDIO, Job, Task, UserError, default_workers, error_message, plan, run
-from .cluster import is_url
-from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
 from .core.ans import PRECISION
+from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
 from .core.container import MAGIC, FormatError, Header, Truncated
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
-from .training.data import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES
+from .jobs import STDIO, Job, Task, UserError, error_message
+from .urls import is_url
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -40,8 +41,11 @@ NZ_SUFFIX = ".nz"
 MAX_PAYLOAD_BITS = 2 * PRECISION  # a coded subpixel is two ANS symbols, each of probability >= 2**-24
 
 
-_PAYLOAD_KINDS = {(False, False): "", (True, False): " (pixels stored raw)",  # by (stored, packed)
-                  (False, True): " (pixels packed with LZMA2)"}
+_PAYLOAD_KINDS = {
+    (False, False): "",
+    (True, False): " (pixels stored raw)",  # by (stored, packed)
+    (False, True): " (pixels packed with LZMA2)",
+}
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -63,9 +67,19 @@ def _reported_errors() -> Iterator[None]:
         _fail(message)
 
 
-def _convert(sources: tuple[str, ...], suffixes: set[str], new_suffix: str, output: str | None,
-             out_dir: Path | None, recursive: bool, force: bool, jobs: int | None, quiet: bool,
-             task: Task, cluster: str | None = None) -> None:
+def _convert(
+    sources: tuple[str, ...],
+    suffixes: set[str],
+    new_suffix: str,
+    output: str | None,
+    out_dir: Path | None,
+    recursive: bool,
+    force: bool,
+    jobs: int | None,
+    quiet: bool,
+    task: Task,
+    cluster: str | None = None,
+) -> None:
     """Run ``task`` over the files that ``sources`` name (on a Dask cluster with
     ``cluster``: see ``neuralzip.cluster``); exit non-zero if any failed."""
     if out_dir is not None and not is_url(out_dir):
@@ -119,8 +133,9 @@ def _stdin() -> io.BufferedIOBase:
 _CHUNK = 1 << 16
 
 
-def _read_nz(source: Path | None, max_pixels: int | None = None,
-             keep_payload: bool = True) -> tuple[Header, bytes, int]:
+def _read_nz(
+    source: Path | None, max_pixels: int | None = None, keep_payload: bool = True
+) -> tuple[Header, bytes, int]:
     """(header, the file's bytes, its length) of a .nz file or of stdin (None), its header
     read and checked before the rest: two bytes refuse a stream that is not .nz at all,
     and an image over ``max_pixels`` or a payload longer than any image of its size could
@@ -140,12 +155,14 @@ def _read_nz(source: Path | None, max_pixels: int | None = None,
                     raise
                 data += chunk
         if max_pixels is not None and header.width * header.height > max_pixels:
-            raise DecodeError(f"image of {header.width}x{header.height} pixels exceeds the limit of "
-                              f"{max_pixels} pixels")
+            raise DecodeError(
+                f"image of {header.width}x{header.height} pixels exceeds the limit of {max_pixels} pixels"
+            )
         subpixels = header.width * header.height * header.image_mode.colour_channels
         if header.payload_length > subpixels * MAX_PAYLOAD_BITS // 8 + 16:
-            raise FormatError(f"payload length {header.payload_length:,} is more than a "
-                              f"{header.width}x{header.height} image can need")
+            raise FormatError(
+                f"payload length {header.payload_length:,} is more than a {header.width}x{header.height} image can need"
+            )
         total = len(data)
         if not keep_payload:
             del data[offset:]
@@ -166,29 +183,35 @@ def _read_nz(source: Path | None, max_pixels: int | None = None,
 def _describe(header: Header, size: int) -> str:
     """``WxH MODE, N bytes, B bpsp`` of a .nz file of ``size`` bytes."""
     subpixels = header.width * header.height * header.image_mode.channels
-    return (f"{header.width}x{header.height} {header.image_mode.name}, {size:,} bytes, "
-            f"{8 * size / subpixels:.4f} bpsp")
+    return f"{header.width}x{header.height} {header.image_mode.name}, {size:,} bytes, {8 * size / subpixels:.4f} bpsp"
 
 
-def _compress_task(job: Job, model: str, max_pixels: int, quiet: bool, strip: bool = False,
-                   effort: int = DEFAULT_EFFORT) -> tuple[bytes, str]:
+def _compress_task(
+    job: Job, model: str, max_pixels: int, quiet: bool, strip: bool = False, effort: int = DEFAULT_EFFORT
+) -> tuple[bytes, str]:
     """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
     refused from its header, before its pixels are decoded."""
     source = io.BytesIO(_read(None)) if job.source is None else job.source
     image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
-        data, stats = api.encode(image, model, max_pixels=max_pixels, progress=progress, metadata=metadata,
-                                 strip=strip, effort=effort)
+        data, stats = api.encode(
+            image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip, effort=effort
+        )
     of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
-    return data, f"{_describe(Header.unpack(data)[0], len(data))} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
+    described = _describe(Header.unpack(data)[0], len(data))
+    return data, f"{described} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
 
 
 # Output formats written losslessly, by suffix, with the modes each keeps exactly (Pillow
 # writes RGBA as RGB to BMP and PPM, and lossy or resized pixels to JPEG, WebP, ICO, ...).
 OUTPUT_FORMATS = {
-    ".png": ("PNG", {"L", "LA", "RGB", "RGBA"}), ".tif": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
-    ".tiff": ("TIFF", {"L", "LA", "RGB", "RGBA"}), ".bmp": ("BMP", {"L", "RGB"}),
-    ".ppm": ("PPM", {"L", "RGB"}), ".pgm": ("PPM", {"L"}), ".pnm": ("PPM", {"L", "RGB"}),
+    ".png": ("PNG", {"L", "LA", "RGB", "RGBA"}),
+    ".tif": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
+    ".tiff": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
+    ".bmp": ("BMP", {"L", "RGB"}),
+    ".ppm": ("PPM", {"L", "RGB"}),
+    ".pgm": ("PPM", {"L"}),
+    ".pnm": ("PPM", {"L", "RGB"}),
 }
 
 
@@ -199,8 +222,9 @@ def _output_format(target: Path | None) -> tuple[str, set[str]]:
     if suffix == "":
         return OUTPUT_FORMATS[".png"]
     if suffix not in OUTPUT_FORMATS:
-        raise UserError(f"{target}: {suffix} is not an output format written losslessly; use one of "
-                        f"{', '.join(OUTPUT_FORMATS)}")
+        raise UserError(
+            f"{target}: {suffix} is not an output format written losslessly; use one of {', '.join(OUTPUT_FORMATS)}"
+        )
     return OUTPUT_FORMATS[suffix]
 
 
@@ -208,8 +232,9 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
     image_format, modes = _output_format(job.target)
     header, data, size = _read_nz(job.source, max_pixels)
     if header.image_mode.name not in modes:
-        raise UserError(f"{job.target}: {image_format} cannot hold a {header.image_mode.name} image losslessly "
-                        f"(use .png or .tif)")
+        raise UserError(
+            f"{job.target}: {image_format} cannot hold a {header.image_mode.name} image losslessly (use .png or .tif)"
+        )
     t0 = time.perf_counter()
     with _progress_bar("decoding", "step", quiet) as progress:
         image = api.decompress(data, max_pixels=max_pixels, progress=progress)
@@ -235,20 +260,35 @@ def _metadata_options(header: Header, image_format: str) -> dict:
 
 _MANY_FILES = [
     click.option("-o", "--output", help="output file of a single input; - for stdout"),
-    click.option("--out-dir", metavar="DIRECTORY",  # a str: a Path would turn scheme://x into scheme:/x
-                 help="write outputs under this folder or fsspec URL (keeping paths below folder inputs) "
-                      "instead of beside their inputs"),
+    click.option(
+        "--out-dir",
+        metavar="DIRECTORY",  # a str: a Path would turn scheme://x into scheme:/x
+        help="write outputs under this folder or fsspec URL (keeping paths below folder inputs) "
+        "instead of beside their inputs",
+    ),
     click.option("-r", "--recursive", is_flag=True, help="also take the files in subfolders of folder inputs"),
     click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),
-    click.option("-j", "--jobs", type=click.IntRange(min=1),
-                 help="files converted in parallel processes  [default: number of CPU cores]"),
-    click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
-                 help="refuse files whose image has more pixels (before allocating anything)"),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        help="files converted in parallel processes  [default: number of CPU cores]",
+    ),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="refuse files whose image has more pixels (before allocating anything)",
+    ),
     click.option("-q", "--quiet", is_flag=True, help="print errors only: no progress bars, no per-file summaries"),
-    click.option("--cluster", metavar="ADDRESS",
-                 help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
-                      "LocalCluster of --jobs processes; the workers read and write the files themselves "
-                      "(needs pip install 'neuralzip[cluster]')"),
+    click.option(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
+        "LocalCluster of --jobs processes; the workers read and write the files themselves "
+        "(needs pip install 'neuralzip[cluster]')",
+    ),
 ]
 
 
@@ -284,13 +324,31 @@ def entry() -> None:
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
 @click.option("--strip", is_flag=True, help="leave out the metadata (ICC profile, EXIF, XMP, text), kept by default")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT,
-              show_default=True, help="encoder work for smaller files; decoding costs the same at every level: "
-              + "; ".join(f"{e.level}: {e.summary}" for e in EFFORTS.values()))
+@click.option(
+    "-e",
+    "--effort",
+    type=click.IntRange(min(EFFORTS), max(EFFORTS)),
+    default=DEFAULT_EFFORT,
+    show_default=True,
+    help="encoder work for smaller files; decoding costs the same at every level: "
+    + "; ".join(f"{e.level}: {e.summary}" for e in EFFORTS.values()),
+)
 @click.option("--fast", is_flag=True, help=f"the same as --effort {FAST_EFFORT}")
-def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-             force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None,
-             model: str, strip: bool, effort: int, fast: bool) -> None:
+def compress(
+    sources: tuple[str, ...],
+    output: str | None,
+    out_dir: Path | None,
+    recursive: bool,
+    force: bool,
+    jobs: int | None,
+    max_pixels: int,
+    quiet: bool,
+    cluster: str | None,
+    model: str,
+    strip: bool,
+    effort: int,
+    fast: bool,
+) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -310,17 +368,42 @@ def compress(sources: tuple[str, ...], output: str | None, out_dir: Path | None,
     """
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
-        _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, output, out_dir, recursive, force, jobs, quiet,
-                 functools.partial(_compress_task, model=model, max_pixels=max_pixels, quiet=quiet, strip=strip,
-                                   effort=FAST_EFFORT if fast else effort),
-                 cluster)
+        _convert(
+            sources,
+            IMAGE_SUFFIXES,
+            NZ_SUFFIX,
+            output,
+            out_dir,
+            recursive,
+            force,
+            jobs,
+            quiet,
+            functools.partial(
+                _compress_task,
+                model=model,
+                max_pixels=max_pixels,
+                quiet=quiet,
+                strip=strip,
+                effort=FAST_EFFORT if fast else effort,
+            ),
+            cluster,
+        )
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
-def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | None, recursive: bool,
-               force: bool, jobs: int | None, max_pixels: int, quiet: bool, cluster: str | None) -> None:
+def decompress(
+    sources: tuple[str, ...],
+    output: str | None,
+    out_dir: Path | None,
+    recursive: bool,
+    force: bool,
+    jobs: int | None,
+    max_pixels: int,
+    quiet: bool,
+    cluster: str | None,
+) -> None:
     """Decompress .nz files to PNG (X.nz -> X.png; -o picks another lossless format by its
     suffix: .tif, .tiff, .bmp, .ppm, .pgm, .pnm; lossy ones such as .jpg are refused).
 
@@ -331,8 +414,19 @@ def decompress(sources: tuple[str, ...], output: str | None, out_dir: Path | Non
     with _reported_errors():
         if output not in (None, STDIO):
             _output_format(Path(output))  # a lossy or unknown format is refused before any decoding
-        _convert(sources, {NZ_SUFFIX}, ".png", output, out_dir, recursive, force, jobs, quiet,
-                 functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet), cluster)
+        _convert(
+            sources,
+            {NZ_SUFFIX},
+            ".png",
+            output,
+            out_dir,
+            recursive,
+            force,
+            jobs,
+            quiet,
+            functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet),
+            cluster,
+        )
 
 
 @main.command()
@@ -353,8 +447,7 @@ def info(files: tuple[Path, ...]) -> None:
             failed = True
             continue
         mode = header.image_mode
-        ls = (f"per-image, {len(header.coefs)} coefficients" if header.coefs is not None
-              else "the model's defaults")
+        ls = f"per-image, {len(header.coefs)} coefficients" if header.coefs is not None else "the model's defaults"
         lines = [
             f"file: {path}",
             f"model: {header.model_name} (weights {header.model_sha.hex()}"
@@ -385,12 +478,21 @@ def info(files: tuple[Path, ...]) -> None:
 @click.option("--components", default=6, show_default=True, help="mixture components per channel")
 @click.option("--keep", default=0.5, show_default=True, help="fraction of each image's pixels sampled")
 @click.option("--global-ls", is_flag=True, help="train with the pooled LS predictor (for small images)")
-@click.option("--init", type=click.Path(exists=True), help="checkpoint (.ckpt) or integer model (.npz, e.g. a shipped one) to start from")
+@click.option(
+    "--init",
+    type=click.Path(exists=True),
+    help="checkpoint (.ckpt) or integer model (.npz, e.g. a shipped one) to start from",
+)
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True)
-@click.option("--context", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)")
+@click.option(
+    "--context",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)",
+)
 def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, seed, threads, context) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
@@ -400,15 +502,26 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
     try:  # torch is an extra: without it, one line saying how to get it (not a traceback)
         importlib.import_module("torch")
     except ImportError:
-        _fail("training needs PyTorch, which is not installed: pip install 'neuralzip[train]' "
-              "(or the CPU-only build, where a local wheel of it exists: pip install torch==2.13.0)")
+        _fail(
+            "training needs PyTorch, which is not installed: pip install 'neuralzip[train]' "
+            "(or the CPU-only build, where a local wheel of it exists: pip install torch==2.13.0)"
+        )
     from .training.train import train_main
 
     report = train_main(
-        list(paths), Path(out), minutes,
-        hidden=tuple(int(h) for h in hidden.split(",")), components=components, keep=keep,
-        per_image_ls=not global_ls, init=Path(init) if init else None, lr=lr, seed=seed,
-        threads=threads, log=click.echo, context=context,
+        list(paths),
+        Path(out),
+        minutes,
+        hidden=tuple(int(h) for h in hidden.split(",")),
+        components=components,
+        keep=keep,
+        per_image_ls=not global_ls,
+        init=Path(init) if init else None,
+        lr=lr,
+        seed=seed,
+        threads=threads,
+        log=click.echo,
+        context=context,
     )
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
 
@@ -417,8 +530,13 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
 @click.argument("npz", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="model name to ship it as (in the weights folder's manifest.json)")
 @click.option("--command", "made_with", required=True, help="the exact command line that trained it, recorded")
-@click.option("--weights", default=Path("weights"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="weights folder to publish into")
+@click.option(
+    "--weights",
+    default=Path("weights"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="weights folder to publish into",
+)
 def publish(npz: Path, name: str, made_with: str, weights: Path) -> None:
     """Ship a model that `neuralzip train` wrote: copy NPZ into the weights folder and write
     its manifest entry from the training report beside it (NPZ with .json), with real-file
@@ -428,10 +546,14 @@ def publish(npz: Path, name: str, made_with: str, weights: Path) -> None:
         if not report_path.is_file():
             raise UserError(f"{report_path}: no training report (neuralzip train writes it beside the model)")
         report = json.loads(report_path.read_text())
-        entry = zoo.publish(npz, name, made_with, report, report.get("val_images"), weights)
+        from .training.publish import publish as ship
+
+        entry = ship(npz, name, made_with, report, report.get("val_images"), weights)
         validation = entry.get("validation")
-        click.echo(f"published {name} ({entry['sha256'][:8]}) into {weights}"
-                   + (f": validation {validation['bpsp']:.4f} bpsp on {validation['images']} images" if validation else ""))
+        click.echo(
+            f"published {name} ({entry['sha256'][:8]}) into {weights}"
+            + (f": validation {validation['bpsp']:.4f} bpsp on {validation['images']} images" if validation else "")
+        )
 
 
 def _codec_names(values: tuple[str, ...]) -> list[str]:
@@ -440,25 +562,54 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--codecs", "codecs", multiple=True, metavar="NAMES",
-              help="codecs to run, comma-separated or repeated; shell patterns such as 'neuralzip-*' "
-                   "work [default: all; see --list]")
+@click.option(
+    "--codecs",
+    "codecs",
+    multiple=True,
+    metavar="NAMES",
+    help="codecs to run, comma-separated or repeated; shell patterns such as 'neuralzip-*' "
+    "work [default: all; see --list]",
+)
 @click.option("--exclude", multiple=True, metavar="NAMES", help="codecs not to run (same form as --codecs)")
 @click.option("--limit", type=click.IntRange(min=1), help="only the first N images of each path")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
-              help="processes to spread the image x codec pairs over (timings then share the CPU)")
-@click.option("--out", default=Path("benchmark-results"), show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="folder for results.json, results.md and plots")
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="processes to spread the image x codec pairs over (timings then share the CPU)",
+)
+@click.option(
+    "--out",
+    default=Path("benchmark-results"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for results.json, results.md and plots",
+)
 @click.option("--merge", is_flag=True, help="update OUT/results.json: replace the codecs run now, keep the others")
-@click.option("--headers/--no-headers", default=True, show_default=True,
-              help="rank and plot by bpsp with container headers, or without them where separable "
-                   "(results.json and the table always hold both)")
+@click.option(
+    "--headers/--no-headers",
+    default=True,
+    show_default=True,
+    help="rank and plot by bpsp with container headers, or without them where separable "
+    "(results.json and the table always hold both)",
+)
 @click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
 @click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
 @click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
-def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[str, ...], limit: int | None,
-              jobs: int, out: Path, merge: bool, headers: bool, title: str | None, machine: str | None,
-              list_only: bool) -> None:
+def benchmark(
+    paths: tuple[Path, ...],
+    codecs: tuple[str, ...],
+    exclude: tuple[str, ...],
+    limit: int | None,
+    jobs: int,
+    out: Path,
+    merge: bool,
+    headers: bool,
+    title: str | None,
+    machine: str | None,
+    list_only: bool,
+) -> None:
     """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
     subpixel, encode/decode time and memory, every round trip checked pixel-exact.
 
@@ -507,8 +658,16 @@ def benchmark(paths: tuple[Path, ...], codecs: tuple[str, ...], exclude: tuple[s
                     bar.write(f"neuralzip: ERROR: {record.codec} on {record.image}: {record.error}", file=sys.stderr)
 
             results, written = run_benchmark(
-                images, chosen, out, title=title or ", ".join(p.resolve().name for p in paths), skipped=skipped,
-                jobs=jobs, merge=merge, headers=headers, machine=machine, plot=no_plots is None,
+                images,
+                chosen,
+                out,
+                title=title or ", ".join(p.resolve().name for p in paths),
+                skipped=skipped,
+                jobs=jobs,
+                merge=merge,
+                headers=headers,
+                machine=machine,
+                plot=no_plots is None,
                 progress=progress,
             )
         click.echo("\n".join(totals_table(results, headers)))

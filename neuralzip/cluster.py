@@ -4,7 +4,7 @@ The same jobs as a local batch (``batch.plan``), but each task, one file or a fe
 ones, runs on a Dask worker that reads its inputs and writes its outputs itself, whole or
 not at all (``atomic``, through ``batch``): the paths must mean the same on the workers as
 here (a shared filesystem). Only file names, summaries and error lines travel through the
-client, never pixels. Failures are ``batch.error_message`` lines, one per file, and the rest
+client, never pixels. Failures are ``jobs.error_message`` lines, one per file, and the rest
 go on; a worker that dies mid-task (killed, out of memory) has its tasks rerun by Dask on
 another worker, and its unfinished output is never renamed into place.
 
@@ -12,7 +12,7 @@ another worker, and its unfinished output is never renamed into place.
 ``workers`` processes on this machine. Dask is the optional extra ``cluster``.
 
 Inputs and ``--out-dir`` may also be fsspec URLs (``s3://bucket/photos``,
-``file:///shared/photos``; ``Url``): the planner lists them through fsspec here, and the
+``file:///shared/photos``; ``urls.Url``): the planner lists them through fsspec here, and the
 workers read their inputs and write their outputs through fsspec. An output is written to
 a hidden temporary name beside it and then moved into place (``fs.mv``), and is refused if
 it exists unless ``force``; on object stores neither that check nor the move is atomic (a
@@ -27,155 +27,28 @@ import logging
 import math
 import os
 import posixpath
-import re
 import sys
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from .atomic import OutputExists
-from .batch import STDIO, Job, Task, UserError, _attempt, _write, error_message, unique_outputs, writable_jobs
+from .batch import _attempt, _write, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
+from .jobs import Job, Task, UserError, error_message
+from .urls import Url
 
 LOCAL = "local"
 INSTALL_HINT = "--cluster needs Dask distributed, which is not installed: pip install 'neuralzip[cluster]'"
-FSSPEC_HINT = "URLs need fsspec, which is not installed: pip install 'neuralzip[cluster]'"
-URL_NEEDS_CLUSTER = "URLs are read and written by the workers of --cluster only (try --cluster local)"
-# a file of some 10 kB takes milliseconds to code, as long as a task's round trip: such
 SMALL_FILE = 16 * 1024  # inputs below this many bytes are grouped into one task ...
 BATCH_BYTES = 256 * 1024  # ... up to about this many bytes of input per task
 TASKS_PER_WORKER = 16  # and no fewer tasks than this many per worker, for balance
-
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # two letters or more: not a drive letter
-
-
-def is_url(path: str | os.PathLike | None) -> bool:
-    """Whether a command-line path is an fsspec URL (``scheme://...``), not a local path."""
-    return isinstance(path, str) and "://" in path and bool(_SCHEME.match(path))
-
-
-def _fsspec():
-    """The ``fsspec`` module; UserError saying how to install it if it is missing."""
-    try:
-        import fsspec
-    except ImportError:
-        raise UserError(FSSPEC_HINT) from None
-    return fsspec
-
-
-def _filesystem(url: str):
-    """(fsspec file system, path within it) of a URL; UserError for one fsspec cannot open
-    (an unknown protocol, a backend that is not installed)."""
-    fsspec = _fsspec()
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise UserError(f"{url}: {exc}") from None
-
-
-@dataclass(frozen=True)
-class Url:
-    """A file named by an fsspec URL, with the bit of ``Path`` that jobs use (a name, a
-    suffix, ``open``, ``stat``, ``read_bytes``); ``size``, when the listing gave it, spares
-    a request."""
-
-    url: str
-    size: int | None = field(default=None, compare=False)
-
-    def __str__(self) -> str:
-        return self.url
-
-    def _split(self) -> tuple[str, str]:
-        head, _, tail = self.url.rpartition("/")
-        return head, tail
-
-    @property
-    def name(self) -> str:
-        return self._split()[1]
-
-    @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.name).suffix
-
-    def with_suffix(self, suffix: str) -> Url:
-        head, name = self._split()
-        return Url(f"{head}/{PurePosixPath(name).with_suffix(suffix)}")
-
-    def __truediv__(self, relative: str | os.PathLike) -> Url:
-        return Url(f"{self.url.rstrip('/')}/{PurePosixPath(relative).as_posix()}")
-
-    def fs(self):
-        return _filesystem(self.url)
-
-    def open(self, mode: str = "rb"):
-        fs, path = self.fs()
-        return fs.open(path, mode)
-
-    def read_bytes(self) -> bytes:
-        fs, path = self.fs()
-        return fs.cat_file(path)
-
-    def stat(self) -> SimpleNamespace:
-        if self.size is not None:
-            return SimpleNamespace(st_size=self.size)
-        fs, path = self.fs()
-        return SimpleNamespace(st_size=fs.size(path))
-
-
-def plan_urls(sources: Sequence[str], suffixes: Collection[str], new_suffix: str, output: str | None,
-              out_dir: str | os.PathLike | None, recursive: bool) -> tuple[list[Job], list[str]]:
-    """``batch.plan`` where a source or ``out_dir`` is a URL: the same jobs and error
-    lines, of ``Url`` files, the folders listed through fsspec (local paths among them are
-    taken as ``file://`` URLs, which the workers must see at the same place)."""
-    if STDIO in sources:
-        raise UserError("- (standard input) cannot be combined with URLs")
-    inputs: list[tuple[Url, PurePosixPath]] = []
-    errors = []
-    for source in sources:
-        url = source if is_url(source) else Path(source).absolute().as_uri()
-        fs, path = _filesystem(url)
-        try:
-            info = fs.info(path)
-        except FileNotFoundError:
-            errors.append(f"{source}: no such file")
-            continue
-        if info["type"] == "directory":
-            listing = fs.find(path, detail=True) if recursive else fs.ls(path, detail=True)
-            if isinstance(listing, dict):
-                listing = list(listing.values())
-            root = PurePosixPath(path.rstrip("/"))
-            found = sorted((PurePosixPath(entry["name"]), entry.get("size")) for entry in listing
-                           if entry["type"] == "file")
-            found = [(p, size) for p, size in found
-                     if p.suffix.lower() in suffixes and not p.name.startswith(".")]
-            if not found:
-                errors.append(f"{source}: no input files in this folder")
-            inputs += [(Url(fs.unstrip_protocol(str(p)), size), p.relative_to(root).with_suffix(new_suffix))
-                       for p, size in found]
-        else:
-            inputs.append((Url(url, info.get("size")), PurePosixPath(PurePosixPath(path).name).with_suffix(new_suffix)))
-    if output is not None and len(inputs) > 1:
-        raise UserError("-o/--output takes a single input (use --out-dir for several)")
-    base = None
-    if out_dir is not None:
-        base = Url(out_dir if is_url(out_dir) else Path(out_dir).absolute().as_uri())
-
-    def target(file: Url, relative: PurePosixPath) -> Url | None:
-        if output is not None:
-            if output == STDIO:
-                return None
-            return Url(output if is_url(output) else Path(output).absolute().as_uri())
-        return base / relative if base is not None else file.with_suffix(new_suffix)
-
-    return unique_outputs([Job(file, target(file, relative)) for file, relative in inputs], str, errors), errors
 
 
 class _Source:
@@ -343,16 +216,23 @@ def _distributed():
 
 
 @contextlib.contextmanager
-def connect(address: str, workers: int) -> Iterator["distributed.Client"]:  # noqa: F821
+def connect(address: str, workers: int) -> Iterator[distributed.Client]:  # noqa: F821
     """A Dask client of the scheduler at ``address``, or of a new ``LocalCluster`` of
     ``workers`` one-thread processes for ``local``; closed (the local cluster stopped) at
     the end. Raises UserError if Dask is missing or the scheduler cannot be reached."""
     distributed = _distributed()
     with contextlib.ExitStack() as stack:
         if address == LOCAL:
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                env={THREADS_ENV: "1"}, silence_logs=logging.ERROR))
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    env={THREADS_ENV: "1"},
+                    silence_logs=logging.ERROR,
+                )
+            )
             target = cluster
         else:
             target = address
@@ -393,8 +273,9 @@ def tasks(jobs: list[Job], workers: int) -> list[list[Job]]:
     return out
 
 
-def run(address: str, jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool,
-        quiet: bool = False) -> int:
+def run(
+    address: str, jobs: list[Job], errors: list[str], task: Task, workers: int, force: bool, quiet: bool = False
+) -> int:
     """``batch.run`` on a Dask cluster: report ``errors``, convert every job on the
     workers, print a line per file (errors on stderr) and a closing summary (files, bytes
     in and out, bpsp, seconds). Returns the number of failures."""
@@ -415,8 +296,9 @@ def run(address: str, jobs: list[Job], errors: list[str], task: Task, workers: i
 
         parts = tasks(ready, len(client.scheduler_info()["workers"]) or workers)
         futures = {client.submit(convert, task, part, force, pure=False): part for part in parts}
-        with tqdm(total=len(ready), unit="file", file=sys.stderr,
-                  disable=True if quiet or len(ready) < 2 else None) as bar:
+        with tqdm(
+            total=len(ready), unit="file", file=sys.stderr, disable=True if quiet or len(ready) < 2 else None
+        ) as bar:
             for future in as_completed(futures):
                 part = futures.pop(future)
                 try:

@@ -10,9 +10,9 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def codec():
-    from neuralzip.core.codec import Codec
+    from neuralzip import zoo
 
-    return Codec.named("photo")
+    return zoo.codec("photo")
 
 
 def _photo_of_context(context: int):

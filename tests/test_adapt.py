@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import reference
 
+from neuralzip import zoo
 import neuralzip
 from neuralzip.core import adapt
 from neuralzip.core.codec import Codec, DecodeError
@@ -68,14 +69,14 @@ def test_the_adaptation_block_round_trips():
 @pytest.mark.parametrize("grey", [False, True])
 def test_adapted_files_are_smaller_and_decode_exactly(photo, sample, grey):
     image = np.ascontiguousarray(sample[:, :, 1]) if grey else photo  # grey: the whole 240x160 photo
-    adapted_file, plain = Codec.named("photo", effort=4).encode(image)[0], Codec.named("photo", effort=1).encode(image)[0]
+    adapted_file, plain = zoo.codec("photo", effort=4).encode(image)[0], zoo.codec("photo", effort=1).encode(image)[0]
     adaptation = Header.unpack(adapted_file)[0].adaptation
     assert adaptation is not None and Header.unpack(plain)[0].adaptation is None
     assert [None if o is None else len(o) for o in adaptation.bias_offsets] == [None, 128, 72]
     assert len(adaptation.output_gains) == 72
     assert len(adapted_file) < len(plain)
     assert np.array_equal(neuralzip.decompress(adapted_file), image)
-    assert Codec.named("photo", effort=4).encode(image)[0] == adapted_file  # the same choice again
+    assert zoo.codec("photo", effort=4).encode(image)[0] == adapted_file  # the same choice again
 
 
 def test_small_images_and_offsets_that_do_not_pay_are_left_out(urban_crop, sample):
@@ -87,7 +88,7 @@ def test_small_images_and_offsets_that_do_not_pay_are_left_out(urban_crop, sampl
 
 def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
     big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))  # 480x384: over adapt.SAMPLE_PIXELS
-    terms = adapt.sample_terms(big, Codec.named("photo").choose_coefs(big, 3)[0])
+    terms = adapt.sample_terms(big, zoo.codec("photo").choose_coefs(big, 3)[0])
     tiles = -(-adapt.SAMPLE_PIXELS // adapt.TILE**2)
     assert len(terms.pixels) == tiles * adapt.TILE**2 and terms.features.shape == (len(terms.pixels), 75)
 
@@ -151,6 +152,6 @@ def test_fast_skips_the_adaptation(tmp_path, photo):
 def test_the_adaptation_does_not_depend_on_thread_counts(photo):
     from threadpoolctl import threadpool_limits
 
-    data = Codec(Codec.named("photo").zoo_model, threads=2).encode(photo)[0]
+    data = Codec(zoo.codec("photo").zoo_model, threads=2).encode(photo)[0]
     with threadpool_limits(1):  # numpy's BLAS on one thread, the kernel on one too
-        assert Codec(Codec.named("photo").zoo_model, threads=1).encode(photo)[0] == data
+        assert Codec(zoo.codec("photo").zoo_model, threads=1).encode(photo)[0] == data

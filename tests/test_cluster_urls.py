@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from neuralzip import cluster
+from neuralzip import urls
 from neuralzip.cli import main
 
 pytest.importorskip("distributed")
@@ -60,11 +60,11 @@ def test_file_urls_round_trip_and_no_clobbering(tmp_path, urban_crop):
 def test_urls_need_the_cluster_and_fsspec(tmp_path, urban_crop, monkeypatch):
     Image.fromarray(urban_crop[:8, :8]).save(tmp_path / "a.png")
     r = _run("compress", f"file://{tmp_path / 'a.png'}")
-    assert r.exit_code == 1 and r.stderr.strip() == f"neuralzip: error: {cluster.URL_NEEDS_CLUSTER}"
+    assert r.exit_code == 1 and r.stderr.strip() == f"neuralzip: error: {urls.URL_NEEDS_CLUSTER}"
     monkeypatch.setitem(sys.modules, "fsspec", None)  # as if fsspec were not installed
     r = _run("compress", tmp_path / "a.png", "--out-dir", f"file://{tmp_path / 'nz'}", "--cluster", "local")
     assert r.exit_code == 1
-    assert r.stderr.strip() == f"neuralzip: error: {cluster.FSSPEC_HINT}" and "neuralzip[cluster]" in r.stderr
+    assert r.stderr.strip() == f"neuralzip: error: {urls.FSSPEC_HINT}" and "neuralzip[cluster]" in r.stderr
     assert not list(tmp_path.rglob("*.nz"))
 
 

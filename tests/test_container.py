@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from neuralzip import zoo
 from neuralzip.core.codec import Codec, DecodeError
 from neuralzip.core.container import FORMAT_VERSION, FormatError, Header
 from neuralzip.core.units import LS_TOTAL
@@ -46,7 +47,7 @@ def test_other_weights(codec, encoded):
     bad = replace(header, model_sha=flipped, version=None).pack() + encoded[offset:]
     assert bad[2] == 3
     with pytest.raises(DecodeError, match=f"weights {flipped.hex()} of model 'photo' are not installed"):
-        Codec.for_file(bad)
+        zoo.codec_for_file(bad)
     with pytest.raises(DecodeError, match="other weights"):
         Codec(codec.zoo_model).read_header(bad)
 

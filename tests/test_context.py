@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-
 import reference
-from neuralzip.core.ls import fit_ls
-from neuralzip.training.data import analyse
+
 from neuralzip.core.context import num_steps
+from neuralzip.core.ls import fit_ls
+from neuralzip.core.terms import analyse
 from neuralzip.core.units import SKEW
 
 

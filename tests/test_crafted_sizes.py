@@ -26,9 +26,10 @@ import numpy as np
 import pytest
 from helpers import deadline
 
+from neuralzip import zoo
 from neuralzip import api
 from neuralzip.core.ans import TERMINATOR_BITS
-from neuralzip.core.codec import Codec, DecodeError
+from neuralzip.core.codec import DecodeError
 from neuralzip.core.container import Header
 from neuralzip.core.tables import MIN_SUBPIXEL_BITS
 
@@ -163,7 +164,7 @@ def test_a_tiny_version_1_file_claiming_a_huge_size_is_refused_before_allocating
 
 def test_version_1_decoding_stops_where_the_coder_empties_and_stays_exact():
     data = open(os.path.join(GOLDEN, "urban_crop_black_tail_v1.nz"), "rb").read()  # rows 32.. black
-    codec = Codec.for_file(data)  # the weights that made it (retired since)
+    codec = zoo.codec_for_file(data)  # the weights that made it (retired since)
     calls = []
     out = codec.decode(data, progress=lambda done, total: calls.append((done, total)))
     expected = json.load(open(os.path.join(GOLDEN, "golden.json")))["urban_crop_black_tail_v1"]["pixels_md5"]
@@ -177,7 +178,7 @@ def test_version_1_decoding_stops_where_the_coder_empties_and_stays_exact():
 _MEMORY_PROBE = textwrap.dedent("""
     import resource, sys, time
     from pathlib import Path
-    from neuralzip.core.codec import Codec
+    from neuralzip import zoo
     from neuralzip.core.container import Header
     golden, width, height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     data = Path(golden).read_bytes()
@@ -191,7 +192,7 @@ _MEMORY_PROBE = textwrap.dedent("""
         if time.monotonic() > end:
             raise Stop
     try:
-        Codec.for_file(crafted).decode(crafted, progress=progress, max_pixels=1 << 26)
+        zoo.codec_for_file(crafted).decode(crafted, progress=progress, max_pixels=1 << 26)
     except Exception as exc:
         print(type(exc).__name__)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)

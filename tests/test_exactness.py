@@ -4,16 +4,15 @@ at a time, any thread count, any chunking of the encoder."""
 
 import numpy as np
 import pytest
-
 import reference
+
 from neuralzip.core import codec as codec_module
-from neuralzip.core.codec import adapted
+from neuralzip.core.codec import Codec, adapted
 from neuralzip.core.container import Header
-from neuralzip.core.ls import fit_ls
-from neuralzip.training.data import analyse
-from neuralzip.core.codec import Codec
 from neuralzip.core.context import complete_coefs
 from neuralzip.core.kernel import image_kernel, step_sizes
+from neuralzip.core.ls import fit_ls
+from neuralzip.core.terms import analyse
 
 
 def _reference_order(codec, rgb, coefs, colour_channels):

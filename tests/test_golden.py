@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuralzip import zoo
 from neuralzip import decompress
 from neuralzip.core.container import FORMAT_VERSION, Header
 
@@ -37,11 +38,10 @@ def test_golden_file_decodes_to_recorded_pixels(name):
 def test_encoder_reproduces_golden_bytes(name):
     """Everything the encoder does is pinned, the per-image adaptation included (its
     arithmetic has a fixed order: tests/test_same_bytes.py runs this in every setting)."""
-    from neuralzip.core.codec import Codec
 
     entry = MANIFEST[name]
     model, image = golden_images()[entry["source"]]
-    data, _ = Codec.named(model).encode(image, metadata=METADATA.get(entry["source"]))
+    data, _ = zoo.codec(model).encode(image, metadata=METADATA.get(entry["source"]))
     assert hashlib.md5(data).hexdigest() == entry["nz_md5"]
     assert np.array_equal(decompress(data), image)
 

@@ -10,7 +10,6 @@ from PIL import Image
 
 from neuralzip import zoo
 from neuralzip.cli import main
-from neuralzip.core.codec import Codec
 
 ROOT_WEIGHTS = zoo.weights_dir()
 
@@ -30,7 +29,7 @@ def test_publish_writes_the_manifest_entry_and_the_model_codes(tmp_path, sample,
     monkeypatch.setenv("NEURALZIP_WEIGHTS", str(weights))
     zoo.load.cache_clear()
     try:
-        codec = Codec.named("mine")
+        codec = zoo.codec("mine")
         image = sample[:40, :48]
         first = codec.encode(image)[0]
         assert np.array_equal(codec.decode(first), image)
@@ -44,8 +43,8 @@ def test_publish_writes_the_manifest_entry_and_the_model_codes(tmp_path, sample,
         assert entry["command"] == "neuralzip train y"
         assert [e["command"] for e in entry["retired"]] == ["neuralzip train x"]
         assert len(list(weights.glob("mine-*.npz"))) == 2
-        assert Codec.named("mine").zoo_model.tag != codec.zoo_model.tag
-        assert np.array_equal(Codec.for_file(first).decode(first), image)
+        assert zoo.codec("mine").zoo_model.tag != codec.zoo_model.tag
+        assert np.array_equal(zoo.codec_for_file(first).decode(first), image)
     finally:
         zoo.load.cache_clear()
 

@@ -26,10 +26,10 @@ ENCODE_ALL = """
 import hashlib, json, sys
 sys.path.insert(0, {golden!r})
 from regenerate import METADATA, golden_images
-from neuralzip.core.codec import Codec
+from neuralzip import zoo
 out = {{}}
 for source, (model, image) in golden_images().items():
-    data = Codec.named(model).encode(image, metadata=METADATA.get(source))[0]
+    data = zoo.codec(model).encode(image, metadata=METADATA.get(source))[0]
     out[source] = hashlib.md5(data).hexdigest()
 print(json.dumps(out))
 """

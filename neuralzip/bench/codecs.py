@@ -108,7 +108,7 @@ class NeuralzipCodec(BenchCodec):
     def __init__(self, model: str):
         self.model = model
         self.name = f"neuralzip-{model}"
-        self.settings = f"Codec.named({model!r}, threads=1)"
+        self.settings = f"zoo.codec({model!r}, threads=1)"
         self._codec: Any = None
 
     def __getstate__(self) -> dict:  # worker processes load their own model
@@ -117,9 +117,9 @@ class NeuralzipCodec(BenchCodec):
     @property
     def codec(self) -> Any:
         if self._codec is None:
-            from ..core.codec import Codec
+            from .. import zoo
 
-            self._codec = Codec.named(self.model, threads=1)  # one thread per codec, as the others
+            self._codec = zoo.codec(self.model, threads=1)  # one thread per codec, as the others
         return self._codec
 
     def encode_nll(self, image: np.ndarray) -> tuple[bytes, float | None]:
@@ -166,8 +166,14 @@ class ImagecodecsCodec(BenchCodec):
     """A codec of the ``imagecodecs`` package: ``<fmt>_encode(image, **options)`` and
     ``<fmt>_decode(data)``; ``header`` counts container bytes (None: not separable)."""
 
-    def __init__(self, name: str, fmt: str, options: dict[str, Any],
-                 header: Callable[[bytes], int] | None = None, headers: str = BenchCodec.headers):
+    def __init__(
+        self,
+        name: str,
+        fmt: str,
+        options: dict[str, Any],
+        header: Callable[[bytes], int] | None = None,
+        headers: str = BenchCodec.headers,
+    ):
         self.name, self.fmt, self.options = name, fmt, options
         self.settings = f"imagecodecs.{fmt}_encode({', '.join(f'{k}={v!r}' for k, v in options.items())})"
         self.header, self.headers = header, headers
@@ -220,8 +226,11 @@ def all_codecs(models: list[str] | None = None) -> list[BenchCodec]:
         ImagecodecsCodec("jpegxl-e7", "jpegxl", {"lossless": True, "effort": 7, **one}),
         ImagecodecsCodec("jpegxl-e9", "jpegxl", {"lossless": True, "effort": 9, **one}),
         ImagecodecsCodec("jpegls", "jpegls", {}),
-        ImagecodecsCodec("jpeg2000", "jpeg2k", {"reversible": True, **one},
-                         jp2_framing, "JP2 boxes outside the jp2c codestream"),
+        ImagecodecsCodec(
+            "jpeg2000", "jpeg2k", {"reversible": True, **one}, jp2_framing, "JP2 boxes outside the jp2c codestream"
+        ),
         ImagecodecsCodec("qoi", "qoi", {}, qoi_framing, "14-byte header + 8-byte end marker"),
-        ImagecodecsCodec("avif", "avif", {"level": 100, "speed": 5, **one}, avif_framing, "ISO-BMFF boxes outside the mdat data"),
+        ImagecodecsCodec(
+            "avif", "avif", {"level": 100, "speed": 5, **one}, avif_framing, "ISO-BMFF boxes outside the mdat data"
+        ),
     ]

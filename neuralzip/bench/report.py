@@ -8,7 +8,6 @@ separable; the others keep their full size and are marked with ``*``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 
 from .results import Results, Totals
@@ -45,21 +44,47 @@ def _table(header: list[str], rows: list[list[str]], numbers: bool = True) -> li
 
 def _ranked(results: Results, headers: bool) -> list[tuple[str, Totals]]:
     totals = results.totals()
-    key: Callable[[tuple[str, Totals]], float] = lambda item: headline(item[1], headers)[0] or float("inf")
+
+    def key(item: tuple[str, Totals]) -> float:
+        return headline(item[1], headers)[0] or float("inf")
+
     return sorted(totals.items(), key=key)
 
 
 def totals_table(results: Results, headers: bool = True) -> list[str]:
     """Markdown lines of the per-codec totals, best first by ``headline``."""
-    rows = [[
-        name, _num(t.bpsp, 4), _num(t.payload_bpsp, 4), _num(t.nll_bpsp, 4), _int(t.bytes), _int(t.header_bytes),
-        _num(t.encode_s, 2), _num(t.decode_s, 2), _num(t.encode_mib, 1), _num(t.decode_mib, 1),
-        f"{t.images - t.errors}/{t.images}",
-    ] for name, t in _ranked(results, headers)]
-    return _table([
-        "codec", "bpsp", "bpsp w/o headers", "NLL bpsp", "bytes", "header bytes",
-        "encode s", "decode s", "encode MiB", "decode MiB", "exact",
-    ], rows)
+    rows = [
+        [
+            name,
+            _num(t.bpsp, 4),
+            _num(t.payload_bpsp, 4),
+            _num(t.nll_bpsp, 4),
+            _int(t.bytes),
+            _int(t.header_bytes),
+            _num(t.encode_s, 2),
+            _num(t.decode_s, 2),
+            _num(t.encode_mib, 1),
+            _num(t.decode_mib, 1),
+            f"{t.images - t.errors}/{t.images}",
+        ]
+        for name, t in _ranked(results, headers)
+    ]
+    return _table(
+        [
+            "codec",
+            "bpsp",
+            "bpsp w/o headers",
+            "NLL bpsp",
+            "bytes",
+            "header bytes",
+            "encode s",
+            "decode s",
+            "encode MiB",
+            "decode MiB",
+            "exact",
+        ],
+        rows,
+    )
 
 
 def markdown(results: Results, headers: bool = True) -> str:
@@ -74,7 +99,7 @@ def markdown(results: Results, headers: bool = True) -> str:
         f"Machine: {m['label']}; CPU {m['cpu']}, {m['cores']} cores; {m['os']}; Python {m['python']}; {versions}.",
         "",
         f"{len(images)} images. bpsp = 8 × bytes / subpixels, pooled over all images; "
-        "\"w/o headers\" subtracts container headers where they are separable (n/a: not separable). "
+        '"w/o headers" subtracts container headers where they are separable (n/a: not separable). '
         "NLL: the model's ideal code length. Times are wall-clock seconds summed over all images, "
         f"one thread per codec. Memory: largest {m['memory']}, MiB. Ranked by bpsp "
         + ("with headers." if headers else "without headers (with them where they are not separable)."),
@@ -82,9 +107,11 @@ def markdown(results: Results, headers: bool = True) -> str:
     ]
     lines += totals_table(results, headers)
     lines += ["", "## Settings", ""]
-    lines += _table(["codec", "settings", "headers counted", "run"],
-                    [[n, f"`{c['settings']}`", c["headers"], f"{c['date']}, {c['machine']}"] for n, c in results.codecs.items()],
-                    numbers=False)
+    lines += _table(
+        ["codec", "settings", "headers counted", "run"],
+        [[n, f"`{c['settings']}`", c["headers"], f"{c['date']}, {c['machine']}"] for n, c in results.codecs.items()],
+        numbers=False,
+    )
     if results.skipped:
         lines += ["", "## Skipped codecs", ""] + [f"- {n}: {why}" for n, why in results.skipped.items()]
     failures = results.failures()
@@ -162,8 +189,11 @@ def _relative(ax, results: Results, ranked: list[tuple[str, Totals]], colors: di
     images = sorted(reference, key=reference.get)
     many = len(images) > MANY_IMAGES
     for name, _ in ranked:
-        ratios = {r.image: r.bpsp / reference[r.image] for r in results.records_of(name)
-                  if r.bpsp is not None and r.image in reference}
+        ratios = {
+            r.image: r.bpsp / reference[r.image]
+            for r in results.records_of(name)
+            if r.bpsp is not None and r.image in reference
+        }
         if name == REFERENCE or not ratios:
             continue
         if many:
@@ -171,8 +201,15 @@ def _relative(ax, results: Results, ranked: list[tuple[str, Totals]], colors: di
             ax.plot([100 * (i + 0.5) / len(ys) for i in range(len(ys))], ys, color=colors[name], label=name)
         else:
             xs = [i for i, image in enumerate(images) if image in ratios]
-            ax.plot(xs, [ratios[images[i]] for i in xs], color=colors[name], label=name,
-                    marker="o", markersize=3, linewidth=0.8)
+            ax.plot(
+                xs,
+                [ratios[images[i]] for i in xs],
+                color=colors[name],
+                label=name,
+                marker="o",
+                markersize=3,
+                linewidth=0.8,
+            )
     ax.axhline(1.0, color="black", linewidth=1, label="PNG (= 1)")
     if many:
         ax.set_xlabel(f"percent of the {len(images)} images (each codec's ratios sorted)")

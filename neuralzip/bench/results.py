@@ -84,7 +84,7 @@ class Totals:
     decode_mib: float
 
     @classmethod
-    def of(cls, records: list[Record]) -> "Totals":
+    def of(cls, records: list[Record]) -> Totals:
         coded = [r for r in records if r.bytes is not None]
         timed = [r for r in coded if r.decode_s is not None]
 
@@ -93,10 +93,14 @@ class Totals:
             return None if not values or None in values else sum(values)
 
         return cls(
-            images=len(records), errors=sum(r.error is not None for r in records),
-            subpixels=sum(r.subpixels for r in coded), bytes=sum(r.bytes for r in coded),
-            header_bytes=total("header_bytes"), nll_bits=total("nll_bits"),
-            encode_s=sum(r.encode_s for r in coded), decode_s=sum(r.decode_s for r in timed),
+            images=len(records),
+            errors=sum(r.error is not None for r in records),
+            subpixels=sum(r.subpixels for r in coded),
+            bytes=sum(r.bytes for r in coded),
+            header_bytes=total("header_bytes"),
+            nll_bits=total("nll_bits"),
+            encode_s=sum(r.encode_s for r in coded),
+            decode_s=sum(r.decode_s for r in timed),
             encode_mib=max((r.encode_mib for r in coded), default=0.0),
             decode_mib=max((r.decode_mib for r in timed), default=0.0),
         )
@@ -137,10 +141,12 @@ class Results:
     records: list[Record] = field(default_factory=list)
 
     @classmethod
-    def start(cls, title: str, machine: dict[str, Any], codecs: list[BenchCodec], skipped: dict[str, str]) -> "Results":
+    def start(cls, title: str, machine: dict[str, Any], codecs: list[BenchCodec], skipped: dict[str, str]) -> Results:
         date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        meta = {c.name: {"settings": c.settings, "headers": c.headers, "date": date, "machine": machine["label"]}
-                for c in codecs}
+        meta = {
+            c.name: {"settings": c.settings, "headers": c.headers, "date": date, "machine": machine["label"]}
+            for c in codecs
+        }
         return cls(title, machine, meta, dict(skipped))
 
     def records_of(self, codec: str) -> list[Record]:
@@ -157,28 +163,34 @@ class Results:
     def failures(self) -> list[Record]:
         return [r for r in self.records if r.error is not None]
 
-    def merged_into(self, earlier: "Results") -> "Results":
+    def merged_into(self, earlier: Results) -> Results:
         """``earlier`` with this run's codecs replaced by this run's records (other codecs'
         records kept, codecs in earlier's order, new ones last); machine and title from this run."""
         kept = [name for name in earlier.codecs if name not in self.codecs]
         return Results(
-            self.title, self.machine,
+            self.title,
+            self.machine,
             codecs={**earlier.codecs, **self.codecs},  # a replaced codec keeps its place
-            skipped={**{n: why for n, why in earlier.skipped.items() if n not in self.codecs},
-                     **{n: why for n, why in self.skipped.items() if n not in kept}},
+            skipped={
+                **{n: why for n, why in earlier.skipped.items() if n not in self.codecs},
+                **{n: why for n, why in self.skipped.items() if n not in kept},
+            },
             records=[r for r in earlier.records if r.codec in kept] + self.records,
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "title": self.title, "machine": self.machine, "codecs": self.codecs,
+            "format": FORMAT,
+            "title": self.title,
+            "machine": self.machine,
+            "codecs": self.codecs,
             "skipped": self.skipped,
             "totals": {name: t.to_dict() for name, t in self.totals().items()},
             "records": [r.to_dict() for r in self.records],
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Results":
+    def from_json(cls, d: dict[str, Any]) -> Results:
         if d.get("format") != FORMAT:
             raise ValueError(f"unsupported results format {d.get('format')!r} (expected {FORMAT})")
         return cls(d["title"], d["machine"], d["codecs"], d["skipped"], [Record.from_dict(r) for r in d["records"]])
@@ -191,5 +203,5 @@ class Results:
         path.write_text(f'{head[:-2]},\n "records": [\n{records}\n ]\n}}\n')
 
     @classmethod
-    def load(cls, path: Path) -> "Results":
+    def load(cls, path: Path) -> Results:
         return cls.from_json(json.loads(path.read_text()))

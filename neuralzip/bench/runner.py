@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..training.data import list_images, read_rgb
+from ..images import list_images, read_rgb
 from .codecs import BenchCodec
 from .memory import peak_mib
 
@@ -65,17 +65,22 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """Stored fields plus the derived rates, for JSON."""
-        return {**asdict(self), "subpixels": self.subpixels, "bpsp": self.bpsp,
-                "payload_bpsp": self.payload_bpsp, "nll_bpsp": self.nll_bpsp}
+        return {
+            **asdict(self),
+            "subpixels": self.subpixels,
+            "bpsp": self.bpsp,
+            "payload_bpsp": self.payload_bpsp,
+            "nll_bpsp": self.nll_bpsp,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Record":
+    def from_dict(cls, d: dict[str, Any]) -> Record:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image to code: ``name`` as ``training.data.read_rgb`` takes it, ``label`` as reported
+    """An image to code: ``name`` as ``images.read_rgb`` takes it, ``label`` as reported
     (relative to the parent of the path it was found under, e.g. ``kodak/kodim01.png``)."""
 
     name: str

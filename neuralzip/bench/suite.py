@@ -50,10 +50,20 @@ def select(names: list[str] | None = None, exclude: list[str] | None = None) -> 
     return runnable, {n: why for n, why in missing.items() if why}
 
 
-def benchmark(images: list[ImageRef], codecs: list[BenchCodec], out: Path, *, title: str,
-              skipped: dict[str, str] | None = None, jobs: int = 1, merge: bool = False,
-              headers: bool = True, machine: str | None = None, plot: bool = True,
-              progress: Callable[[Record], None] | None = None) -> tuple[Results, list[Path]]:
+def benchmark(
+    images: list[ImageRef],
+    codecs: list[BenchCodec],
+    out: Path,
+    *,
+    title: str,
+    skipped: dict[str, str] | None = None,
+    jobs: int = 1,
+    merge: bool = False,
+    headers: bool = True,
+    machine: str | None = None,
+    plot: bool = True,
+    progress: Callable[[Record], None] | None = None,
+) -> tuple[Results, list[Path]]:
     """Measure ``codecs`` on ``images`` and write ``out``/results.json, results.md and (with
     ``plot``; see ``report.plots_missing``) the plots, in that order: a failure to plot
     loses no measurement. With ``merge``, an existing results.json keeps the records of

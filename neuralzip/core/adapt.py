@@ -27,10 +27,15 @@ from . import _adapt
 from .container import Adaptation
 from .intmodel import GAIN_LIMIT, IntegerModel
 from .kernel import default_threads
+from .terms import ImageTerms, analyse
 from .units import ACT_FRAC, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
 
-if _adapt.CONSTANTS != {"LOGIT_STEP": LOGIT_STEP, "LOGSCALE_STEP": LOGSCALE_STEP,
-                        "LOGSCALE_MIN": LOGSCALE_MIN, "LOGSCALE_MAX": LOGSCALE_MAX}:  # a stale build
+if _adapt.CONSTANTS != {
+    "LOGIT_STEP": LOGIT_STEP,
+    "LOGSCALE_STEP": LOGSCALE_STEP,
+    "LOGSCALE_MIN": LOGSCALE_MIN,
+    "LOGSCALE_MAX": LOGSCALE_MAX,
+}:  # a stale build
     raise ImportError("neuralzip.core._adapt was built from other sources: rebuild it with `pip install -e .`")
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes
@@ -58,11 +63,9 @@ OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or
 
 
 def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1, pixels: int = SAMPLE_PIXELS):
-    """Model inputs of ``context`` and targets (``training.data.ImageTerms``) of about
+    """Model inputs of ``context`` and targets (``terms.ImageTerms``) of about
     ``pixels`` pixels of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at
     fixed pseudo-random places, each analysed with the context's margin around it."""
-    from ..training.data import ImageTerms, analyse
-
     height, width, _ = image.shape
     if height * width <= pixels:
         return analyse(image, coefs, context)
@@ -81,8 +84,9 @@ def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1, pixels:
     return ImageTerms(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
-                      colour_channels: int, search: Search = DEFAULT_SEARCH) -> Adaptation | None:
+def choose_adaptation(
+    model: IntegerModel, image: np.ndarray, coefs: np.ndarray, colour_channels: int, search: Search = DEFAULT_SEARCH
+) -> Adaptation | None:
     """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
     ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
     output layer, and output gains; or None where the image is too small or they would
@@ -110,8 +114,10 @@ def choose_adaptation(model: IntegerModel, image: np.ndarray, coefs: np.ndarray,
             power += 0.001 * (grad * grad - power)
             variable -= rate * (moment / (1 - decay1)) / (np.sqrt(power / (1 - decay2)) + 1e-8)
     limits = (OFFSET_LIMIT, OFFSET_LIMIT, GAIN_LIMIT)
-    chosen = [np.clip(np.round(v / step) * step, -limit, limit).astype(np.int64)
-              for v, step, limit in zip(variables, STORED_STEPS, limits)]
+    chosen = [
+        np.clip(np.round(v / step) * step, -limit, limit).astype(np.int64)
+        for v, step, limit in zip(variables, STORED_STEPS, limits)
+    ]
     saved = head.bits([np.zeros_like(c) for c in chosen], held_out) - head.bits(chosen, held_out)
     adaptation = Adaptation([None] * (len(mlp.weights) - 2) + chosen[:2], chosen[2])
     if saved * height * width / len(held_out) <= 8 * len(adaptation.pack()):
@@ -151,9 +157,18 @@ class _Head:
 
     def _run(self, variables: list[np.ndarray], rows: np.ndarray, grad: np.ndarray | None) -> float:
         return _adapt.head_bits(
-            self.before, self.weights, self.weights_t, self.bias, self.base, self.pixels,
-            np.ascontiguousarray(rows, np.int64), *(np.ascontiguousarray(v, np.float64) for v in variables),
-            components=self.components, channels=self.channels, act_max=self.act_max, threads=default_threads(),
+            self.before,
+            self.weights,
+            self.weights_t,
+            self.bias,
+            self.base,
+            self.pixels,
+            np.ascontiguousarray(rows, np.int64),
+            *(np.ascontiguousarray(v, np.float64) for v in variables),
+            components=self.components,
+            channels=self.channels,
+            act_max=self.act_max,
+            threads=default_threads(),
             grad=grad,
         )
 

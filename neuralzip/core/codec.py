@@ -17,18 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import zoo
 from . import packed
 from .adapt import choose_adaptation
 from .alpha import decode_alpha, encode_alpha
-from .ls import fit_ls
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
 from .container import MODES, Adaptation, Header
 from .context import complete_coefs
 from .effort import DEFAULT_EFFORT
 from .effort import effort as effort_level
-from .intmodel import IntegerModel
+from .intmodel import IntegerModel, ZooModel
 from .kernel import image_kernel, step_sizes
+from .ls import fit_ls
 from .metadata import Metadata
 from .tables import MIN_SUBPIXEL_BITS
 from .units import STAGE
@@ -120,7 +119,7 @@ def _step_chunks(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
 class Codec:
     """Encoder and decoder of one shipped model."""
 
-    def __init__(self, model: zoo.ZooModel, threads: int | None = None, effort: int = DEFAULT_EFFORT):
+    def __init__(self, model: ZooModel, threads: int | None = None, effort: int = DEFAULT_EFFORT):
         """``threads``: CPU threads of the compiled kernel (default: all this process may
         use); any count gives the same bytes and pixels. ``effort``: the encoder's work
         (``effort.EFFORTS``: how long it tunes the model's last layers to each image,
@@ -128,10 +127,6 @@ class Codec:
         self.zoo_model = model
         self.threads = threads
         self.effort = effort_level(effort)
-
-    @classmethod
-    def named(cls, name: str = zoo.DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> "Codec":
-        return cls(zoo.load(name), threads, effort)
 
     # -- encoding ---------------------------------------------------------------------------
     def choose_coefs(self, image: np.ndarray, colour_channels: int) -> tuple[np.ndarray, bool]:
@@ -142,8 +137,13 @@ class Codec:
         coefs = fit_ls(image, prior=default) if own else default
         return complete_coefs(coefs, colour_channels), own
 
-    def encode(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS, metadata: Metadata | None = None) -> tuple[bytes, EncodeStats]:
+    def encode(
+        self,
+        image: np.ndarray,
+        progress: Callable[[int, int], None] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        metadata: Metadata | None = None,
+    ) -> tuple[bytes, EncodeStats]:
         """Compress a uint8 image of a shape ``split_mode`` accepts; returns (file bytes, stats).
 
         Colour goes through the model (a grey image as one channel), or is packed with
@@ -172,11 +172,20 @@ class Codec:
         files = []
         for kind, body in self._payloads(payload, raw, self.effort.packed_trial):
             header = Header(
-                model_name=self.zoo_model.name, model_sha=self.zoo_model.tag, width=width, height=height,
-                mode=code, precision=PRECISION, payload_length=len(body), checksum=checksum,
+                model_name=self.zoo_model.name,
+                model_sha=self.zoo_model.tag,
+                width=width,
+                height=height,
+                mode=code,
+                precision=PRECISION,
+                payload_length=len(body),
+                checksum=checksum,
                 coefs=coefs[: mode.ls_coefs] if image_ls and kind == "ans" else None,
                 adaptation=adaptation if kind == "ans" else None,
-                alpha=alpha, metadata=metadata or None, stored=kind == "stored", packed=kind == "packed",
+                alpha=alpha,
+                metadata=metadata or None,
+                stored=kind == "stored",
+                packed=kind == "packed",
             )
             files.append(header.pack() + body)
         data = min(files, key=len)  # the first of the shortest
@@ -197,8 +206,14 @@ class Codec:
                 out.append(("packed", body))
         return out
 
-    def _encode_pixels(self, rgb: np.ndarray, coefs: np.ndarray, colour_channels: int, model: IntegerModel,
-                       progress: Callable[[int, int], None] | None) -> tuple[bytes, float]:
+    def _encode_pixels(
+        self,
+        rgb: np.ndarray,
+        coefs: np.ndarray,
+        colour_channels: int,
+        model: IntegerModel,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[bytes, float]:
         """ANS payload and ideal bits, under ``model``, of the first ``colour_channels``
         channels of a uint8 (H, W, 3) image (a grey one as three copies), chunks of
         wavefront steps taken last first so that the decoder pulls them in order."""
@@ -219,22 +234,6 @@ class Codec:
         return encoder.finish(), bits
 
     # -- decoding ---------------------------------------------------------------------------
-    @classmethod
-    def for_file(cls, data: bytes) -> "Codec":
-        """Codec of the shipped model that made the .nz bytes ``data``.
-
-        Raises FormatError on a malformed header, DecodeError if that model is not installed.
-        """
-        header = Header.unpack(data)[0]
-        name = header.model_name
-        if name not in zoo.available():
-            raise DecodeError(f"file was made with model {name!r}, which is not installed "
-                              f"(available: {', '.join(zoo.available())})")
-        try:
-            return cls(zoo.load(name, header.model_sha))
-        except zoo.ModelNotFound as exc:
-            raise DecodeError(f"cannot decode: {exc}") from None
-
     def read_header(self, data: bytes) -> tuple[Header, int]:
         """Parse and check that this codec's model made the file."""
         header, offset = Header.unpack(data)
@@ -249,8 +248,13 @@ class Codec:
             raise DecodeError(f"unsupported coder precision {header.precision}")
         return header, offset
 
-    def decode(self, data: bytes, progress: Callable[[int, int], None] | None = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS, record: list | None = None) -> np.ndarray:
+    def decode(
+        self,
+        data: bytes,
+        progress: Callable[[int, int], None] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        record: list | None = None,
+    ) -> np.ndarray:
         """Decompress .nz bytes to uint8 pixels, one wavefront step at a time: (H, W) for
         L, (H, W, 2) for LA, (H, W, 3) for RGB, (H, W, 4) for RGBA.
 
@@ -269,8 +273,10 @@ class Codec:
             return self._checked(header, colour, alpha)
         payload, least_bits = data[offset:], _least_payload_bits(height * width * mode.colour_channels)
         if header.terminated and 8 * len(payload) < least_bits:
-            raise DecodeError(f"the file is corrupted: a payload of {len(payload)} bytes cannot hold a "
-                              f"{width}x{height} image (at least {least_bits / 8:.0f} bytes)")
+            raise DecodeError(
+                f"the file is corrupted: a payload of {len(payload)} bytes cannot hold a "
+                f"{width}x{height} image (at least {least_bits / 8:.0f} bytes)"
+            )
         try:
             decoder = StageDecoder(payload)
         except CoderError as exc:
@@ -285,11 +291,13 @@ class Codec:
             except ValueError as exc:
                 raise DecodeError(f"the file is corrupted: {exc}") from None
         planes = np.zeros((height, width, 3), np.uint8)
-        kernel = image_kernel(planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels,
-                              model, self.threads)
+        kernel = image_kernel(
+            planes, complete_coefs(coefs, mode.colour_channels), mode.colour_channels, model, self.threads
+        )
         try:
-            self._decode_steps(kernel, decoder, mode.colour_channels, height * width, header.terminated, progress,
-                               record)
+            self._decode_steps(
+                kernel, decoder, mode.colour_channels, height * width, header.terminated, progress, record
+            )
             intact = decoder.pull_terminator() if header.terminated else True
         except CoderError as exc:
             raise DecodeError(f"the file is corrupted: {exc}") from None
@@ -328,8 +336,15 @@ class Codec:
         return _in_mode_shape(header, image if alpha is None else np.dstack([image, alpha]))
 
     @staticmethod
-    def _decode_steps(kernel, decoder: StageDecoder, colour_channels: int, pixels: int, terminated: bool,
-                      progress: Callable[[int, int], None] | None, record: list | None) -> None:
+    def _decode_steps(
+        kernel,
+        decoder: StageDecoder,
+        colour_channels: int,
+        pixels: int,
+        terminated: bool,
+        progress: Callable[[int, int], None] | None,
+        record: list | None,
+    ) -> None:
         """Decode every wavefront step into the kernel's ``pixels``-pixel plane: per step and coded
         channel, the bucket stage then the value stage, each from the payload.
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .units import LS_SIZES
 from .metadata import Metadata, MetadataError
+from .units import LS_SIZES
 
 MAGIC = b"NZ"
 FORMAT_VERSION = 5  # the newest version; a file is written in the oldest one that holds it
@@ -176,8 +176,11 @@ class Adaptation:
         varint count (0: none), a scale byte e and zigzag varints of the values / 2**e."""
         if not 0 < len(self.bias_offsets) <= MAX_LAYERS:
             raise ValueError(f"adaptation: 1 to {MAX_LAYERS} layers")
-        return (_varint(len(self.bias_offsets)) + b"".join(map(_pack_values, self.bias_offsets))
-                + _pack_values(self.output_gains))
+        return (
+            _varint(len(self.bias_offsets))
+            + b"".join(map(_pack_values, self.bias_offsets))
+            + _pack_values(self.output_gains)
+        )
 
     def describe(self) -> str:
         """One line, e.g. ``200 bias offsets, 72 output gains, 283 bytes``."""
@@ -186,7 +189,7 @@ class Adaptation:
         return f"{offsets} bias offsets, {gains} output gains, {len(self.pack())} bytes"
 
     @classmethod
-    def unpack(cls, r: _Reader) -> "Adaptation":
+    def unpack(cls, r: _Reader) -> Adaptation:
         """Inverse of ``pack``, from a reader at the block's start."""
         layers = r.varint("adaptation layer count")
         if not 0 < layers <= MAX_LAYERS:
@@ -251,13 +254,19 @@ class Header:
 
     def pack(self) -> bytes:
         name = self.model_name.encode("ascii")
-        flags = ((FLAG_IMAGE_LS if self.coefs is not None else 0) | (FLAG_METADATA if self.metadata else 0)
-                 | (FLAG_STORED if self.stored else 0) | (FLAG_PACKED if self.packed else 0)
-                 | (FLAG_ADAPTATION if self.adaptation is not None else 0))
+        flags = (
+            (FLAG_IMAGE_LS if self.coefs is not None else 0)
+            | (FLAG_METADATA if self.metadata else 0)
+            | (FLAG_STORED if self.stored else 0)
+            | (FLAG_PACKED if self.packed else 0)
+            | (FLAG_ADAPTATION if self.adaptation is not None else 0)
+        )
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if (self.alpha is not None) != self.image_mode.alpha:
-            raise ValueError(f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block")
+            raise ValueError(
+                f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block"
+            )
         if (self.stored or self.packed) and self.coefs is not None:
             raise ValueError("a stored or packed payload carries no LS coefficients")
         if self.stored and self.packed:
@@ -268,8 +277,10 @@ class Header:
             if self.model_number is None or self.precision != REGISTERED_PRECISION:
                 raise ValueError("format versions 4 and 5 hold registered models at precision 24 only")
             if REGISTERED_VERSION[self.model_number] != self.written_version:
-                raise ValueError(f"registered model {self.model_number} is written in format version "
-                                 f"{REGISTERED_VERSION[self.model_number]}")
+                raise ValueError(
+                    f"registered model {self.model_number} is written in format version "
+                    f"{REGISTERED_VERSION[self.model_number]}"
+                )
             model, precision = _varint(self.model_number), b""
         else:
             model, precision = bytes([len(name)]) + name + self.model_sha, bytes([self.precision])
@@ -297,7 +308,7 @@ class Header:
         return b"".join(parts)
 
     @classmethod
-    def unpack(cls, data: bytes) -> tuple["Header", int]:
+    def unpack(cls, data: bytes) -> tuple[Header, int]:
         """(header, offset of the payload). Raises FormatError on any malformed field."""
         header, offset = cls.unpack_prefix(data)
         header.check_payload(len(data) - offset)
@@ -310,7 +321,7 @@ class Header:
             raise FormatError(f"file is {what} (payload {length} bytes, header says {self.payload_length})")
 
     @classmethod
-    def unpack_prefix(cls, data: bytes) -> tuple["Header", int]:
+    def unpack_prefix(cls, data: bytes) -> tuple[Header, int]:
         """(header, offset of the payload) of the first bytes of a file, the payload not
         checked: a stream's header can be read before the rest. Raises Truncated where
         ``data`` ends inside the header, FormatError on a malformed field (the magic bytes
@@ -320,7 +331,9 @@ class Header:
             raise FormatError("not a neuralzip file (bad magic bytes)")
         version, flags, mode = r.take(3, "header")
         if version not in KNOWN_FLAGS:
-            raise FormatError(f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})")
+            raise FormatError(
+                f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})"
+            )
         if flags & ~KNOWN_FLAGS[version]:
             raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
         if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_ADAPTATION):
@@ -363,8 +376,23 @@ class Header:
         metadata = None
         if flags & FLAG_METADATA:
             metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
-        header = cls(name, sha, width, height, mode, precision, payload_length, checksum, coefs, alpha, metadata,
-                     bool(flags & FLAG_STORED), bool(flags & FLAG_PACKED), adaptation, version)
+        header = cls(
+            name,
+            sha,
+            width,
+            height,
+            mode,
+            precision,
+            payload_length,
+            checksum,
+            coefs,
+            alpha,
+            metadata,
+            bool(flags & FLAG_STORED),
+            bool(flags & FLAG_PACKED),
+            adaptation,
+            version,
+        )
         if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
         if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller

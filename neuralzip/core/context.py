@@ -34,8 +34,9 @@ def num_steps(height: int, width: int) -> int:
     return width + SKEW * (height - 1)
 
 
-def solve_ls(normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0,
-             prior: np.ndarray | None = None) -> np.ndarray:
+def solve_ls(
+    normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0, prior: np.ndarray | None = None
+) -> np.ndarray:
     """LS coefficients from summed normal equations: int64 (LS_TOTAL,), 2**-12 units.
 
     A ``ridge`` pulls the fit towards ``prior`` (int64 (LS_TOTAL,), 2**-12 units; default

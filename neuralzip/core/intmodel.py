@@ -83,26 +83,31 @@ class IntegerModel:
         if self.context not in CONTEXTS:
             raise ValueError(f"unknown context {self.context} (known: {', '.join(map(str, CONTEXTS))})")
         if self.mlp.weights[0].shape[0] != n_features(self.context):
-            raise ValueError(f"context {self.context} has {n_features(self.context)} inputs, "
-                             f"the model's first layer {self.mlp.weights[0].shape[0]}")
+            raise ValueError(
+                f"context {self.context} has {n_features(self.context)} inputs, "
+                f"the model's first layer {self.mlp.weights[0].shape[0]}"
+            )
 
     @classmethod
-    def load(cls, path) -> "IntegerModel":
+    def load(cls, path) -> IntegerModel:
         with np.load(path) as z:
             n_layers = int(z["n_layers"])
             arithmetic = str(z["arithmetic"]) if "arithmetic" in z else "float64"
             mlp = IntegerMLP(
                 weights=[z[f"w{i}"].astype(np.float64) for i in range(n_layers)],
                 biases=[z[f"b{i}"].astype(np.float64) for i in range(n_layers)],
-                fracs=([z[f"s{i}"].astype(np.int64) for i in range(n_layers)] if arithmetic == "int16"
-                       else [int(f) for f in z["fracs"]]),
+                fracs=(
+                    [z[f"s{i}"].astype(np.int64) for i in range(n_layers)]
+                    if arithmetic == "int16"
+                    else [int(f) for f in z["fracs"]]
+                ),
                 components=int(z["components"]),
                 arithmetic=arithmetic,
             )
             context = int(z["context"]) if "context" in z else DEFAULT_CONTEXT
             return cls(mlp, Tables.from_arrays(z), z["default_coefs"].astype(np.int64), context)
 
-    def with_bias_offsets(self, offsets: Sequence[np.ndarray | None]) -> "IntegerModel":
+    def with_bias_offsets(self, offsets: Sequence[np.ndarray | None]) -> IntegerModel:
         """This model with per-layer offsets (int, one per unit, or None) on its units'
         results: a hidden unit's activation grows by ``offset`` in units of 2**-8, an
         output by ``offset`` in its own units (``units.OUTPUT_STEPS``). Each is added to
@@ -123,7 +128,7 @@ class IntegerModel:
             biases.append(bias)
         return replace(self, mlp=replace(mlp, biases=biases))
 
-    def with_output_gains(self, gains: np.ndarray) -> "IntegerModel":
+    def with_output_gains(self, gains: np.ndarray) -> IntegerModel:
         """This model with each output's weights scaled by (256 + gain) / 256: int (12·K,)
         ``gains`` in -255..255; every weight becomes floor((w · (256 + gain) + 128) / 256),
         in integers, so every machine gets the same model. Raises ValueError for gains that
@@ -150,3 +155,18 @@ class IntegerModel:
             if int16:
                 out[f"s{i}"] = np.asarray(frac, np.int8)
         return out
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A shipped model: its name, the sha256 of its weights file and the model. Files name
+    it by ``name`` and ``tag`` (``neuralzip.zoo`` finds and checks the weights)."""
+
+    name: str
+    sha256: str
+    model: IntegerModel
+
+    @property
+    def tag(self) -> bytes:
+        """4-byte weights fingerprint stored in every .nz file."""
+        return bytes.fromhex(self.sha256[:8])

@@ -43,9 +43,14 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
-                 model: IntegerModel | None = None, threads: int | None = None,
-                 context: int = units.DEFAULT_CONTEXT) -> ImageKernel:
+def image_kernel(
+    pixels: np.ndarray,
+    coefs: np.ndarray,
+    colour_channels: int,
+    model: IntegerModel | None = None,
+    threads: int | None = None,
+    context: int = units.DEFAULT_CONTEXT,
+) -> ImageKernel:
     """Kernel over ``pixels``, a writable C-contiguous uint8 (H, W, 3) array that it reads
     (encoder) or fills (decoder) in place; ``coefs``: all LS_TOTAL LS coefficients (int64,
     2**-12 units). Without ``model`` it only computes contexts (of ``context``; a model
@@ -53,9 +58,14 @@ def image_kernel(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
     return ImageKernel(**kernel_arguments(pixels, coefs, colour_channels, model, threads, context))
 
 
-def kernel_arguments(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int,
-                     model: IntegerModel | None = None, threads: int | None = None,
-                     context: int = units.DEFAULT_CONTEXT) -> dict:
+def kernel_arguments(
+    pixels: np.ndarray,
+    coefs: np.ndarray,
+    colour_channels: int,
+    model: IntegerModel | None = None,
+    threads: int | None = None,
+    context: int = units.DEFAULT_CONTEXT,
+) -> dict:
     """The keyword arguments of ``ImageKernel`` for ``image_kernel``'s: the model's arrays
     in the types of its arithmetic (float64; or int16 weights, int32 biases and shifts)."""
     mlp, tables = (model.mlp, model.tables) if model is not None else (None, None)
@@ -64,8 +74,9 @@ def kernel_arguments(pixels: np.ndarray, coefs: np.ndarray, colour_channels: int
     return dict(
         weights=None if mlp is None else [np.ascontiguousarray(w, types[0]) for w in mlp.weights],
         biases=None if mlp is None else [np.ascontiguousarray(b, types[1]) for b in mlp.biases],
-        fracs=None if mlp is None else ([np.ascontiguousarray(f, np.int32) for f in mlp.fracs] if int16
-                                        else [int(f) for f in mlp.fracs]),
+        fracs=None
+        if mlp is None
+        else ([np.ascontiguousarray(f, np.int32) for f in mlp.fracs] if int16 else [int(f) for f in mlp.fracs]),
         components=1 if mlp is None else mlp.components,
         sigmoid=None if tables is None else tables.sigmoid,
         inv_scale=None if tables is None else tables.inv_scale,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .context import solve_ls
-from .units import LS_SIZES, LS_TOTAL
 from .kernel import image_kernel
+from .units import LS_SIZES, LS_TOTAL
 
 
 def rgb_copy(image: np.ndarray) -> np.ndarray:

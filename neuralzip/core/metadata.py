@@ -37,7 +37,7 @@ class Metadata:
         return bool(self.icc_profile or self.exif or self.xmp or self.text)
 
     @classmethod
-    def of(cls, image: Image.Image) -> "Metadata":
+    def of(cls, image: Image.Image) -> Metadata:
         """The metadata Pillow read with ``image`` (any format it reads)."""
         info = image.info
         text = {k: v for k, v in getattr(image, "text", {}).items() if k != XMP_PNG_KEY and isinstance(v, str)}
@@ -56,7 +56,7 @@ class Metadata:
         return [(kind, data) for kind, data in entries if data]
 
     @classmethod
-    def from_entries(cls, entries: list[tuple[int, bytes]]) -> "Metadata":
+    def from_entries(cls, entries: list[tuple[int, bytes]]) -> Metadata:
         """Inverse of ``entries``; raises MetadataError on an unknown kind or a text entry
         without its NUL."""
         meta = cls()
@@ -102,8 +102,11 @@ class Metadata:
 
     def describe(self) -> str:
         """One line for ``neuralzip info``."""
-        parts = [f"{name} {len(data):,} bytes" for name, data in
-                 (("ICC profile", self.icc_profile), ("EXIF", self.exif), ("XMP", self.xmp)) if data]
+        parts = [
+            f"{name} {len(data):,} bytes"
+            for name, data in (("ICC profile", self.icc_profile), ("EXIF", self.exif), ("XMP", self.xmp))
+            if data
+        ]
         if self.text:
             parts.append(f"text {', '.join(self.text)}")
         return "; ".join(parts) or "none"

@@ -48,8 +48,9 @@ def pack(raw: bytes) -> bytes:
 def unpack(data: bytes, length: int) -> bytes:
     """The ``length`` raw pixel bytes of a packed payload; FormatError unless ``data`` is
     one whole LZMA2 stream of exactly that many bytes (never inflates past ``length``)."""
-    inflater = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2,
-                                                                          "dict_size": DICT_SIZE}])
+    inflater = lzma.LZMADecompressor(
+        format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": DICT_SIZE}]
+    )
     try:
         raw = inflater.decompress(data, length + 1)
     except lzma.LZMAError as exc:

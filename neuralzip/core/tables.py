@@ -28,7 +28,16 @@ from decimal import Decimal, getcontext
 import numpy as np
 
 from .units import (
-    CDF_BITS, INV_BITS, LOGIT_RANGE, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP, STAGE, T_FRAC, T_MAX,
+    CDF_BITS,
+    INV_BITS,
+    LOGIT_RANGE,
+    LOGIT_STEP,
+    LOGSCALE_MAX,
+    LOGSCALE_MIN,
+    LOGSCALE_STEP,
+    STAGE,
+    T_FRAC,
+    T_MAX,
     WEIGHT_BITS,
 )
 
@@ -48,7 +57,7 @@ class Tables:
     weight: np.ndarray  # int64 (LOGIT_RANGE + 1,): round(2**12 * exp(-d / 16))
 
     @classmethod
-    def build(cls) -> "Tables":
+    def build(cls) -> Tables:
         """Compute the tables in exact decimal arithmetic (no platform float dependence)."""
         getcontext().prec = 40
         one = Decimal(1)
@@ -62,8 +71,7 @@ class Tables:
             for i in range(steps + 1)
         ]
         inv = [
-            rnd((1 << INV_BITS) * (Decimal(-j) / LOGSCALE_STEP).exp())
-            for j in range(LOGSCALE_MIN, LOGSCALE_MAX + 1)
+            rnd((1 << INV_BITS) * (Decimal(-j) / LOGSCALE_STEP).exp()) for j in range(LOGSCALE_MIN, LOGSCALE_MAX + 1)
         ]
         wts = [rnd((1 << WEIGHT_BITS) * (Decimal(-d) / LOGIT_STEP).exp()) for d in range(LOGIT_RANGE + 1)]
         return cls(np.array(sig, np.int64), np.array(inv, np.int64), np.array(wts, np.int64))
@@ -72,7 +80,7 @@ class Tables:
         return {"lut_sigmoid": self.sigmoid, "lut_inv_scale": self.inv_scale, "lut_weight": self.weight}
 
     @classmethod
-    def from_arrays(cls, arrays: dict) -> "Tables":
+    def from_arrays(cls, arrays: dict) -> Tables:
         return cls(
             np.asarray(arrays["lut_sigmoid"], np.int64),
             np.asarray(arrays["lut_inv_scale"], np.int64),

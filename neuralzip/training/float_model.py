@@ -41,9 +41,7 @@ class MixtureMLP(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(sizes[-1], 12 * components)
         self.components = components
-        self.register_buffer(
-            "steps", torch.tensor(OUTPUT_STEPS, dtype=torch.float32).repeat_interleave(components)
-        )
+        self.register_buffer("steps", torch.tensor(OUTPUT_STEPS, dtype=torch.float32).repeat_interleave(components))
         with torch.no_grad():  # start as the LS predictor with a moderate scale
             self.out.weight.mul_(0.01)
             self.out.bias.zero_()

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     import time
     from pathlib import Path
 
-    from .data import list_images
+    from ..images import list_images
     from .train import split
 
     parser = argparse.ArgumentParser(prog="python -m neuralzip.training.quantize", description=main.__doc__)
@@ -81,11 +81,13 @@ def main(argv: list[str] | None = None) -> None:
         "arithmetic": "int16",
         "quantized_from": hashlib.sha256(args.source.read_bytes()).hexdigest(),
         "quantization": "training/quantize.py: per-output power-of-two scales, int16 weights, "
-                        f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
+        f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
         "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
         "architecture": {
-            "context": model.context, "features": int(model.mlp.weights[0].shape[0]),
-            "hidden": [int(w.shape[1]) for w in model.mlp.weights[:-1]], "components": model.mlp.components,
+            "context": model.context,
+            "features": int(model.mlp.weights[0].shape[0]),
+            "hidden": [int(w.shape[1]) for w in model.mlp.weights[:-1]],
+            "components": model.mlp.components,
             "ls_coefs": len(model.default_coefs),
         },
         "steps": 0,  # no training: the source's steps and curve are in its own manifest entry

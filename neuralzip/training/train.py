@@ -31,13 +31,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..core.ls import fit_ls, ls_normal_equations
 from ..atomic import atomic_output
 from ..core.context import solve_ls
-from .data import analyse, load_images
 from ..core.intmodel import IntegerMLP, IntegerModel
+from ..core.ls import fit_ls, ls_normal_equations
 from ..core.tables import Tables
+from ..core.terms import analyse
 from ..core.units import ACT_FRAC, DEFAULT_CONTEXT, LS_TOTAL, OUTPUT_STEPS, n_features
+from ..images import load_images
 from .float_model import MixtureMLP, nll_bits
 
 WEIGHT_BITS = 20  # exported weights are integers below 2**20 in magnitude
@@ -52,7 +53,7 @@ class PixelSet:
     target: np.ndarray
 
     @classmethod
-    def concat(cls, parts: list["PixelSet"]) -> "PixelSet":
+    def concat(cls, parts: list[PixelSet]) -> PixelSet:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("features", "base", "target")))
 
     def __len__(self) -> int:
@@ -136,8 +137,9 @@ def split(names: list[str], every: int = 12) -> tuple[list[str], list[str]]:
     return [n for n in names if n not in val], val
 
 
-def image_pixels(image: np.ndarray, coefs: np.ndarray | None, keep: float, seed: int,
-                 context: int = DEFAULT_CONTEXT) -> PixelSet:
+def image_pixels(
+    image: np.ndarray, coefs: np.ndarray | None, keep: float, seed: int, context: int = DEFAULT_CONTEXT
+) -> PixelSet:
     """Terms of a random ``keep`` fraction of an image's pixels (per-image LS if coefs is None)."""
     terms = analyse(image, fit_ls(image) if coefs is None else coefs, context)
     n = terms.pixels.shape[0]
@@ -153,8 +155,14 @@ def _pixels_job(args):
     return image_pixels(*args)
 
 
-def build_pixels(images: list[np.ndarray], coefs: np.ndarray | None, keep: float, seed: int, jobs: int = 2,
-                 context: int = DEFAULT_CONTEXT) -> PixelSet:
+def build_pixels(
+    images: list[np.ndarray],
+    coefs: np.ndarray | None,
+    keep: float,
+    seed: int,
+    jobs: int = 2,
+    context: int = DEFAULT_CONTEXT,
+) -> PixelSet:
     jobs_args = [(im, coefs, keep, seed + i, context) for i, im in enumerate(images)]
     with ProcessPoolExecutor(jobs) as pool:
         return PixelSet.concat(list(pool.map(_pixels_job, jobs_args, chunksize=4)))
@@ -169,9 +177,15 @@ def pooled_ls(images: list[np.ndarray]) -> np.ndarray:
     return solve_ls(total)
 
 
-def _batch(data: PixelSet, idx: np.ndarray, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(
+    data: PixelSet, idx: np.ndarray, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(data.features[idx].astype(np.float32)) / (1 << ACT_FRAC)
-    tensors = x, torch.from_numpy(data.base[idx].astype(np.float32)), torch.from_numpy(data.target[idx].astype(np.float32))
+    tensors = (
+        x,
+        torch.from_numpy(data.base[idx].astype(np.float32)),
+        torch.from_numpy(data.target[idx].astype(np.float32)),
+    )
     return tensors if device is None or device.type == "cpu" else tuple(t.to(device) for t in tensors)
 
 
@@ -216,8 +230,9 @@ def fit(
     rng = batch_rng(0)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     elapsed, curve, step = 0.0, [], 0
-    state = ranks.from_rank0(torch.load(checkpoint, weights_only=False, map_location="cpu")
-                             if ranks.main and checkpoint.exists() else None)
+    state = ranks.from_rank0(
+        torch.load(checkpoint, weights_only=False, map_location="cpu") if ranks.main and checkpoint.exists() else None
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
@@ -227,16 +242,35 @@ def fit(
     trained = model
     if ranks.distributed:
         trained = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None)
+            model, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
+        )
 
     def save_point(elapsed: float) -> None:
         speed = (step - first_step) * batch * ranks.world / max(time.time() - t_first, 1e-9)
-        curve.append({"minutes": round(elapsed / 60, 2), "step": step, "train_bpsp": round(running, 4),
-                      "val_bpsp": evaluate(model, val), "pixels_per_s": round(speed)})
-        log(f"{elapsed / 60:6.1f} min  step {step:7d}  train {running:.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
-            f"  ({speed:,.0f} pixels/s)")
+        curve.append(
+            {
+                "minutes": round(elapsed / 60, 2),
+                "step": step,
+                "train_bpsp": round(running, 4),
+                "val_bpsp": evaluate(model, val),
+                "pixels_per_s": round(speed),
+            }
+        )
+        log(
+            f"{elapsed / 60:6.1f} min  step {step:7d}  train {running:.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
+            f"  ({speed:,.0f} pixels/s)"
+        )
         with atomic_output(checkpoint, overwrite=True) as tmp:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "elapsed": elapsed, "curve": curve, "step": step}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "elapsed": elapsed,
+                    "curve": curve,
+                    "step": step,
+                },
+                tmp,
+            )
 
     budget = minutes * 60
     start = time.time() - elapsed
@@ -244,7 +278,9 @@ def fit(
     if not curve and ranks.main:
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
-    bar = tqdm(total=round(budget), initial=round(elapsed), unit="s", desc="training", disable=None if ranks.main else True)
+    bar = tqdm(
+        total=round(budget), initial=round(elapsed), unit="s", desc="training", disable=None if ranks.main else True
+    )
     first_step, t_first = step, time.time()
     # every rank follows rank 0's clock: the same learning rates, and the same last step
     while (elapsed := ranks.follow_rank0(time.time() - start)) < budget:
@@ -343,31 +379,65 @@ def train_main(
     """
     ranks = start_ranks()
     try:
-        return _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr, seed, threads,
-                      eval_every_s, log, ranks, context)
+        return _train(
+            paths,
+            out,
+            minutes,
+            hidden,
+            components,
+            keep,
+            per_image_ls,
+            init,
+            lr,
+            seed,
+            threads,
+            eval_every_s,
+            log,
+            ranks,
+            context,
+        )
     finally:
         if ranks.distributed:
             dist.destroy_process_group()
 
 
-def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr, seed, threads, eval_every_s,
-           log, ranks: Ranks, context: int) -> dict:
+def _train(
+    paths,
+    out,
+    minutes,
+    hidden,
+    components,
+    keep,
+    per_image_ls,
+    init,
+    lr,
+    seed,
+    threads,
+    eval_every_s,
+    log,
+    ranks: Ranks,
+    context: int,
+) -> dict:
     if not ranks.main:
         log = lambda *_: None  # noqa: E731
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - e.g. the command line's closing line
     torch.set_num_threads(threads)
     t0 = time.time()
     train_imgs, val_imgs, train_names, val_names = load_training_images(paths)
-    log(f"{len(train_imgs)} training images, {len(val_imgs)} validation images"
-        + (f", {ranks.world} processes on {ranks.device.type}" if ranks.distributed else ""))
+    log(
+        f"{len(train_imgs)} training images, {len(val_imgs)} validation images"
+        + (f", {ranks.world} processes on {ranks.device.type}" if ranks.distributed else "")
+    )
     default = pooled_ls(train_imgs[:: max(1, len(train_imgs) // 50)])
     coefs = None if per_image_ls else default
     jobs = max(1, (os.cpu_count() or 1) // ranks.local_world)
     # each rank keeps its own random pixels of every image (rank 0 those of one process)
     train = build_pixels(train_imgs, coefs, keep, seed + ranks.rank * 10**9, jobs=jobs, context=context)
     val = build_pixels(val_imgs, coefs, 1.0, seed + 10**6, jobs=jobs, context=context) if ranks.main else None
-    log(f"{len(train):,} training pixels{' per process' if ranks.world > 1 else ''}, "
-        f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)")
+    log(
+        f"{len(train):,} training pixels{' per process' if ranks.world > 1 else ''}, "
+        f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)"
+    )
     model = MixtureMLP(n_features(context), hidden, components)
     if init is not None and Path(init).suffix == ".npz":  # a shipped or exported integer model
         model.load_state_dict(float_state(IntegerModel.load(init), context))
@@ -375,16 +445,22 @@ def _train(paths, out, minutes, hidden, components, keep, per_image_ls, init, lr
         model.load_state_dict(torch.load(init, weights_only=False, map_location="cpu")["model"])
     model.to(ranks.device)
     checkpoint = out.with_suffix(".ckpt")
-    curve = fit(model, train, val, minutes, checkpoint, lr=lr, seed=seed, eval_every_s=eval_every_s, log=log,
-                ranks=ranks)
+    curve = fit(
+        model, train, val, minutes, checkpoint, lr=lr, seed=seed, eval_every_s=eval_every_s, log=log, ranks=ranks
+    )
     digests = ranks.gather(weights_digest(model))
     if not ranks.main:
         return ranks.from_rank0(None)
     intmodel = export(model, default, context)
     np.savez_compressed(out, **intmodel.arrays())
     report = {
-        "architecture": {"context": context, "features": n_features(context), "hidden": list(hidden),
-                         "components": components, "ls_coefs": LS_TOTAL},
+        "architecture": {
+            "context": context,
+            "features": n_features(context),
+            "hidden": list(hidden),
+            "components": components,
+            "ls_coefs": LS_TOTAL,
+        },
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_images": len(train_imgs),
         "val_images": val_names,

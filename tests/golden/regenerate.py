@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralzip.core.codec import Codec
+from neuralzip import zoo
 from neuralzip.core.container import Header
 from neuralzip.core.metadata import Metadata
 
@@ -85,7 +85,7 @@ def main() -> None:
     for entry in manifest.values():
         entry["frozen"] = True
     for source, (model, image) in golden_images().items():
-        codec = Codec.named(model)
+        codec = zoo.codec(model)
         data, _ = codec.encode(image, metadata=METADATA.get(source))
         version = Header.unpack(data)[0].version
         name = f"{source}_v{version}_{codec.zoo_model.tag.hex()}"

@@ -1,0 +1,85 @@
+"""What a conversion of many files is made of: jobs (one input, one output), the task run
+on each, and how an expected failure is reported in one line. Shared by ``batch`` (local
+processes) and ``cluster`` (Dask), and by ``urls`` (fsspec inputs and outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from .atomic import OutputExists
+from .core.codec import DecodeError, UnsupportedImage
+from .core.container import FormatError
+from .zoo import ModelNotFound
+
+STDIO = "-"
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one-line report of an expected failure; None for anything else (a bug)."""
+    if isinstance(exc, OutputExists):
+        return f"{exc} (use --force to overwrite)"
+    if isinstance(
+        exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound, Image.DecompressionBombError)
+    ):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this image (see --max-pixels)"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"not a readable image: {exc}"
+    if isinstance(exc, (OSError, ValueError)):
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to convert; a ``source`` or ``target`` of None is stdin or stdout."""
+
+    source: Path | None
+    target: Path | None
+
+    @property
+    def source_name(self) -> str:
+        return "<stdin>" if self.source is None else str(self.source)
+
+    @property
+    def target_name(self) -> str:
+        return "<stdout>" if self.target is None else str(self.target)
+
+
+@dataclass
+class Outcome:
+    """What a task gave for one job: output bytes and a summary, or an error line."""
+
+    data: bytes = b""
+    summary: str = ""
+    error: str | None = None
+
+
+Task = Callable[[Job], tuple[bytes, str]]
+
+
+def unique_outputs(jobs: list[Job], key: Callable[[Any], str], errors: list[str]) -> list[Job]:
+    """``jobs`` less those whose output (compared by ``key``) an earlier job already writes,
+    each of which gets a line in ``errors``."""
+    kept: list[Job] = []
+    first_job_of: dict[str, Job] = {}
+    for job in jobs:
+        if job.target is not None:
+            if key(job.target) in first_job_of:
+                errors.append(
+                    f"{job.source_name}: {job.target} is also the output of {first_job_of[key(job.target)].source_name}"
+                )
+                continue
+            first_job_of[key(job.target)] = job
+        kept.append(job)
+    return kept

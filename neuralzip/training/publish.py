@@ -1,0 +1,64 @@
+"""Ship trained weights: copy them into ``weights/`` and write their manifest entry, with
+real-file bpsp measured on their validation images (``neuralzip publish``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from ..core.codec import Codec
+from ..core.intmodel import IntegerModel, ZooModel
+from ..images import read_rgb
+
+
+def publish(
+    npz: Path,
+    name: str,
+    command: str,
+    report: dict,
+    val_paths: list[str] | None = None,
+    weights: Path = Path("weights"),
+) -> dict:
+    """Copy an exported model into ``weights/`` as ``<name>-<sha256[:8]>.npz`` and write its
+    manifest entry; an earlier version of ``name`` moves to the entry's ``retired`` list,
+    its file kept, so the files it made still decode.
+
+    The entry records how the model was made (``command``, ``report``) and, measured here,
+    real-file and NLL bpsp of the integer model on the validation images of ``val_paths``.
+    """
+    weights.mkdir(exist_ok=True)
+    data = Path(npz).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    target = weights / f"{name}-{sha[:8]}.npz"
+    target.write_bytes(data)
+    entry = {
+        "file": target.name,
+        "sha256": sha,
+        "command": command,
+        **{k: v for k, v in report.items() if k not in ("val_images",)},
+    }
+    if val_paths:
+        codec = Codec(ZooModel(name, sha, IntegerModel.load(target)))
+        t0 = time.time()
+        stats = [codec.encode(read_rgb(p))[1] for p in val_paths]
+        sub = sum(s.subpixels for s in stats)
+        entry["validation"] = {
+            "images": len(val_paths),
+            "bpsp": round(sum(8 * s.file_bytes for s in stats) / sub, 4),
+            "nll_bpsp": round(sum(s.nll_bits for s in stats) / sub, 4),
+            "encode_s": round(time.time() - t0, 1),
+        }
+    manifest_path = weights / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if name in manifest:  # the same weights again keep their retired list
+        earlier = manifest[name]
+        again = earlier["sha256"] == sha
+        entry["retired"] = [
+            *([] if again else [{k: v for k, v in earlier.items() if k != "retired"}]),
+            *earlier.get("retired", []),
+        ]
+    manifest[name] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return entry
