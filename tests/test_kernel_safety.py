@@ -143,3 +143,14 @@ def test_weights_and_tables_outside_their_bounds_are_refused(model):
 def test_the_instruction_set_paths_are_listed():
     assert _kernel.ISA_PATHS[0] == "x86-64" or _kernel.ISA_PATHS == ("x86-64",)
     assert _kernel.ISA in _kernel.ISA_PATHS
+
+
+def test_the_kernel_holds_the_units_of_units_py(monkeypatch):
+    """Every constant and layout the kernel shares with units.py (neighbour offsets, LS
+    design sizes, table ranges) is compared at import: an edit on one side alone fails."""
+    from neuralzip.core import kernel, units
+
+    assert kernel._kernel_disagrees() == []
+    monkeypatch.setattr(units, "WIDE_RESIDUALS", (1, 4, 8, 14))
+    monkeypatch.setattr(units, "NEIGHBOURS", units.NEIGHBOURS[::-1])
+    assert sorted(kernel._kernel_disagrees()) == ["NEIGHBOURS", "WIDE_RESIDUALS"]

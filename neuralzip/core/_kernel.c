@@ -1487,6 +1487,20 @@ static PyTypeObject ImageKernelType = {
     .tp_methods = kernel_methods,
 };
 
+static int add_int(PyObject *list, long v) {
+    PyObject *o = PyLong_FromLong(v);
+    const int ok = o && PyList_Append(list, o) == 0;
+    Py_XDECREF(o);
+    return ok;
+}
+
+static int add_pair(PyObject *list, long a, long b) {
+    PyObject *o = Py_BuildValue("[ll]", a, b);
+    const int ok = o && PyList_Append(list, o) == 0;
+    Py_XDECREF(o);
+    return ok;
+}
+
 static PyObject *set_isa(PyObject *self, PyObject *arg) {
     /* set_isa(name): use instruction-set path ``name`` ("scalar", or one of ISA_PATHS) from
      * now on; for tests and benchmarks, between runs (not while a kernel computes). */
@@ -1548,5 +1562,19 @@ PyMODINIT_FUNC PyInit__kernel(void) {
         "CDF_BITS", CDF_BITS, "T_FRAC", T_FRAC, "T_MAX", T_MAX, "INV_BITS", INV_BITS, "LOGSCALE_MIN", LOGSCALE_MIN,
         "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE, "ACT_MAX", ACT_MAX, "ACT_MAX16", ACT_MAX16);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
+    /* the layouts: neighbour offsets and LS design sizes, checked by kernel.py against units.py */
+    PyObject *nb = PyList_New(0), *wide = PyList_New(0), *wide_res = PyList_New(0), *ls = PyList_New(0);
+    int ok = nb && wide && wide_res && ls;
+    for (int j = 0; ok && j < N_NB; j++) ok = add_pair(nb, NB_DR[j], NB_DC[j]);
+    for (int j = 0; ok && j < N_WIDE; j++) ok = add_pair(wide, WIDE_DR[j], WIDE_DC[j]);
+    for (int j = 0; ok && j < 4; j++) ok = add_int(wide_res, WIDE_RES[j]);
+    for (int j = 0; ok && j < 3; j++) ok = add_int(ls, LS_SIZES[j]);
+    PyObject *layouts = ok ? Py_BuildValue("{s:O,s:O,s:O,s:O,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "NEIGHBOURS", nb,
+                                           "WIDE_NEIGHBOURS", wide, "WIDE_RESIDUALS", wide_res, "LS_SIZES", ls,
+                                           "CUR_R", CUR_R, "CUR_G", CUR_G, "W_", W_, "N_", N_, "NW_", NW_, "NE_", NE_,
+                                           "LOGIT_RANGE", LOGIT_RANGE, "WEIGHT_BITS", WEIGHT_BITS)
+                          : NULL;
+    Py_XDECREF(nb); Py_XDECREF(wide); Py_XDECREF(wide_res); Py_XDECREF(ls);
+    if (!layouts || PyModule_AddObject(m, "LAYOUTS", layouts) < 0) { Py_XDECREF(layouts); Py_DECREF(m); return NULL; }
     return m;
 }

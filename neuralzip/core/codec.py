@@ -266,7 +266,7 @@ class Codec:
         mode, height, width = header.image_mode, header.height, header.width
         if height * width > max_pixels:
             raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
-        alpha = decode_alpha(header.alpha, height, width) if mode.alpha else None
+        alpha = decode_alpha(header.alpha, height, width) if header.alpha is not None else None
         if header.stored or header.packed:
             raw = packed.unpack(data[offset:], header.raw_length) if header.packed else data[offset:]
             colour = np.frombuffer(raw, np.uint8).reshape(height, width, mode.colour_channels)
@@ -329,7 +329,7 @@ class Codec:
             block = zeros[: min(chunk, pixels - start)]
             if flat_alpha is not None:
                 block = np.hstack([block, flat_alpha[start : start + len(block), None]])
-            crc = zlib.crc32(block, crc)
+            crc = zlib.crc32(block.tobytes(), crc)
         if crc != header.checksum:
             raise DecodeError("decoded pixels fail the checksum: the file is corrupted")
         image = np.zeros((height, width, mode.colour_channels), np.uint8)

@@ -134,13 +134,13 @@ def _pack_values(values: np.ndarray | None) -> bytes:
     """varint count (0 for None), then for a count above 0 a byte e and the zigzag
     varints of the values divided by 2**e (the largest power of two dividing them all,
     at most MAX_SHIFT)."""
-    values = [] if values is None else [int(v) for v in values]
-    if len(values) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in values):
+    ints = [] if values is None else [int(v) for v in values]
+    if len(ints) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in ints):
         raise ValueError(f"adaptation: at most {MAX_UNITS} values a layer, each within ±2**30")
-    if not values:
+    if not ints:
         return _varint(0)
-    shift = _common_shift(values)
-    return _varint(len(values)) + bytes([shift]) + b"".join(_varint(_zigzag(v >> shift)) for v in values)
+    shift = _common_shift(ints)
+    return _varint(len(ints)) + bytes([shift]) + b"".join(_varint(_zigzag(v >> shift)) for v in ints)
 
 
 def _unpack_values(r: _Reader) -> np.ndarray | None:

@@ -25,8 +25,18 @@ except ImportError as exc:  # a source tree whose extension was never built
 
 ImageKernel = _kernel.ImageKernel
 
-if any(value != getattr(units, name) for name, value in _kernel.CONSTANTS.items()):  # a stale build
-    raise ImportError("neuralzip.core._kernel was built from other sources: rebuild it with `pip install -e .`")
+def _kernel_disagrees() -> list[str]:
+    """Names of the constants and layouts (neighbour offsets, LS design sizes) that the
+    compiled kernel holds otherwise than ``units``: a stale build or an edit on one side."""
+    found = {**_kernel.CONSTANTS, **_kernel.LAYOUTS}
+    return [name for name, value in found.items() if np.asarray(value).tolist() != np.asarray(getattr(units, name)).tolist()]
+
+
+if _kernel_disagrees():
+    raise ImportError(
+        f"neuralzip.core._kernel disagrees with units.py on {', '.join(_kernel_disagrees())}: "
+        "rebuild it with `pip install -e .` (or change both)"
+    )
 
 
 THREADS_ENV = "NEURALZIP_THREADS"
