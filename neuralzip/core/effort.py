@@ -25,12 +25,14 @@ class Effort:
     summary: str
 
 
+# summaries: encode time of kodim01 against JPEG-XL e7's in the same run, and Kodak-24 bpsp
+# (benchmarks/results/speed/results.md, benchmarks/results/kodak/cli_roundtrip*.md)
 EFFORTS = {
-    1: Effort(1, None, False, "no adaptation, no LZMA2 trial: the fastest encode"),
-    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation"),
-    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default"),
-    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation"),
-    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation: the smallest files"),
+    1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.842 bpsp)"),
+    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x)"),
+    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default (1.6x; Kodak 2.753)"),
+    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x)"),
+    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation (5.9x)"),
 }
 DEFAULT_EFFORT = 3
 FAST_EFFORT = 1  # --fast
