@@ -7,10 +7,10 @@ mode's shape: (H, W) for L (so (H, W, 1) comes back as (H, W)), (H, W, C) otherw
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import zoo
 from .atomic import write_atomically
-from .core.codec import DEFAULT_MAX_PIXELS, EncodeStats, UnsupportedImage
+from .core.codec import DEFAULT_MAX_PIXELS, EncodeStats, UnsupportedImage, check_pixels
 from .core.container import Header
 from .core.effort import DEFAULT_EFFORT, FAST_EFFORT
 from .core.metadata import Metadata
@@ -96,34 +96,33 @@ def to_array(image: ImageLike) -> np.ndarray:
 def check_size(width: int, height: int, max_pixels: int) -> None:
     """Raise UnsupportedImage, worded as ``Codec.encode`` words it, for an image of more
     than ``max_pixels`` pixels."""
-    if width * height > max_pixels:
-        raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+    check_pixels(width, height, max_pixels, UnsupportedImage)
 
 
-class _PillowLimitOff:
-    """Pillow's decompression-bomb check (``PIL.Image.MAX_IMAGE_PIXELS``: a warning past 89
-    megapixels, an error past 179) switched off while any thread is inside, and put back
-    when the last one leaves."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._saved: int | None = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._inside == 0:
-                self._saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            self._inside += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._inside == 0:
-                Image.MAX_IMAGE_PIXELS = self._saved
+_PILLOW_LIMIT = threading.Lock()
 
 
-_pillow_limit_off = _PillowLimitOff()
+def _open_within(file: str | os.PathLike | IO[bytes], max_pixels: int) -> Image.Image:
+    """``Image.open`` with ``max_pixels`` as Pillow's decompression-bomb limit for this call
+    only: the process-wide limit (``PIL.Image.MAX_IMAGE_PIXELS``) is ours just while
+    Pillow reads the header, under a lock, and never off; the size is checked before any
+    pixel is decoded."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max(max_pixels, 1)
+        try:
+            with warnings.catch_warnings():  # between the limit and twice it Pillow warns; we refuse
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(file)
+        except Image.DecompressionBombError:
+            raise UnsupportedImage(f"image exceeds the limit of {max_pixels} pixels") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    try:
+        check_size(*image.size, max_pixels)
+    except UnsupportedImage:
+        image.close()
+        raise
+    return image
 
 
 def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None) -> np.ndarray:
@@ -140,9 +139,7 @@ def read_image_and_metadata(
     file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None
 ) -> tuple[np.ndarray, Metadata]:
     """``read_image``, and the file's ICC profile, EXIF, XMP and text entries."""
-    with _pillow_limit_off if max_pixels is not None else contextlib.nullcontext(), Image.open(file) as image:
-        if max_pixels is not None:
-            check_size(*image.size, max_pixels)
+    with Image.open(file) if max_pixels is None else _open_within(file, max_pixels) as image:
         return to_array(image), Metadata.of(image)
 
 
@@ -201,8 +198,12 @@ def decompress(
 
     The model is the one named in the file. Raises FormatError or DecodeError on a bad or
     damaged file, and DecodeError for an image of more than ``max_pixels`` pixels, before
-    allocating it. ``progress(step, total)`` is called as decoding advances.
+    allocating it; TypeError for anything but bytes. ``progress(step, total)`` is called as
+    decoding advances.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decompress takes the bytes of a .nz file, not {type(data).__module__}.{type(data).__name__}")
+    data = bytes(data)
     return zoo.codec_for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
 
 

@@ -28,7 +28,7 @@ from . import api, interrupt, zoo
 from .batch import default_workers, plan, run
 from .core.alpha import describe_alpha
 from .core.ans import PRECISION
-from .core.codec import DEFAULT_MAX_PIXELS, DecodeError
+from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
 from .core.container import MAGIC, FormatError, Header, Truncated
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
 from .images import IMAGE_SUFFIXES
@@ -150,14 +150,13 @@ def _read_nz(
                 header, offset = Header.unpack_prefix(bytes(data))
                 break
             except Truncated:
-                chunk = stream.read(len(MAGIC) if len(data) < len(MAGIC) else _CHUNK)
+                # as much again as held: a header of n bytes is parsed O(log n) times, not O(n)
+                chunk = stream.read(len(MAGIC) if len(data) < len(MAGIC) else max(_CHUNK, len(data)))
                 if not chunk:
                     raise
                 data += chunk
-        if max_pixels is not None and header.width * header.height > max_pixels:
-            raise DecodeError(
-                f"image of {header.width}x{header.height} pixels exceeds the limit of {max_pixels} pixels"
-            )
+        if max_pixels is not None:
+            check_pixels(header.width, header.height, max_pixels, DecodeError)
         subpixels = header.width * header.height * header.image_mode.colour_channels
         if header.payload_length > subpixels * MAX_PAYLOAD_BITS // 8 + 16:
             raise FormatError(

@@ -69,6 +69,13 @@ class EncodeStats:
         return 8 * self.file_bytes / self.subpixels
 
 
+def check_pixels(width: int, height: int, max_pixels: int, error: type[Exception]) -> None:
+    """Raise ``error`` for an image of more than ``max_pixels`` pixels, in the one wording
+    every front end uses."""
+    if width * height > max_pixels:
+        raise error(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+
+
 def split_mode(image: np.ndarray) -> tuple[np.ndarray, int]:
     """(pixels uint8 (H, W, C), mode code) of a uint8 array: (H, W) or (H, W, 1) is L,
     (H, W, 2) LA, (H, W, 3) RGB, (H, W, 4) RGBA. Raises UnsupportedImage otherwise."""
@@ -153,11 +160,12 @@ class Codec:
         advances. Raises UnsupportedImage for an image of more than ``max_pixels`` pixels.
         """
         t0 = time.perf_counter()
+        shape = np.shape(image)
+        if len(shape) >= 2:  # before split_mode copies anything
+            check_pixels(shape[1], shape[0], max_pixels, UnsupportedImage)
         pixels, code = split_mode(image)
         mode = MODES[code]
         height, width, _ = pixels.shape
-        if height * width > max_pixels:
-            raise UnsupportedImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
         colour = pixels[:, :, : mode.colour_channels]
         rgb = np.array(colour if mode.colour_channels == 3 else np.repeat(colour, 3, axis=2), order="C")
         coefs, image_ls = self.choose_coefs(rgb, mode.colour_channels)
@@ -264,8 +272,7 @@ class Codec:
         """
         header, offset = self.read_header(data)
         mode, height, width = header.image_mode, header.height, header.width
-        if height * width > max_pixels:
-            raise DecodeError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+        check_pixels(width, height, max_pixels, DecodeError)
         alpha = decode_alpha(header.alpha, height, width) if header.alpha is not None else None
         if header.stored or header.packed:
             raw = packed.unpack(data[offset:], header.raw_length) if header.packed else data[offset:]

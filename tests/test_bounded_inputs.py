@@ -1,0 +1,78 @@
+"""Inputs that could grow without bound are bounded before the work: the pixel limit from an
+array's shape before any copy, Pillow's decompression-bomb limit per call (never switched
+off for the process), a header read in time linear in its bytes, and a clear refusal of
+what is not a .nz file's bytes."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import neuralzip
+from neuralzip import api
+from neuralzip.cli import main
+from neuralzip.core.codec import UnsupportedImage
+from neuralzip.core.container import Header
+
+
+def test_decompress_wants_bytes():
+    with pytest.raises(TypeError, match="decompress takes the bytes of a .nz file, not numpy.ndarray"):
+        neuralzip.decompress(np.zeros(10, np.uint8))
+
+
+def test_the_pixel_limit_is_checked_from_the_shape_before_any_copy():
+    huge = np.broadcast_to(np.zeros(3, np.uint8), (40000, 40000, 3))  # 4.8 GB if copied
+    started = time.perf_counter()
+    with pytest.raises(UnsupportedImage, match="image of 40000x40000 pixels exceeds the limit"):
+        neuralzip.compress(huge)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_pillows_limit_is_ours_per_call_and_never_off(tmp_path, monkeypatch, sample):
+    Image.fromarray(sample).save(tmp_path / "a.png")
+    before, seen = Image.MAX_IMAGE_PIXELS, []
+    opener = Image.open
+
+    def watching_open(*args, **kwargs):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return opener(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", watching_open)
+    assert np.array_equal(api.read_image(tmp_path / "a.png", max_pixels=50_000), sample)
+    assert seen == [50_000] and Image.MAX_IMAGE_PIXELS == before
+    with pytest.raises(UnsupportedImage, match="exceeds the limit of 1000 pixels"):
+        api.read_image(tmp_path / "a.png", max_pixels=1000)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_other_threads_keep_a_limit_while_one_reads(tmp_path, sample):
+    Image.fromarray(sample).save(tmp_path / "a.png")
+    stop, seen = threading.Event(), set()
+
+    def watch():
+        while not stop.is_set():
+            seen.add(Image.MAX_IMAGE_PIXELS)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(50):
+            api.read_image(tmp_path / "a.png", max_pixels=1 << 20)
+    finally:
+        stop.set()
+        watcher.join()
+    assert None not in seen
+
+
+def test_info_reads_a_long_header_in_linear_time(tmp_path, sample):
+    data = neuralzip.compress(np.dstack([sample, np.full(sample.shape[:2], 200, np.uint8)]))
+    header, offset = Header.unpack(data)
+    header.alpha = header.alpha + bytes(64 << 20)  # a 64 MiB alpha block: read in a few big reads
+    (tmp_path / "long.nz").write_bytes(header.pack() + data[offset:])
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "long.nz")])
+    assert time.perf_counter() - started < 1.5  # 64 KiB reads, each re-parsing all: over 3 s
+    assert result.exit_code in (0, 1)  # listed, or refused in one line: never slow
