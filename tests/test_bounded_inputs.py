@@ -76,3 +76,47 @@ def test_info_reads_a_long_header_in_linear_time(tmp_path, sample):
     result = CliRunner().invoke(main, ["info", str(tmp_path / "long.nz")])
     assert time.perf_counter() - started < 1.5  # 64 KiB reads, each re-parsing all: over 3 s
     assert result.exit_code in (0, 1)  # listed, or refused in one line: never slow
+
+
+def _with_metadata_block(data: bytes, raw: bytes) -> bytes:
+    """``data`` (a file with a metadata block) with its block replaced by zlib of ``raw``."""
+    import zlib
+
+    from neuralzip.core.container import pack_metadata
+
+    header, offset = Header.unpack(data)
+    packed = pack_metadata(header.metadata)
+    block = zlib.compress(raw, 9)
+    prefix = header.pack()[: -len(packed)]
+    from neuralzip.core.container import _varint
+
+    return prefix[: -len(_varint(len(packed)))] + _varint(len(block)) + block + data[offset:]
+
+
+def test_crafted_metadata_blocks_are_refused_fast(sample):
+    from neuralzip.core.container import FormatError
+    from neuralzip.core.metadata import Metadata
+
+    data = neuralzip.compress(sample[:40, :40], metadata=Metadata(text={"a": "b"}))
+    icc = b"\x01\x02ab"
+    cases = {
+        "a kind twice": icc * 2,
+        "out of order": b"\x04\x03a\x00b" + icc,
+        "too many entries": b"\x04\x03a\x00b" * 70_000,
+        "5.6 M ICC entries": icc * 5_600_000,  # the 16 KB file of the issue: 22 MB inflated, refused
+    }
+    for what, raw in cases.items():
+        started = time.perf_counter()
+        with pytest.raises(FormatError, match="metadata block"):
+            Header.unpack(_with_metadata_block(data, raw))
+        assert time.perf_counter() - started < 1.0, what
+
+
+def test_the_writer_refuses_metadata_a_reader_would_refuse(sample):
+    from neuralzip.core.metadata import Metadata
+
+    with pytest.raises(ValueError, match="at most 16,777,216 bytes and 65,536 entries"):
+        neuralzip.compress(sample[:8, :8], metadata=Metadata(exif=b"Exif\0\0" + bytes(17 << 20)))
+    many = Metadata(text={f"k{i}": "v" for i in range(70_000)})
+    with pytest.raises(ValueError, match="70,000 entries"):
+        neuralzip.compress(sample[:8, :8], metadata=many)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metadata import Metadata, MetadataError
+from .metadata import TEXT, Metadata, MetadataError
 from .units import LS_SIZES
 
 MAGIC = b"NZ"
@@ -46,6 +46,7 @@ MAX_UNITS = 4096  # ... and units of one layer
 MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
 MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
+MAX_METADATA_ENTRIES = 1 << 16  # entries a metadata block may hold
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -401,8 +402,16 @@ class Header:
 
 
 def pack_metadata(metadata: Metadata) -> bytes:
-    """The metadata block: a zlib stream of entries ``kind | varint length | bytes``."""
-    raw = b"".join(bytes([kind]) + _varint(len(data)) + data for kind, data in metadata.entries())
+    """The metadata block: a zlib stream of entries ``kind | varint length | bytes``.
+    Raises ValueError for metadata a reader would refuse (over 16 MiB or 65,536 entries):
+    the writer checks what the reader checks."""
+    entries = metadata.entries()
+    raw = b"".join(bytes([kind]) + _varint(len(data)) + data for kind, data in entries)
+    if len(raw) > MAX_METADATA or len(entries) > MAX_METADATA_ENTRIES:
+        raise ValueError(
+            f"metadata of {len(raw):,} bytes in {len(entries):,} entries: a file holds at most "
+            f"{MAX_METADATA:,} bytes and {MAX_METADATA_ENTRIES:,} entries (--strip leaves it out)"
+        )
     return zlib.compress(raw, 9)
 
 
@@ -422,6 +431,10 @@ def unpack_metadata(block: bytes) -> Metadata:
             length = r.varint("metadata entry length")
             if length == 0:
                 raise FormatError("empty metadata entry")
+            if entries and (kind < entries[-1][0] or (kind == entries[-1][0] and kind != TEXT)):
+                raise FormatError("invalid metadata block (entries out of order, or a kind twice)")
+            if len(entries) == MAX_METADATA_ENTRIES:
+                raise FormatError(f"invalid metadata block (over {MAX_METADATA_ENTRIES:,} entries)")
             entries.append((kind, r.take(length, "metadata entry")))
         return Metadata.from_entries(entries)
     except (Truncated, MetadataError) as exc:  # the block is whole: a short entry is an error
