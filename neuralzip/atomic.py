@@ -48,7 +48,10 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     tmp = None
     try:
         with deferred():  # a signal (as the command handles them) waits until tmp is known
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            except OSError as exc:  # named as the user's path, not the temporary one
+                raise type(exc)(exc.errno, exc.strerror, str(path)) from None
             os.close(fd)
         os.chmod(tmp, 0o666 & ~_UMASK)
         yield Path(tmp)

@@ -63,8 +63,10 @@ def plan(
             if not found:
                 errors.append(f"{path}: no input files in this folder")
             inputs += [(p, p.relative_to(path).with_suffix(new_suffix)) for p in found]
-        elif path.is_file():
+        elif path.is_file() or path.is_fifo() or path.is_char_device():  # a named pipe, /dev/stdin
             inputs.append((path, Path(path.with_suffix(new_suffix).name)))
+        elif path.exists():
+            errors.append(f"{path}: not a file or folder")
         else:
             errors.append(f"{path}: no such file")
     if output is not None and len(inputs) > 1:

@@ -35,6 +35,8 @@ def error_message(exc: BaseException) -> str | None:
         return "not enough memory for this image (see --max-pixels)"
     if isinstance(exc, UnidentifiedImageError):
         return f"not a readable image: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:  # "path: Permission denied", not "[Errno 13] ..."
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     if isinstance(exc, (OSError, ValueError)):
         return f"{type(exc).__name__}: {exc}"
     return None

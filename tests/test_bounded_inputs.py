@@ -120,3 +120,24 @@ def test_the_writer_refuses_metadata_a_reader_would_refuse(sample):
     many = Metadata(text={f"k{i}": "v" for i in range(70_000)})
     with pytest.raises(ValueError, match="70,000 entries"):
         neuralzip.compress(sample[:8, :8], metadata=many)
+
+
+def test_a_named_pipe_is_an_input_and_os_errors_name_the_users_path(tmp_path, sample):
+    import os
+    import subprocess
+    import sys
+
+    Image.fromarray(sample).save(tmp_path / "a.png")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    feed = f"open({str(fifo)!r}, 'wb').write(open({str(tmp_path / 'a.png')!r}, 'rb').read())"
+    feeder = subprocess.Popen([sys.executable, "-c", feed])
+    result = CliRunner().invoke(main, ["compress", str(fifo), "-o", str(tmp_path / "p.nz")])
+    feeder.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(neuralzip.decompress((tmp_path / "p.nz").read_bytes()), sample)
+    (tmp_path / "file").write_bytes(b"")
+    result = CliRunner().invoke(main, ["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "file" / "x.nz")])
+    assert result.exit_code == 1
+    assert "[Errno" not in result.output and ".part" not in result.output
+    assert result.output.strip().endswith(f"{tmp_path / 'file'}: File exists")  # its parent is a file
