@@ -25,14 +25,11 @@ except ImportError as exc:  # a source tree whose extension was never built
 
 ImageKernel = _kernel.ImageKernel
 
-
 def _kernel_disagrees() -> list[str]:
     """Names of the constants and layouts (neighbour offsets, LS design sizes) that the
     compiled kernel holds otherwise than ``units``: a stale build or an edit on one side."""
     found = {**_kernel.CONSTANTS, **_kernel.LAYOUTS}
-    return [
-        name for name, value in found.items() if np.asarray(value).tolist() != np.asarray(getattr(units, name)).tolist()
-    ]
+    return [name for name, value in found.items() if np.asarray(value).tolist() != np.asarray(getattr(units, name)).tolist()]
 
 
 if _kernel_disagrees():

@@ -8,14 +8,8 @@ layer's weights at most). Weights and biases are the float64 model's, scaled by 
 two and rounded half to even: numpy's float64 scaling by powers of two is exact, so the
 result is the same on every machine.
 
-The int16 model's mixtures also drop what they barely use: a component whose logit lies
-``LOGIT_GAP`` (4 nats) or more below the pixel's largest gets weight 0 (its weight table,
-``Tables.weight``, ends there), so the decoder builds its tables from fewer components.
-
-Measured on 14 training photos (256x256 crops, two per folder), the int16 weights of photo
-265c3c51 cost 0.011 % more bits than the float64 ones; on 10 validation photos (384x384)
-the gap costs 0.01 % more bits and decodes 23 % faster (120 CIFAR-10 validation images:
-0.03 %). ``benchmarks/results/model_versions.md`` has the shipped versions side by side.
+Measured on 14 training photos (256x256 crops, two per folder), the int16 model of photo
+265c3c51 costs 0.011 % more bits than the float64 one (``benchmarks/results/model_versions.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ import numpy as np
 from ..core.intmodel import MAX_SHIFT16, IntegerModel
 from ..core.units import INT16_MAX
 
-LOGIT_GAP = 64  # units of 1/16 nat: components 4 nats below the top get weight 0
 HIDDEN_BUDGET = float(1 << 30)  # |b| + 32767 sum |w| of a hidden layer's output ...
 OUTPUT_BUDGET = float(1 << 29)  # ... and of an output: gains may double its weights
 OUTPUT_WEIGHT_MAX = INT16_MAX // 2  # likewise
@@ -59,13 +52,7 @@ def to_int16(model: IntegerModel) -> IntegerModel:
         for i, (w, b, frac) in enumerate(zip(mlp.weights, mlp.biases, mlp.fracs))
     ]
     weights, biases, shifts = (list(part) for part in zip(*layers))
-    mixture_weights = model.tables.weight.copy()
-    mixture_weights[LOGIT_GAP:] = 0
-    return replace(
-        model,
-        mlp=replace(mlp, weights=weights, biases=biases, fracs=shifts, arithmetic="int16"),
-        tables=replace(model.tables, weight=mixture_weights),
-    )
+    return replace(model, mlp=replace(mlp, weights=weights, biases=biases, fracs=shifts, arithmetic="int16"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,8 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         "arithmetic": "int16",
         "quantized_from": hashlib.sha256(args.source.read_bytes()).hexdigest(),
         "quantization": "training/quantize.py: per-output power-of-two scales, int16 weights, "
-        f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX}); "
-        f"mixture components {LOGIT_GAP // 16} nats or more below the top get weight 0",
+        f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
         "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
         "architecture": {
             "context": model.context,
