@@ -119,9 +119,15 @@ def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, 
         yield progress
 
 
-def _read(source: Path | None) -> bytes:
-    """The bytes of a file, or of stdin for None."""
-    return _stdin().read() if source is None else source.read_bytes()
+def _read_image_stdin(max_pixels: int) -> bytes:
+    """stdin's bytes, refused at the first byte past what any image file of ``max_pixels``
+    pixels could need (8 bytes a pixel, plus 64 MiB of headers and metadata): a stream
+    without end (``/dev/zero``) is cut short, never read whole."""
+    limit = 8 * max_pixels + (1 << 26)
+    data = _stdin().read(limit + 1)
+    if len(data) > limit:
+        raise UserError(f"standard input is longer than any image of --max-pixels {max_pixels} pixels could be")
+    return data
 
 
 def _stdin() -> io.BufferedIOBase:
@@ -165,7 +171,10 @@ def _read_nz(
         total = len(data)
         if not keep_payload:
             del data[offset:]
-        while total <= offset + header.payload_length:  # one byte past the end tells a longer file
+        sized = not keep_payload and source is not None and source.is_file()
+        if sized:  # a file's size says how long it is: the payload is not read
+            total = source.stat().st_size
+        while not sized and total <= offset + header.payload_length:  # a byte past the end tells a longer file
             chunk = stream.read(min(_CHUNK, offset + header.payload_length + 1 - total))
             if not chunk:
                 break
@@ -190,7 +199,7 @@ def _compress_task(
 ) -> tuple[bytes, str]:
     """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
     refused from its header, before its pixels are decoded."""
-    source = io.BytesIO(_read(None)) if job.source is None else job.source
+    source = io.BytesIO(_read_image_stdin(max_pixels)) if job.source is None else job.source
     image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(

@@ -141,3 +141,30 @@ def test_a_named_pipe_is_an_input_and_os_errors_name_the_users_path(tmp_path, sa
     assert result.exit_code == 1
     assert "[Errno" not in result.output and ".part" not in result.output
     assert result.output.strip().endswith(f"{tmp_path / 'file'}: File exists")  # its parent is a file
+
+
+def test_stdin_is_read_with_a_limit_and_info_does_not_read_the_payload(tmp_path, sample):
+    import subprocess
+    import sys
+
+    script = "from neuralzip.cli import entry; import sys; sys.argv = ['neuralzip', 'compress', '-', '--max-pixels', '100']; entry()"
+    endless = subprocess.Popen(["cat", "/dev/zero"], stdout=subprocess.PIPE)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", script], stdin=endless.stdout, capture_output=True, text=True, timeout=60
+    )
+    endless.kill()
+    assert result.returncode == 1 and time.perf_counter() - started < 30
+    assert result.stderr.strip() == (
+        "neuralzip: error: <stdin>: standard input is longer than any image of --max-pixels 100 pixels could be"
+    )
+    header = Header.unpack(neuralzip.compress(sample))[0]
+    header.width, header.height, header.payload_length = 20000, 20000, 1 << 30  # a 1 GiB payload, sparse
+    path = tmp_path / "big.nz"
+    with path.open("wb") as f:
+        f.write(header.pack())
+        f.truncate(len(header.pack()) + header.payload_length)
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["info", str(path)])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < 0.5  # reading the payload would take seconds

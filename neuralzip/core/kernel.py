@@ -25,11 +25,13 @@ except ImportError as exc:  # a source tree whose extension was never built
 
 ImageKernel = _kernel.ImageKernel
 
+
 def _kernel_disagrees() -> list[str]:
     """Names of the constants and layouts (neighbour offsets, LS design sizes) that the
     compiled kernel holds otherwise than ``units``: a stale build or an edit on one side."""
     found = {**_kernel.CONSTANTS, **_kernel.LAYOUTS}
-    return [name for name, value in found.items() if np.asarray(value).tolist() != np.asarray(getattr(units, name)).tolist()]
+    ours = {name: np.asarray(getattr(units, name)).tolist() for name in found}
+    return [name for name, value in found.items() if np.asarray(value).tolist() != ours[name]]
 
 
 if _kernel_disagrees():
