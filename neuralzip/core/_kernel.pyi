@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 CONSTANTS: dict[str, int]
+LAYOUTS: dict[str, object]
 ISA: str
 ISA_PATHS: tuple[str, ...]
 

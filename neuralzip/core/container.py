@@ -424,7 +424,7 @@ def unpack_metadata(block: bytes) -> Metadata:
         raise FormatError(f"invalid metadata block ({exc})") from None
     if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
         raise FormatError("invalid metadata block (not one complete zlib stream, or over 16 MiB)")
-    r, entries = _Reader(raw), []
+    r, entries = _Reader(raw), list[tuple[int, bytes]]()
     try:
         while r.pos < len(raw):
             kind = r.take(1, "metadata block")[0]
