@@ -40,8 +40,13 @@ FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math", "-fno-math-er
 
 setup(
     ext_modules=[
-        Extension(f"neuralzip.core.{name}", sources=[f"neuralzip/core/{name}.c"], extra_compile_args=FLAGS,
-                  extra_link_args=["-pthread"])
+        Extension(
+            f"neuralzip.core.{name}",
+            sources=[f"neuralzip/core/{name}.c"],
+            depends=["neuralzip/core/isa.h"],
+            extra_compile_args=FLAGS,
+            extra_link_args=["-pthread"],
+        )
         for name in ("_kernel", "_adapt")
     ],
     cmdclass={"build_ext": BuildKernel},
