@@ -32,22 +32,49 @@ PALETTE_MODES = ("P", "PA")
 KEYED_MODES = {"L": "LA", "RGB": "RGBA"}  # with a colour key, coded as
 
 
+def _raw_mode(image: Image.Image) -> tuple[str, str, object] | None:
+    """(decoder name, raw mode, decoder arguments) of the first tile of a PIL image not
+    yet loaded; None once its pixels are loaded (the tiles are gone)."""
+    for tile in getattr(image, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else None
+        if isinstance(rawmode, str):
+            return tile[0], rawmode, args
+    return None
+
+
 def _source_depth(image: Image.Image) -> tuple[int, str] | None:
     """(bits per sample, mode) of the file behind a PIL image not yet loaded, where
     Pillow's mode hides them: it opens 16-bit RGB, RGBA and grey + alpha PNGs (and 16-bit
     TIFFs and PPMs) as 8-bit RGB or RGBA. Read off the decoder's raw mode (``RGB;16B``,
     ``LA;16B``: 16; ``RGB;16`` is packed 5-6-5 and ``P;4`` 4-bit, both at most 8) or a
     PPM's maximum value. None once the pixels are loaded (the tiles are gone)."""
-    for tile in getattr(image, "tile", None) or ():
-        args = tile[3] if len(tile) > 3 else None
-        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else None
-        if not isinstance(rawmode, str):
-            continue
-        if tile[0].startswith("ppm") and isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], int):
-            return max(8, args[1].bit_length()), rawmode  # maximum value 65535: 16 bits
-        wide = re.search(r";(\d+)[BLN]", rawmode)
-        return (int(wide.group(1)) if wide else 8), rawmode.split(";")[0]
-    return None
+    raw = _raw_mode(image)
+    if raw is None:
+        return None
+    decoder, rawmode, args = raw
+    if decoder.startswith("ppm") and isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], int):
+        return max(8, args[1].bit_length()), rawmode  # maximum value 65535: 16 bits
+    wide = re.search(r";(\d+)[BLN]", rawmode)
+    return (int(wide.group(1)) if wide else 8), rawmode.split(";")[0]
+
+
+def _key_in_8_bits(image: Image.Image) -> Image.Image:
+    """``image``, or for a 2- or 4-bit grey PNG with a colour key a copy whose key is in
+    the 8-bit units of its pixels. Pillow opens those (raw mode ``L;2``, ``L;4``) as L,
+    scaling each sample to 0..255 (times 85, 17), but leaves ``info["transparency"]`` in
+    the file's units, so its ``convert("LA")`` would find no pixel of the key colour. As
+    libpng does, the bits of the key above the depth are ignored and the rest scaled like
+    the samples. Must be called before the pixels are loaded (the raw mode is gone then)."""
+    raw = _raw_mode(image)
+    packed = re.fullmatch(r"L;([124])", raw[1]) if raw is not None and image.mode == "L" else None
+    key = image.info.get("transparency")
+    if packed is None or not isinstance(key, int):
+        return image
+    top = (1 << int(packed.group(1))) - 1
+    scaled = image.copy()  # loads the pixels; the caller's image and its info stay as they were
+    scaled.info["transparency"] = (key & top) * (255 // top)
+    return scaled
 
 
 def _frames(image: Image.Image) -> int:
@@ -61,12 +88,14 @@ def to_array(image: ImageLike) -> np.ndarray:
     PIL images in modes L, LA, RGB and RGBA give their pixels; palette images (P, PA) the
     RGB they show, or RGBA if any pixel is not fully opaque; L and RGB images with a
     colour key (PNG ``tRNS``, ``info["transparency"]``) likewise give LA or RGBA if any
-    pixel has the key colour. Refused with UnsupportedImage, by name: other modes (1,
-    I;16, I, F, CMYK, YCbCr, ...); images whose file has more than 8 bits per sample
-    (16-bit PNG, TIFF, PPM: Pillow would hand over their high bytes only); animated and
-    multi-page images (GIF, APNG, TIFF, ...: one frame would be coded, the others lost).
-    The bit depth is read off an image as ``PIL.Image.open`` returns it, before its pixels
-    are loaded. Arrays pass through unchanged (``Codec.encode`` checks them).
+    pixel has the key colour (a 2- or 4-bit grey PNG's key scaled as its samples are, which
+    Pillow's own ``convert`` does not do). Refused with UnsupportedImage, by name: other
+    modes (1, I;16, I, F, CMYK, YCbCr, ...: 1- and 16-bit grey PNGs, keyed or not);
+    images whose file has more than 8 bits per sample (16-bit PNG, TIFF, PPM: Pillow would
+    hand over their high bytes only); animated and multi-page images (GIF, APNG, TIFF,
+    ...: one frame would be coded, the others lost). The bit depth is read off an image as
+    ``PIL.Image.open`` returns it, before its pixels are loaded. Arrays pass through
+    unchanged (``Codec.encode`` checks them).
     """
     if not isinstance(image, Image.Image):
         return np.asarray(image)
@@ -82,6 +111,7 @@ def to_array(image: ImageLike) -> np.ndarray:
             f"{depth[0]}-bit {depth[1]} image: neuralzip codes 8-bit images only (coding it would drop the low bits)"
         )
     if image.mode in PALETTE_MODES or (image.mode in KEYED_MODES and "transparency" in image.info):
+        image = _key_in_8_bits(image)
         with_alpha = np.asarray(image.convert(KEYED_MODES.get(image.mode, "RGBA")))
         if (with_alpha[:, :, -1] != 255).any():
             return with_alpha
@@ -158,9 +188,10 @@ def encode(
     codec = zoo.codec(model, effort=FAST_EFFORT if fast else effort)
     if isinstance(image, Image.Image):
         check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
-        if metadata is None:
-            metadata = Metadata.of(image)
-    return codec.encode(to_array(image), progress=progress, max_pixels=max_pixels, metadata=None if strip else metadata)
+    pixels = to_array(image)  # before Metadata.of: a PNG's text loads the pixels, and the bit depth is read before
+    if isinstance(image, Image.Image) and metadata is None:
+        metadata = Metadata.of(image)
+    return codec.encode(pixels, progress=progress, max_pixels=max_pixels, metadata=None if strip else metadata)
 
 
 def compress(
