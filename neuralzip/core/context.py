@@ -34,6 +34,35 @@ def num_steps(height: int, width: int) -> int:
     return width + SKEW * (height - 1)
 
 
+def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
+    """x with ``matrix @ x == rhs``: Gaussian elimination with partial pivoting (the first
+    row of largest magnitude, as LAPACK's ``dgesv``) in plain Python floats, so every
+    operation is one IEEE-754 double +, -, * or / in a fixed order (CPython never fuses a
+    multiply-add) and the result is the same bits on any CPU, BLAS and thread count.
+    Raises ``numpy.linalg.LinAlgError`` on a zero pivot (a singular matrix)."""
+    n = len(rhs)
+    rows = [[float(v) for v in row] + [float(b)] for row, b in zip(matrix, rhs)]  # augmented
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))  # the first of the largest
+        if rows[pivot][col] == 0.0:
+            raise np.linalg.LinAlgError("Singular matrix")
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        top = rows[col]
+        tail = top[col + 1 :]
+        for r in range(col + 1, n):
+            row = rows[r]
+            factor = row[col] / top[col]
+            if factor != 0.0:
+                row[col + 1 :] = [v - factor * t for v, t in zip(row[col + 1 :], tail)]
+    x = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        row, total = rows[i], rows[i][n]
+        for k in range(i + 1, n):
+            total -= row[k] * x[k]
+        x[i] = total / row[i]
+    return x
+
+
 def solve_ls(
     normal: list[tuple[np.ndarray, np.ndarray]], ridge: float = 1.0, prior: np.ndarray | None = None
 ) -> np.ndarray:
@@ -42,15 +71,26 @@ def solve_ls(
     A ``ridge`` pulls the fit towards ``prior`` (int64 (LS_TOTAL,), 2**-12 units; default
     0): it decides only directions the image leaves undetermined (a flat image's), and
     there the model's own default coefficients are the ones it has seen in training.
+
+    The solve is ``_solve``'s: plain IEEE arithmetic in a fixed order, never BLAS or a
+    numpy reduction (whose order and kernels vary with the CPU and thread count), since
+    the rounded result is stored in the file: the same image encodes to the same bytes
+    on any machine.
     """
-    prior = np.zeros(LS_TOTAL) if prior is None else np.asarray(prior, np.float64) / (1 << LS_FRAC)
+    prior = [0.0] * LS_TOTAL if prior is None else np.asarray(prior, np.float64).tolist()
+    ridge = float(ridge)
     out, at = [], 0
     for gram, rhs in normal:
+        matrix = np.asarray(gram, np.float64).tolist()
+        rhs = np.asarray(rhs, np.float64).tolist()
         m = len(rhs)
-        coef = np.linalg.solve(gram + ridge * np.eye(m), rhs + ridge * prior[at : at + m])
-        out.append(np.clip(np.round(coef * (1 << LS_FRAC)), -32767, 32767))
+        for i in range(m):
+            matrix[i][i] += ridge
+        pulled = [rhs[i] + ridge * (prior[at + i] / (1 << LS_FRAC)) for i in range(m)]
+        for coef in _solve(matrix, pulled):
+            out.append(round(min(max(coef * (1 << LS_FRAC), -32767.0), 32767.0)))  # half to even
         at += m
-    return np.concatenate(out).astype(np.int64)
+    return np.array(out, np.int64)
 
 
 def complete_coefs(coefs: np.ndarray, colour_channels: int) -> np.ndarray:
