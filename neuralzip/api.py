@@ -143,8 +143,14 @@ def _open_within(file: str | os.PathLike | IO[bytes], max_pixels: int) -> Image.
             with warnings.catch_warnings():  # between the limit and twice it Pillow warns; we refuse
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(file)
-        except Image.DecompressionBombError:
-            raise UnsupportedImage(f"image exceeds the limit of {max_pixels} pixels") from None
+        except Image.DecompressionBombError:  # over twice the limit: read its size alone to say so
+            Image.MAX_IMAGE_PIXELS = None  # for this header only, under the lock
+            if hasattr(file, "seek"):
+                file.seek(0)
+            with Image.open(file) as refused:
+                size = refused.size
+            check_pixels(*size, max_pixels, UnsupportedImage)
+            raise  # not reached: over twice the limit is over the limit
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     try:
