@@ -229,19 +229,26 @@ def compress(
 
 
 def decompress(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, progress: Callable[[int, int], None] | None = None
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+    parsed: tuple[Header, int] | None = None,
 ) -> np.ndarray:
     """Pixels of .nz bytes, uint8 (H, W) for L or (H, W, C) for LA, RGB and RGBA.
 
     The model is the one named in the file. Raises FormatError or DecodeError on a bad or
     damaged file, and DecodeError for an image of more than ``max_pixels`` pixels, before
     allocating it; TypeError for anything but bytes. ``progress(step, total)`` is called as
-    decoding advances.
+    decoding advances. The header is parsed once: ``parsed``, where the caller has
+    ``Header.unpack(data)`` already, is used instead.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress takes the bytes of a .nz file, not {type(data).__module__}.{type(data).__name__}")
     data = bytes(data)
-    return zoo.codec_for_file(data).decode(data, progress=progress, max_pixels=max_pixels)
+    if parsed is None:
+        parsed = Header.unpack(data)
+    return zoo.codec_for_header(parsed[0]).decode(data, progress=progress, max_pixels=max_pixels, parsed=parsed)
 
 
 def metadata(data: bytes) -> Metadata:
@@ -253,8 +260,9 @@ def open(path: str | os.PathLike) -> Image.Image:  # noqa: A001 - mirrors PIL.Im
     """The .nz file at ``path`` decoded into a PIL image of mode L, LA, RGB or RGBA, its
     stored metadata in ``info`` (``icc_profile``, ``exif``, ``xmp``, text entries)."""
     data = Path(path).read_bytes()
-    image = Image.fromarray(decompress(data))
-    image.info.update(metadata(data).pil_info())
+    parsed = Header.unpack(data)
+    image = Image.fromarray(decompress(data, parsed=parsed))
+    image.info.update((parsed[0].metadata or Metadata()).pil_info())
     return image
 
 

@@ -122,12 +122,16 @@ def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, 
 def _read_image_stdin(max_pixels: int) -> bytes:
     """stdin's bytes, refused at the first byte past what any image file of ``max_pixels``
     pixels could need (8 bytes a pixel, plus 64 MiB of headers and metadata): a stream
-    without end (``/dev/zero``) is cut short, never read whole."""
+    without end (``/dev/zero``) is cut short, never read whole, and memory grows with what
+    was read, not with the limit."""
     limit = 8 * max_pixels + (1 << 26)
-    data = _stdin().read(limit + 1)
-    if len(data) > limit:
-        raise UserError(f"standard input is longer than any image of --max-pixels {max_pixels} pixels could be")
-    return data
+    stream, data = _stdin(), bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(min(limit + 1 - len(data), max(_CHUNK, len(data))))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise UserError(f"standard input is longer than any image of --max-pixels {max_pixels} pixels could be")
 
 
 def _stdin() -> io.BufferedIOBase:
@@ -141,28 +145,38 @@ _CHUNK = 1 << 16
 
 def _read_nz(
     source: Path | None, max_pixels: int | None = None, keep_payload: bool = True
-) -> tuple[Header, bytes, int]:
-    """(header, the file's bytes, its length) of a .nz file or of stdin (None), its header
-    read and checked before the rest: two bytes refuse a stream that is not .nz at all,
-    and an image over ``max_pixels`` or a payload longer than any image of its size could
-    need (``MAX_PAYLOAD_BITS`` bits a subpixel) is refused before the payload is read.
-    Without ``keep_payload`` the payload is only counted (the bytes returned are the
-    header's)."""
+) -> tuple[tuple[Header, int], bytes, int]:
+    """((header, offset of the payload), the file's bytes, its length) of a .nz file or of
+    stdin (None), its header read and checked before the rest: two bytes refuse a stream
+    that is not .nz at all, and an image over ``max_pixels`` (before the alpha block is
+    read) or a payload longer than any image of its size could need (``MAX_PAYLOAD_BITS``
+    bits a subpixel) is refused before the payload is read. Each try to parse the header
+    reads up to where the field it stopped in ends (in chunks that at most double what is
+    held, so a length that lies costs no memory), so the header is parsed a few times at
+    most (once per field that runs past what was read), never once per chunk. Without
+    ``keep_payload`` the payload is only counted (the bytes returned are the header's)."""
+
+    def check_size(width: int, height: int) -> None:
+        if max_pixels is not None:
+            check_pixels(width, height, max_pixels, DecodeError)
+
     with contextlib.ExitStack() as stack:
         stream = _stdin() if source is None else stack.enter_context(source.open("rb"))
-        data = bytearray()
+        data, needed = bytearray(), len(MAGIC)
         while True:
-            try:
-                header, offset = Header.unpack_prefix(bytes(data))
-                break
-            except Truncated:
-                # as much again as held: a header of n bytes is parsed O(log n) times, not O(n)
-                chunk = stream.read(len(MAGIC) if len(data) < len(MAGIC) else max(_CHUNK, len(data)))
+            want = needed if needed <= len(MAGIC) else max(needed, _CHUNK)  # the magic bytes first
+            while len(data) < want:
+                chunk = stream.read(min(want - len(data), max(_CHUNK, len(data))))
                 if not chunk:
-                    raise
+                    break
                 data += chunk
-        if max_pixels is not None:
-            check_pixels(header.width, header.height, max_pixels, DecodeError)
+            try:
+                header, offset = Header.unpack_prefix(bytes(data), check_size)
+                break
+            except Truncated as exc:
+                if len(data) < needed:  # the stream ended
+                    raise
+                needed = max(exc.needed, len(data) + 1)
         subpixels = header.width * header.height * header.image_mode.colour_channels
         if header.payload_length > subpixels * MAX_PAYLOAD_BITS // 8 + 16:
             raise FormatError(
@@ -175,7 +189,7 @@ def _read_nz(
         if sized:  # a file's size says how long it is: the payload is not read
             total = source.stat().st_size
         while not sized and total <= offset + header.payload_length:  # a byte past the end tells a longer file
-            chunk = stream.read(min(_CHUNK, offset + header.payload_length + 1 - total))
+            chunk = stream.read(min(max(_CHUNK, total), offset + header.payload_length + 1 - total))
             if not chunk:
                 break
             total += len(chunk)
@@ -185,7 +199,7 @@ def _read_nz(
         raise FormatError(f"file is truncated (payload {total - offset} bytes, header says {header.payload_length})")
     if total > offset + header.payload_length:
         raise FormatError(f"file is longer than its header says (header says {header.payload_length} bytes of payload)")
-    return header, bytes(data), total
+    return (header, offset), bytes(data), total
 
 
 def _describe(header: Header, size: int) -> str:
@@ -238,14 +252,14 @@ def _output_format(target: Path | None) -> tuple[str, set[str]]:
 
 def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
     image_format, modes = _output_format(job.target)
-    header, data, size = _read_nz(job.source, max_pixels)
+    (header, offset), data, size = _read_nz(job.source, max_pixels)
     if header.image_mode.name not in modes:
         raise UserError(
             f"{job.target}: {image_format} cannot hold a {header.image_mode.name} image losslessly (use .png or .tif)"
         )
     t0 = time.perf_counter()
     with _progress_bar("decoding", "step", quiet) as progress:
-        image = api.decompress(data, max_pixels=max_pixels, progress=progress)
+        image = api.decompress(data, max_pixels=max_pixels, progress=progress, parsed=(header, offset))
     out = io.BytesIO()
     Image.fromarray(image).save(out, format=image_format, **_metadata_options(header, image_format))
     with Image.open(io.BytesIO(out.getbuffer())) as written:  # what a reader of the file will get
@@ -446,7 +460,7 @@ def info(files: tuple[Path, ...]) -> None:
         try:
             if str(path) != STDIO and not path.is_file():
                 raise UserError("no such file")
-            header, _, size = _read_nz(None if str(path) == STDIO else path, keep_payload=False)
+            (header, _), _, size = _read_nz(None if str(path) == STDIO else path, keep_payload=False)
         except Exception as exc:
             message = error_message(exc)
             if message is None:

@@ -92,7 +92,14 @@ def codec_for_file(data: bytes) -> Codec:
 
     Raises FormatError on a malformed header, DecodeError if those weights are not installed.
     """
-    header = Header.unpack(data)[0]
+    return codec_for_header(Header.unpack(data)[0])
+
+
+def codec_for_header(header: Header) -> Codec:
+    """The codec of the shipped weights that made the file of ``header`` (already parsed).
+
+    Raises DecodeError if those weights are not installed.
+    """
     name = header.model_name
     if name not in available():
         raise DecodeError(

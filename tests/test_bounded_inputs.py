@@ -147,7 +147,10 @@ def test_stdin_is_read_with_a_limit_and_info_does_not_read_the_payload(tmp_path,
     import subprocess
     import sys
 
-    script = "from neuralzip.cli import entry; import sys; sys.argv = ['neuralzip', 'compress', '-', '--max-pixels', '100']; entry()"
+    script = (
+        "from neuralzip.cli import entry; import sys; "
+        "sys.argv = ['neuralzip', 'compress', '-', '--max-pixels', '100']; entry()"
+    )
     endless = subprocess.Popen(["cat", "/dev/zero"], stdout=subprocess.PIPE)
     started = time.perf_counter()
     result = subprocess.run(
@@ -168,3 +171,148 @@ def test_stdin_is_read_with_a_limit_and_info_does_not_read_the_payload(tmp_path,
     result = CliRunner().invoke(main, ["info", str(path)])
     assert result.exit_code == 0, result.output
     assert time.perf_counter() - started < 0.5  # reading the payload would take seconds
+
+
+def _crafted(data: bytes, **fields) -> bytes:
+    """``data`` with header fields replaced (payload kept)."""
+    header, offset = Header.unpack(data)
+    for key, value in fields.items():
+        setattr(header, key, value)
+    return header.pack() + data[offset:]
+
+
+def _counting(monkeypatch, module, name: str) -> list:
+    """Calls of ``module.name`` from here on, one entry each."""
+    calls, function = [], getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_the_header_and_metadata_are_parsed_once(tmp_path, monkeypatch, sample):
+    from neuralzip.core import container
+    from neuralzip.core.metadata import Metadata
+
+    image = sample[:40, :40]
+    data = neuralzip.compress(image, metadata=Metadata(icc_profile=b"icc", text={"a": "b"}))
+    (tmp_path / "m.nz").write_bytes(data)
+    for run in (
+        lambda: neuralzip.decompress(data),
+        lambda: api.open(tmp_path / "m.nz"),
+        lambda: CliRunner().invoke(main, ["decompress", str(tmp_path / "m.nz"), "-f", "-q"]),
+        lambda: CliRunner().invoke(main, ["info", str(tmp_path / "m.nz")]),
+    ):
+        parses = _counting(monkeypatch, container, "unpack_metadata")
+        result = run()
+        assert getattr(result, "exit_code", 0) == 0, result.output
+        assert len(parses) == 1
+        monkeypatch.undo()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "m.png")), image)
+
+
+def test_a_long_header_is_read_in_a_few_parses_not_one_per_chunk(tmp_path, monkeypatch, sample):
+    import zlib
+
+    from neuralzip.core import container
+
+    data = neuralzip.compress(np.dstack([sample[:16, :16], np.full((16, 16), 7, np.uint8)]))
+    noise = np.random.default_rng(0).integers(0, 256, 1 << 22, np.uint8).tobytes()
+    alpha = b"\x01" + zlib.compress(noise, 9)  # 4 MiB of alpha that does not deflate: a 4 MiB block
+    path = tmp_path / "long.nz"
+    path.write_bytes(_crafted(data, width=2048, height=2048, alpha=alpha))
+    parses = _counting(monkeypatch, container.Header, "unpack_prefix")
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["info", str(path)])
+    took = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert f"alpha: deflate, {len(alpha)} bytes" in result.output
+    assert len(parses) <= 4  # the fixed fields, the alpha block: not one parse per 64 KiB read
+    assert took < 0.5
+
+
+def test_blocks_longer_than_any_writer_makes_are_refused_before_they_are_read(sample):
+    from neuralzip.core.container import MAX_METADATA_BLOCK, FormatError, _varint, pack_metadata
+    from neuralzip.core.metadata import Metadata
+
+    header = Header.unpack(neuralzip.compress(np.dstack([sample[:16, :16], np.full((16, 16), 7, np.uint8)])))[0]
+    before_alpha = header.pack()[: -len(header.alpha) - 1]
+    header = Header.unpack(neuralzip.compress(sample[:8, :8], metadata=Metadata(text={"a": "b"})))[0]
+    before_metadata = header.pack()[: -len(pack_metadata(header.metadata)) - 1]
+    started = time.perf_counter()
+    with pytest.raises(FormatError, match="alpha block of 321 bytes is longer than any of a 16x16 image"):
+        Header.unpack_prefix(before_alpha + _varint(1 + 16 * 16 + 64))  # zlib writes at most 269 for 256
+    with pytest.raises(FormatError, match=f"metadata block of {MAX_METADATA_BLOCK + 1:,} bytes"):
+        Header.unpack_prefix(before_metadata + _varint(MAX_METADATA_BLOCK + 1))  # refused from its length
+    assert time.perf_counter() - started < 0.5
+
+
+def test_stdin_is_read_in_memory_that_grows_with_it(tmp_path, sample):
+    """The stdin limit is 8 bytes a pixel of --max-pixels (576 MiB by default): reading up to
+    it must not reserve it. Under a 700 MB address-space limit a small image still goes
+    through."""
+    import resource
+    import subprocess
+    import sys
+
+    Image.fromarray(sample[:32, :32]).save(tmp_path / "a.png")
+    script = "from neuralzip.cli import entry; import sys; sys.argv = ['neuralzip', 'compress', '-', '-q']; entry()"
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (700 << 20, 700 << 20))
+
+    with (tmp_path / "a.png").open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-c", script], stdin=stdin, capture_output=True, timeout=120, preexec_fn=limited
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    assert np.array_equal(neuralzip.decompress(result.stdout), sample[:32, :32])
+
+
+def test_the_16_kb_file_of_the_issue_fails_in_a_second_within_512_mb(tmp_path, sample):
+    """The crafted file of issue 24 (5.6 M ICC entries in a 16 KB metadata block: 39 s and
+    470 MB before) through the command, in a process limited to 512 MB of address space."""
+    import subprocess
+    import sys
+    import zlib
+
+    from neuralzip.core.container import _varint, pack_metadata
+    from neuralzip.core.metadata import Metadata
+
+    data = neuralzip.compress(sample[:40, :40], metadata=Metadata(text={"a": "b"}))
+    header, offset = Header.unpack(data)
+    old = pack_metadata(header.metadata)
+    block = zlib.compress(b"\x01\x02ab" * 5_600_000, 9)
+    crafted = header.pack()[: -len(old) - 1] + _varint(len(block)) + block + data[offset:]
+    assert len(crafted) < 24_000
+    (tmp_path / "icc.nz").write_bytes(crafted)
+    script = f"""
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+from neuralzip.cli import entry
+for command in ("decompress", "info"):
+    sys.argv = ["neuralzip", command, {str(tmp_path / "icc.nz")!r}, "-f"][: 4 if command == "decompress" else 3]
+    started = time.perf_counter()
+    try:
+        entry()
+    except SystemExit as exc:
+        print(command, exc.code, time.perf_counter() - started)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = result.stdout.split("\n")
+    for command, line in zip(("decompress", "info"), lines):
+        name, code, took = line.split()
+        assert name == command and code == "1" and float(took) < 1.0, result.stdout + result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("neuralzip: error: ") and "metadata block" in e for e in errors)
+    assert "Traceback" not in result.stderr
+
+
+def test_info_names_at_most_twenty_text_keys(sample):
+    from neuralzip.core.metadata import Metadata
+
+    line = Metadata(text={f"k{i}": "v" for i in range(1000)}).describe()
+    assert line.startswith("text k0, k1, ") and line.endswith("k19 and 980 more")

@@ -242,9 +242,10 @@ class Codec:
         return encoder.finish(), bits
 
     # -- decoding ---------------------------------------------------------------------------
-    def read_header(self, data: bytes) -> tuple[Header, int]:
-        """Parse and check that this codec's model made the file."""
-        header, offset = Header.unpack(data)
+    def read_header(self, data: bytes, parsed: tuple[Header, int] | None = None) -> tuple[Header, int]:
+        """Parse (unless ``parsed``, ``Header.unpack(data)`` done already) and check that
+        this codec's model made the file."""
+        header, offset = Header.unpack(data) if parsed is None else parsed
         if header.model_name != self.zoo_model.name:
             raise DecodeError(f"file was made with model {header.model_name!r}, not {self.zoo_model.name!r}")
         if header.model_sha != self.zoo_model.tag:
@@ -262,6 +263,7 @@ class Codec:
         progress: Callable[[int, int], None] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         record: list | None = None,
+        parsed: tuple[Header, int] | None = None,
     ) -> np.ndarray:
         """Decompress .nz bytes to uint8 pixels, one wavefront step at a time: (H, W) for
         L, (H, W, 2) for LA, (H, W, 3) for RGB, (H, W, 4) for RGBA.
@@ -269,8 +271,10 @@ class Codec:
         ``progress(step, total)`` is called after each step. Raises FormatError or
         DecodeError on a bad file, before allocating anything for one over ``max_pixels``.
         ``record``, if given, receives every frequency table the decoder builds, in order.
+        ``parsed``: ``Header.unpack(data)``, where the caller has it (the header is then
+        not parsed again).
         """
-        header, offset = self.read_header(data)
+        header, offset = self.read_header(data, parsed)
         mode, height, width = header.image_mode, header.height, header.width
         check_pixels(width, height, max_pixels, DecodeError)
         alpha = decode_alpha(header.alpha, height, width) if header.alpha is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,16 @@ MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader'
 MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_METADATA_ENTRIES = 1 << 16  # entries a metadata block may hold
+
+
+def compress_bound(length: int) -> int:
+    """The most bytes zlib's ``compress`` writes for ``length`` bytes, at any level
+    (zlib's ``compressBound``): the longest alpha block (plus its kind byte) or metadata
+    block a reader takes."""
+    return length + (length >> 12) + (length >> 14) + (length >> 25) + 13
+
+
+MAX_METADATA_BLOCK = compress_bound(MAX_METADATA)  # bytes of a metadata block (16,781,353)
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -57,7 +68,13 @@ class FormatError(ValueError):
 
 
 class Truncated(FormatError):
-    """The bytes end inside the header: a longer prefix of the file may still parse."""
+    """The bytes end inside the header: a longer prefix of the file may still parse.
+    ``needed``: how many bytes of the file the field that ran past the end reaches to,
+    at least (a reader of a stream reads up to there before trying again)."""
+
+    def __init__(self, message: str, needed: int = 0):
+        super().__init__(message)
+        self.needed = needed
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,7 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
-            raise Truncated(f"file is truncated (in the {what})")
+            raise Truncated(f"file is truncated (in the {what})", self.pos + n)
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -322,11 +339,13 @@ class Header:
             raise FormatError(f"file is {what} (payload {length} bytes, header says {self.payload_length})")
 
     @classmethod
-    def unpack_prefix(cls, data: bytes) -> tuple[Header, int]:
+    def unpack_prefix(cls, data: bytes, check_size: Callable[[int, int], None] | None = None) -> tuple[Header, int]:
         """(header, offset of the payload) of the first bytes of a file, the payload not
         checked: a stream's header can be read before the rest. Raises Truncated where
         ``data`` ends inside the header, FormatError on a malformed field (the magic bytes
-        are checked first, so two bytes tell a file that is not .nz at all)."""
+        are checked first, so two bytes tell a file that is not .nz at all).
+        ``check_size(width, height)``, if given, is called as soon as the size is read,
+        before the blocks whose length grows with it (alpha): it raises to refuse it."""
         r = _Reader(data)
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
             raise FormatError("not a neuralzip file (bad magic bytes)")
@@ -361,6 +380,8 @@ class Header:
         width, height = r.varint("width"), r.varint("height")
         if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
             raise FormatError(f"invalid image size {width}x{height}")
+        if check_size is not None:
+            check_size(width, height)
         precision = REGISTERED_PRECISION if version >= 4 else r.take(1, "header")[0]
         payload_length = r.varint("payload length")
         (checksum,) = struct.unpack("<I", r.take(4, "checksum"))
@@ -373,10 +394,17 @@ class Header:
             alpha_length = r.varint("alpha block length")
             if alpha_length == 0:
                 raise FormatError("empty alpha block")
+            if alpha_length > 1 + compress_bound(width * height):
+                raise FormatError(
+                    f"alpha block of {alpha_length:,} bytes is longer than any of a {width}x{height} image"
+                )
             alpha = r.take(alpha_length, "alpha block")
         metadata = None
         if flags & FLAG_METADATA:
-            metadata = unpack_metadata(r.take(r.varint("metadata block length"), "metadata block"))
+            metadata_length = r.varint("metadata block length")
+            if metadata_length > MAX_METADATA_BLOCK:
+                raise FormatError(f"metadata block of {metadata_length:,} bytes (at most {MAX_METADATA_BLOCK:,})")
+            metadata = unpack_metadata(r.take(metadata_length, "metadata block"))
         header = cls(
             name,
             sha,

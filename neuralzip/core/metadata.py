@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the core imports no Pillow; only these conversions use it
 
 ICC, EXIF, XMP, TEXT = 1, 2, 3, 4
 XMP_PNG_KEY = "XML:com.adobe.xmp"  # where PNG keeps XMP: an iTXt chunk of this keyword
+DESCRIBED_KEYS = 20  # text keys ``describe`` names; a file may hold 65,536 of them
 
 
 class MetadataError(ValueError):
@@ -108,5 +109,7 @@ class Metadata:
             if data
         ]
         if self.text:
-            parts.append(f"text {', '.join(self.text)}")
+            keys = list(self.text)
+            more = f" and {len(keys) - DESCRIBED_KEYS:,} more" if len(keys) > DESCRIBED_KEYS else ""
+            parts.append(f"text {', '.join(keys[:DESCRIBED_KEYS])}{more}")
         return "; ".join(parts) or "none"
