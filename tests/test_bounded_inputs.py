@@ -316,3 +316,34 @@ def test_info_names_at_most_twenty_text_keys(sample):
 
     line = Metadata(text={f"k{i}": "v" for i in range(1000)}).describe()
     assert line.startswith("text k0, k1, ") and line.endswith("k19 and 980 more")
+
+
+def test_a_version_1_file_claiming_a_big_image_costs_what_max_pixels_allows(tmp_path):
+    """Version 1 has no payload bound (FORMAT.md, Limits): 16 KB of payload can make the
+    decoder run the model on every pixel its header claims. --max-pixels is the answer:
+    over it the file is refused from its header, at once; under it the cost is the pixels'."""
+    import os
+
+    from neuralzip.core.codec import DecodeError
+
+    version_1 = bytes.fromhex(  # tests/test_format_doc.py's version-1 file (weights e8adac20)
+        "4e5a0100030570686f746fe8adac200302180c362b048c0200ff6753cc26982102d203000000"
+    )
+    header = Header.unpack(version_1)[0]
+    header.mode, header.alpha, header.width, header.height = 0, None, 2048, 2048
+    payload = os.urandom(16_000)
+    header.payload_length = len(payload)
+    crafted = header.pack() + payload
+    assert header.version == 1 and len(crafted) < 16_100
+    (tmp_path / "v1.nz").write_bytes(crafted)
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match="image of 2048x2048 pixels exceeds the limit of 1000000 pixels"):
+        neuralzip.decompress(crafted, max_pixels=1_000_000)
+    result = CliRunner().invoke(main, ["decompress", str(tmp_path / "v1.nz"), "--max-pixels", "1000000"])
+    assert time.perf_counter() - started < 1.0
+    assert result.exit_code == 1 and "exceeds the limit of 1000000 pixels" in result.output
+    header.width = header.height = 128  # within a limit, the cost is the claimed pixels': a fraction of a second
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match="checksum"):
+        neuralzip.decompress(header.pack() + payload, max_pixels=128 * 128)
+    assert time.perf_counter() - started < 5.0

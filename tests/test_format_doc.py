@@ -38,3 +38,53 @@ def test_the_version_1_2_and_4_examples_still_decode():
     version_4 = _example_bytes()
     version_4 = version_4[:2] + b"\x04" + version_4[3:5] + b"\x03" + version_4[6:]  # registered model 3
     assert np.array_equal(neuralzip.decompress(version_4), IMAGE)
+
+
+def _limits_table() -> list[tuple[str, str, str]]:
+    """(limit, value, code) of each row of FORMAT.md's Limits table."""
+    text = FORMAT_MD.read_text()
+    section = text[text.index("## Limits"):]
+    table = section[section.index("| limit |"):].split("\n\n")[0].splitlines()[2:]
+    return [tuple(cell.strip() for cell in row.strip("|").split(" | ")) for row in table]
+
+
+def test_format_md_states_every_limit_of_the_code():
+    import importlib
+
+    from neuralzip import cli
+    from neuralzip.core import codec, container
+
+    rows = _limits_table()
+    named = set()
+    for limit, value, code in rows:
+        module_name, attribute = code.strip("`").rsplit(".", 1)
+        module = importlib.import_module(
+            f"neuralzip.{module_name}" if module_name == "cli" else f"neuralzip.core.{module_name}"
+        )
+        thing = getattr(module, attribute)  # every name in the table exists
+        named.add(attribute)
+        if isinstance(thing, int):
+            stated = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", value)}
+            assert thing in stated, f"FORMAT.md says {value!r} for {limit}, the code {thing:,}"
+    limits = {name for name in vars(container) if name.startswith("MAX_")}
+    assert limits <= named, f"limits of container.py missing from FORMAT.md: {sorted(limits - named)}"
+    assert {"DEFAULT_MAX_PIXELS", "MAX_PAYLOAD_BITS"} <= named
+    assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and cli.MAX_PAYLOAD_BITS == 48
+    stdin = next(value for limit, value, _ in rows if limit.startswith("an image read from stdin"))
+    assert f"{(8 * codec.DEFAULT_MAX_PIXELS + (1 << 26)) >> 20} MiB by default" in stdin
+
+
+def test_compress_bound_is_the_formula_format_md_states():
+    import os
+    import zlib
+
+    from neuralzip.core.container import MAX_METADATA, MAX_METADATA_BLOCK, compress_bound
+
+    text = FORMAT_MD.read_text()
+    assert "`n +\n⌊n/2^12⌋ + ⌊n/2^14⌋ + ⌊n/2^25⌋ + 13`" in text
+    for n in (0, 1, 100, 16383, 65536, 1 << 20):
+        assert compress_bound(n) == n + n // 4096 + n // 16384 + n // (1 << 25) + 13
+        data = os.urandom(n)
+        assert all(len(zlib.compress(data, level)) <= compress_bound(n) for level in (0, 1, 9))
+    assert MAX_METADATA_BLOCK == compress_bound(MAX_METADATA) == 16_782_349
+    assert f"compressBound(16 MiB) = {MAX_METADATA_BLOCK:,}" in text

@@ -57,7 +57,7 @@ def compress_bound(length: int) -> int:
     return length + (length >> 12) + (length >> 14) + (length >> 25) + 13
 
 
-MAX_METADATA_BLOCK = compress_bound(MAX_METADATA)  # bytes of a metadata block (16,781,353)
+MAX_METADATA_BLOCK = compress_bound(MAX_METADATA)  # bytes of a metadata block (16,782,349)
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
