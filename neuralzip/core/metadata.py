@@ -10,6 +10,7 @@ order, text entries in file order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,25 @@ if TYPE_CHECKING:  # the core imports no Pillow; only these conversions use it
 ICC, EXIF, XMP, TEXT = 1, 2, 3, 4
 XMP_PNG_KEY = "XML:com.adobe.xmp"  # where PNG keeps XMP: an iTXt chunk of this keyword
 DESCRIBED_KEYS = 20  # text keys ``describe`` names; a file may hold 65,536 of them
+EXIF_PREFIX = b"Exif\0\0"  # how Pillow's info["exif"] starts for JPEG and PNG (not for WebP)
+_PNG_KEYWORD = re.compile(r"[\x20-\x7e\xa1-\xff]{1,79}")  # PNG: 1-79 printable Latin-1 characters ...
+_NOT_IN_PNG_KEYWORD = re.compile(r"[^\x20-\x7e\xa1-\xff]+")
+
+
+def is_png_keyword(key: str) -> bool:
+    """Whether PNG can hold ``key`` as the keyword of a tEXt or iTXt chunk: 1 to 79
+    printable Latin-1 characters, no leading, trailing or consecutive spaces."""
+    return bool(_PNG_KEYWORD.fullmatch(key)) and key == key.strip(" ") and "  " not in key
+
+
+def png_keyword(key: str) -> str:
+    """A PNG keyword for ``key`` (``key`` itself where it is one): each run of characters
+    PNG's keywords cannot hold becomes ``_``, spaces are squeezed and trimmed, and the
+    result cut to 79 characters (``_`` if nothing is left)."""
+    if is_png_keyword(key):
+        return key
+    keyword = re.sub(" +", " ", _NOT_IN_PNG_KEYWORD.sub("_", key)).strip(" ")[:79].rstrip(" ")
+    return keyword or "_"
 
 
 class MetadataError(ValueError):
@@ -42,16 +62,22 @@ class Metadata:
         """The metadata Pillow read with ``image`` (any format it reads)."""
         info = image.info
         text = {k: v for k, v in getattr(image, "text", {}).items() if k != XMP_PNG_KEY and isinstance(v, str)}
-        xmp = info.get("xmp")
+        xmp, exif = info.get("xmp"), info.get("exif") or None
+        if exif is not None and not exif.startswith(EXIF_PREFIX):  # WebP's: as JPEG and PNG give it
+            exif = EXIF_PREFIX + exif
         return cls(
             icc_profile=info.get("icc_profile") or None,
-            exif=info.get("exif") or None,
+            exif=exif,
             xmp=(xmp.encode() if isinstance(xmp, str) else xmp) or None,
             text=text,
         )
 
     def entries(self) -> list[tuple[int, bytes]]:
-        """(kind, bytes) of every non-empty field, in block order."""
+        """(kind, bytes) of every non-empty field, in block order. Raises MetadataError for
+        a text key with a NUL in it, which a text entry cannot hold (the NUL ends its key)."""
+        for key in self.text:
+            if "\0" in key:
+                raise MetadataError(f"text key {key!r} holds a NUL character, which a .nz file cannot hold")
         entries = [(ICC, self.icc_profile), (EXIF, self.exif), (XMP, self.xmp)]
         entries += [(TEXT, k.encode() + b"\0" + v.encode()) for k, v in self.text.items()]
         return [(kind, data) for kind, data in entries if data]
@@ -92,7 +118,9 @@ class Metadata:
         if self.text or self.xmp:
             info = PngImagePlugin.PngInfo()
             for key, value in self.text.items():
-                if value.isascii():
+                if not is_png_keyword(key):  # an iTXt of a keyword PNG holds, the key as its translated keyword
+                    info.add_itxt(png_keyword(key), value, "", key)
+                elif value.isascii():
                     info.add_text(key, value)
                 else:  # tEXt is Latin-1: UTF-8 text goes into iTXt
                     info.add_itxt(key, value)
