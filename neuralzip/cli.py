@@ -262,10 +262,28 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
         image = api.decompress(data, max_pixels=max_pixels, progress=progress, parsed=(header, offset))
     out = io.BytesIO()
     Image.fromarray(image).save(out, format=image_format, **_metadata_options(header, image_format))
-    with Image.open(io.BytesIO(out.getbuffer())) as written:  # what a reader of the file will get
+    pixels_only = _png_pixels_only(out.getvalue()) if image_format == "PNG" else out.getvalue()
+    with Image.open(io.BytesIO(pixels_only)) as written:  # what a reader of the file will get
         if written.mode != Image.fromarray(image).mode or not np.array_equal(np.asarray(written), image):
             raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
     return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
+
+
+_PNG_METADATA_CHUNKS = {b"iCCP", b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
+
+
+def _png_pixels_only(png: bytes) -> bytes:
+    """``png`` without its metadata chunks: the pixels read back are checked on it, so that
+    metadata over Pillow's own chunk limit (``PngImagePlugin.MAX_TEXT_CHUNK``, 1 MiB: an
+    ICC profile of a few MiB) neither fails the check nor needs that limit lifted for the
+    whole process."""
+    kept, pos = [png[:8]], 8
+    while pos + 8 <= len(png):
+        length, kind = int.from_bytes(png[pos : pos + 4], "big"), png[pos + 4 : pos + 8]
+        if kind not in _PNG_METADATA_CHUNKS:
+            kept.append(png[pos : pos + 12 + length])
+        pos += 12 + length
+    return b"".join(kept)
 
 
 def _metadata_options(header: Header, image_format: str) -> dict:

@@ -86,3 +86,27 @@ def test_a_png_with_17_mib_of_exif_is_refused_at_compress_time_in_one_line(tmp_p
     assert len(lines) == 1 and "a file holds at most 16,777,216 bytes and 65,536 entries (--strip" in lines[0]
     result = CliRunner().invoke(main, ["compress", str(tmp_path / "big.png"), "--strip", "-q"])
     assert result.exit_code == 0, result.output
+
+
+def test_an_icc_profile_of_several_mib_comes_back_in_the_png(tmp_path):
+    """Over Pillow's MAX_TEXT_CHUNK (1 MiB) the read-back check of the PNG failed: it is
+    made on the pixels alone now."""
+    icc = np.random.default_rng(1).integers(0, 256, 3 << 20, np.uint8).tobytes()  # 3 MiB
+    image = np.full((8, 8, 3), 9, np.uint8)
+    (tmp_path / "i.nz").write_bytes(neuralzip.compress(image, metadata=Metadata(icc_profile=icc)))
+    result = CliRunner().invoke(main, ["decompress", str(tmp_path / "i.nz"), "-q"])
+    assert result.exit_code == 0, result.output
+    import zlib
+
+    from PIL import PngImagePlugin
+
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):  # Pillow's own limit still holds for its readers
+        Image.open(tmp_path / "i.png").load()
+    assert PngImagePlugin.MAX_TEXT_CHUNK == 1 << 20
+    chunks, data, pos = {}, (tmp_path / "i.png").read_bytes(), 8
+    while pos < len(data):
+        length, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        chunks[kind] = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    name, rest = chunks[b"iCCP"].split(b"\0", 1)
+    assert zlib.decompress(rest[1:]) == icc  # byte for byte
