@@ -29,10 +29,10 @@ class Effort:
 # (benchmarks/results/speed/results.md, benchmarks/results/kodak/cli_roundtrip*.md)
 EFFORTS = {
     1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.842 bpsp)"),
-    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x)"),
+    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.784)"),
     3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default (1.6x; Kodak 2.753)"),
-    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x)"),
-    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation (5.9x)"),
+    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x; Kodak 2.744)"),
+    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation (5.9x; Kodak 2.733)"),
 }
 DEFAULT_EFFORT = 3
 FAST_EFFORT = 1  # --fast
