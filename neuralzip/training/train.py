@@ -16,6 +16,7 @@ checkpoint and sends it to the others).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -398,6 +399,10 @@ def train_main(
         )
     finally:
         if ranks.distributed:
+            # every rank past its last collective before any leaves the group: a rank that
+            # tears gloo down while its peer still talks to it aborts ("terminate called")
+            with contextlib.suppress(RuntimeError):
+                dist.barrier()
             dist.destroy_process_group()
 
 
