@@ -77,16 +77,17 @@ def solve_ls(
     the rounded result is stored in the file: the same image encodes to the same bytes
     on any machine.
     """
-    prior = [0.0] * LS_TOTAL if prior is None else np.asarray(prior, np.float64).tolist()
+    towards: list[float] = [0.0] * LS_TOTAL if prior is None else np.asarray(prior, np.float64).tolist()
     ridge = float(ridge)
-    out, at = [], 0
+    out: list[int] = []
+    at = 0
     for gram, rhs in normal:
         matrix = np.asarray(gram, np.float64).tolist()
-        rhs = np.asarray(rhs, np.float64).tolist()
-        m = len(rhs)
+        right: list[float] = np.asarray(rhs, np.float64).tolist()
+        m = len(right)
         for i in range(m):
             matrix[i][i] += ridge
-        pulled = [rhs[i] + ridge * (prior[at + i] / (1 << LS_FRAC)) for i in range(m)]
+        pulled = [right[i] + ridge * (towards[at + i] / (1 << LS_FRAC)) for i in range(m)]
         for coef in _solve(matrix, pulled):
             out.append(round(min(max(coef * (1 << LS_FRAC), -32767.0), 32767.0)))  # half to even
         at += m
