@@ -1,8 +1,9 @@
 """Fuzzing the decoder with damaged real .nz files.
 
 A seeded mutator damages small real files of every mode (bit flips, byte rewrites,
-truncations, insertions, deletions, appended bytes, and header fields rewritten to other
-or extreme values). Every damaged file must decode to exactly the original image or be
+truncations, insertions, deletions, appended bytes, header fields rewritten to other or
+extreme values, and the metadata block's entry list rewritten inside a valid zlib stream:
+kinds, counts, order and lengths). Every damaged file must decode to exactly the original image or be
 refused with FormatError or DecodeError: no other exception, no hang, and never other
 pixels returned silently.
 """
@@ -10,13 +11,15 @@ pixels returned silently.
 import collections
 import dataclasses
 import time
+import zlib
 
 import numpy as np
 import pytest
 
 import neuralzip
 from neuralzip.core import codec as codec_module
-from neuralzip.core.container import Header
+from neuralzip.core.container import Header, _varint, pack_metadata
+from neuralzip.core.metadata import Metadata
 
 MUTATIONS_PER_FILE = 600
 MAX_PIXELS = 1024  # a rewritten size may not make one decode slow
@@ -41,6 +44,8 @@ def originals(urban_crop):
     flat[4:8, 2:14] = (0, 90, 250)
     files.append(("packed", flat, neuralzip.compress(flat)))
     assert Header.unpack(files[-1][2])[0].packed
+    meta = Metadata(icc_profile=b"icc " * 10, exif=b"Exif\0\0MM\0*", xmp=b"<x/>", text={"a": "b", "Title": "t"})
+    files.append(("metadata", rgb, neuralzip.compress(rgb, metadata=meta)))
     with pytest.MonkeyPatch.context() as patch:  # small files that carry per-image LS coefficients
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
         for mode, image in (("RGB", urban_crop[8:20, 16:32]), ("L", urban_crop[30:42, 40:56, 1])):
@@ -75,6 +80,34 @@ def _rewrite_field(data: bytes, rng: np.random.Generator) -> bytes:
     return dataclasses.replace(header, **{field: value}, version=version).pack() + payload  # 4: registered models only
 
 
+def _rewrite_entries(data: bytes, rng: np.random.Generator) -> bytes:
+    """The file with its metadata block's entries rewritten (inside a valid zlib stream, so
+    that the entry parser, not zlib, meets them): a kind repeated, unknown or out of order,
+    an entry empty, cut short or claiming more than follows, or tens of thousands of them."""
+    header, offset = Header.unpack(data)
+    entries = [bytes([kind]) + _varint(len(body)) + body for kind, body in header.metadata.entries()]
+    choice = rng.integers(0, 7)
+    if choice == 0:
+        entries.insert(int(rng.integers(0, len(entries) + 1)), entries[int(rng.integers(0, len(entries)))])
+    elif choice == 1:
+        entries.reverse()
+    elif choice == 2:
+        entries.append(bytes([int(rng.choice([0, 5, 255])), 1, 0]))
+    elif choice == 3:
+        entries.append(b"\x04\x00")  # empty
+    elif choice == 4:
+        entries.append(b"\x04" + _varint(int(rng.integers(2, 1 << 20))) + b"a\0")  # claims more than follows
+    elif choice == 5:
+        entries += [b"\x04\x03a\0b"] * int(rng.choice([10, 70_000]))
+    else:
+        at = int(rng.integers(0, len(entries)))
+        entries[at] = entries[at][: int(rng.integers(1, len(entries[at])))]  # cut short
+    block, old = zlib.compress(b"".join(entries), 9), pack_metadata(header.metadata)
+    head = header.pack()
+    cut = len(head) - len(old) - len(_varint(len(old)))  # the metadata block ends the header
+    return head[:cut] + _varint(len(block)) + block + data[offset:]
+
+
 def _damage(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
     """(kind of mutation, damaged bytes), never ``data`` itself."""
     while True:
@@ -84,7 +117,12 @@ def _damage(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
 
 
 def _mutate(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
-    kind = rng.choice(["flip", "byte", "header byte", "truncate", "insert", "delete", "append", "field"])
+    kinds = ["flip", "byte", "header byte", "truncate", "insert", "delete", "append", "field"]
+    if Header.unpack(data)[0].metadata:
+        kinds.append("metadata entries")
+    kind = rng.choice(kinds)
+    if kind == "metadata entries":
+        return kind, _rewrite_entries(data, rng)
     at = int(rng.integers(0, len(data)))
     if kind == "flip":
         return kind, data[:at] + bytes([data[at] ^ (1 << int(rng.integers(0, 8)))]) + data[at + 1:]
