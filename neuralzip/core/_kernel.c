@@ -131,7 +131,8 @@ typedef struct {
     int n_workers;
     pthread_t *workers;
     pthread_mutex_t mutex;
-    pthread_cond_t wake;
+    pthread_cond_t wake; /* workers: a job was posted */
+    pthread_cond_t finished; /* the caller: the job's last block is done */
     _Atomic uint64_t claim; /* generation << 32 | next block (CLOSED between jobs) */
     _Atomic uint32_t posted; /* generation of the newest job */
     _Atomic int64_t done; /* blocks of the current job completed */
@@ -151,7 +152,11 @@ static void pool_work(Pool *pool, uint32_t gen, int slot) {
         if ((uint32_t)(c >> 32) != gen || next == CLOSED || next >= atomic_load(&pool->n_blocks)) return;
         if (!atomic_compare_exchange_weak(&pool->claim, &c, c + 1)) continue;
         pool->fn(pool->ctx, next, slot); /* the job stays until its claimed blocks are done */
-        atomic_fetch_add(&pool->done, 1);
+        if (atomic_fetch_add(&pool->done, 1) + 1 == atomic_load(&pool->n_blocks)) { /* the last: wake the caller */
+            pthread_mutex_lock(&pool->mutex);
+            pthread_cond_broadcast(&pool->finished);
+            pthread_mutex_unlock(&pool->mutex);
+        }
     }
 }
 
@@ -189,8 +194,15 @@ static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     pool_work(pool, gen, 0);
-    for (int i = 0; atomic_load(&pool->done) < n_blocks; i++)
+    /* the blocks still running on workers: a short spin (they take microseconds), then sleep
+     * until the last one is done, so that a worker the OS has descheduled costs no CPU here */
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->done) < n_blocks; i++)
         if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
+    if (atomic_load(&pool->done) < n_blocks) {
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(&pool->done) < n_blocks) pthread_cond_wait(&pool->finished, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+    }
     atomic_store(&pool->claim, ((uint64_t)gen << 32) | CLOSED);
 }
 
@@ -198,6 +210,7 @@ static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
 static void pool_start(Pool *pool, int n_workers) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
+    pthread_cond_init(&pool->finished, NULL);
     atomic_store(&pool->claim, CLOSED);
     atomic_store(&pool->posted, 0);
     atomic_store(&pool->stop, 0);
@@ -222,6 +235,7 @@ static void pool_stop(Pool *pool) {
     free(pool->workers);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
+    pthread_cond_destroy(&pool->finished);
 }
 
 typedef struct {
