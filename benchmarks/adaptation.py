@@ -57,7 +57,7 @@ def measure(codec: Codec, image: np.ndarray) -> dict[str, dict[str, float]]:
         for variant, keep in VARIANTS.items():
             adapt.LEARNING_RATES = tuple(rate * k for rate, k in zip(shipped_rates, keep))
             t0 = time.perf_counter()
-            adaptation = adapt.choose_adaptation(model, image, coefs, 3)
+            adaptation = adapt.choose_adaptation(model, image, coefs, 3, codec.effort.search)
             seconds = time.perf_counter() - t0
             if adaptation is None:
                 out[variant] = {"plain": plain, "adapted": plain, "header": 0, "seconds": seconds}

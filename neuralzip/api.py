@@ -123,12 +123,6 @@ def to_array(image: ImageLike) -> np.ndarray:
     return np.asarray(image)
 
 
-def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Raise UnsupportedImage, worded as ``Codec.encode`` words it, for an image of more
-    than ``max_pixels`` pixels."""
-    check_pixels(width, height, max_pixels, UnsupportedImage)
-
-
 _PILLOW_LIMIT = threading.Lock()
 
 
@@ -154,7 +148,7 @@ def _open_within(file: str | os.PathLike | IO[bytes], max_pixels: int) -> Image.
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     try:
-        check_size(*image.size, max_pixels)
+        check_pixels(*image.size, max_pixels, UnsupportedImage)
     except UnsupportedImage:
         image.close()
         raise
@@ -193,7 +187,7 @@ def encode(
     """``compress`` that also says what the file cost (sizes, bits, seconds)."""
     codec = zoo.codec(model, effort=FAST_EFFORT if fast else effort)
     if isinstance(image, Image.Image):
-        check_size(*image.size, max_pixels)  # before a lazily opened image loads its pixels
+        check_pixels(*image.size, max_pixels, UnsupportedImage)  # before a lazily opened image loads its pixels
     pixels = to_array(image)  # before Metadata.of: a PNG's text loads the pixels, and the bit depth is read before
     if isinstance(image, Image.Image) and metadata is None:
         metadata = Metadata.of(image)

@@ -87,9 +87,10 @@ def test_small_images_and_offsets_that_do_not_pay_are_left_out(urban_crop, sampl
 
 
 def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
-    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))  # 480x384: over adapt.SAMPLE_PIXELS
-    terms = adapt.sample_terms(big, zoo.codec("photo").choose_coefs(big, 3)[0])
-    tiles = -(-adapt.SAMPLE_PIXELS // adapt.TILE**2)
+    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))  # 480x384: over a sample of 65,536 pixels
+    sample = 1 << 16
+    terms = adapt.sample_terms(big, zoo.codec("photo").choose_coefs(big, 3)[0], 1, sample)
+    tiles = -(-sample // adapt.TILE**2)
     assert len(terms.pixels) == tiles * adapt.TILE**2 and terms.features.shape == (len(terms.pixels), 75)
 
 

@@ -45,16 +45,14 @@ MARGINS = {1: 4, 2: 8}  # per context: rows above and columns beside a tile anal
 
 @dataclass(frozen=True)
 class Search:
-    """How much work the encoder spends on the adaptation (effort levels pick one):
+    """How much work the encoder spends on the adaptation (``effort.EFFORTS`` picks one):
     ``steps`` Adam steps of ``batch`` pixels of a sample of about ``sample`` pixels."""
 
-    steps: int = 40
-    batch: int = 8192
-    sample: int = 1 << 16
+    steps: int
+    batch: int
+    sample: int
 
 
-DEFAULT_SEARCH = Search()
-SAMPLE_PIXELS = DEFAULT_SEARCH.sample
 # per variable: last hidden layer's bias offsets (units of 2**-8 activation), output bias
 # offsets (the outputs' units), output gains (1/256 of the weights)
 LEARNING_RATES = (12.8, 1.0, 2.56)
@@ -62,7 +60,7 @@ STORED_STEPS = (8, 1, 1)  # stored values are multiples of these: 1/32 activatio
 OFFSET_LIMIT = 1 << 14  # largest |offset| chosen, in 2**-8 activation levels or output units
 
 
-def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1, pixels: int = SAMPLE_PIXELS):
+def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int, pixels: int) -> ImageTerms:
     """Model inputs of ``context`` and targets (``terms.ImageTerms``) of about
     ``pixels`` pixels of a uint8 (H, W, 3) image: all of them, or TILE x TILE tiles at
     fixed pseudo-random places, each analysed with the context's margin around it."""
@@ -85,7 +83,7 @@ def sample_terms(image: np.ndarray, coefs: np.ndarray, context: int = 1, pixels:
 
 
 def choose_adaptation(
-    model: IntegerModel, image: np.ndarray, coefs: np.ndarray, colour_channels: int, search: Search = DEFAULT_SEARCH
+    model: IntegerModel, image: np.ndarray, coefs: np.ndarray, colour_channels: int, search: Search
 ) -> Adaptation | None:
     """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
     ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
@@ -153,6 +151,7 @@ class _Head:
         self.weights_t = np.ascontiguousarray(self.weights.T)
         self.bias = np.ascontiguousarray(mlp.biases[-1] / out_scale)
         self.components, self.channels = mlp.components, channels
+        self.threads = default_threads()  # the same bits for any count
         self.base, self.pixels = (np.ascontiguousarray(a, np.int32) for a in (base_q4, pixels))
 
     def _run(self, variables: list[np.ndarray], rows: np.ndarray, grad: np.ndarray | None) -> float:
@@ -170,7 +169,7 @@ class _Head:
             components=self.components,
             channels=self.channels,
             act_max=self.act_max,
-            threads=default_threads(),
+            threads=self.threads,
             grad=grad,
         )
 

@@ -34,9 +34,10 @@ def _kernel_disagrees() -> list[str]:
     return [name for name, value in found.items() if np.asarray(value).tolist() != ours[name]]
 
 
-if _kernel_disagrees():
+_DISAGREEING = _kernel_disagrees()
+if _DISAGREEING:
     raise ImportError(
-        f"neuralzip.core._kernel disagrees with units.py on {', '.join(_kernel_disagrees())}: "
+        f"neuralzip.core._kernel disagrees with units.py on {', '.join(_DISAGREEING)}: "
         "rebuild it with `pip install -e .` (or change both)"
     )
 
