@@ -43,7 +43,7 @@ setup(
         Extension(
             f"neuralzip.core.{name}",
             sources=[f"neuralzip/core/{name}.c"],
-            depends=["neuralzip/core/isa.h"],
+            depends=["neuralzip/core/isa.h", "neuralzip/core/buffers.h"],
             extra_compile_args=FLAGS,
             extra_link_args=["-pthread"],
         )

@@ -39,6 +39,7 @@
 #define Q4 16.0
 #define MIN_MASS 1e-10
 
+#include "buffers.h"
 #include "isa.h"
 
 static int active_isa = ISA_BASELINE; /* set at import: isa.h */
@@ -222,22 +223,6 @@ static void *head_worker(void *arg) {
 
 /* ---- Python entry point ----------------------------------------------------------------------- */
 
-static int get(PyObject *obj, Py_buffer *view, const char *format, Py_ssize_t count, int writable, const char *what) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    int same = strcmp(f, format) == 0;
-    if (!same && strcmp(format, "q") == 0) same = strcmp(f, "l") == 0 && view->itemsize == 8; /* int64 on LP64 */
-    if (!same && strcmp(format, "i") == 0) same = strcmp(f, "l") == 0 && view->itemsize == 4;
-    if (!same || (count >= 0 && view->len != count * view->itemsize)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of format '%s', got %zd bytes of format '%s'",
-                     what, count, format, view->len, f);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"before", "weights", "weights_t", "bias", "base", "pixels", "rows", "hidden_offsets",
                              "output_offsets", "gains", "components", "channels", "act_max", "threads", "grad", NULL};
@@ -259,17 +244,17 @@ static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
     PyObject *result = NULL;
     const int O = OUT_ROWS * components;
     /* the hidden width and the sample size come from the buffers, checked against each other */
-    if (get(bias_o, &v[got++], "d", O, 0, "bias") < 0 || get(hidden_o, &v[got++], "d", -1, 0, "hidden offsets") < 0) goto fail;
+    if (get_buffer(bias_o, &v[got++], 'd', O, 0, "bias") < 0 || get_buffer(hidden_o, &v[got++], 'd', -1, 0, "hidden offsets") < 0) goto fail;
     const Py_ssize_t H = v[HIDDEN].len / 8;
     if (H < 1 || H > MAX_HIDDEN) { PyErr_SetString(PyExc_ValueError, "bad hidden layer width"); goto fail; }
-    if (get(w_o, &v[got++], "f", H * O, 0, "weights") < 0 || get(wt_o, &v[got++], "f", H * O, 0, "transposed weights") < 0 ||
-        get(output_o, &v[got++], "d", O, 0, "output offsets") < 0 || get(gains_o, &v[got++], "d", O, 0, "gains") < 0 ||
-        get(before_o, &v[got++], "f", -1, 0, "pre-activations") < 0)
+    if (get_buffer(w_o, &v[got++], 'f', H * O, 0, "weights") < 0 || get_buffer(wt_o, &v[got++], 'f', H * O, 0, "transposed weights") < 0 ||
+        get_buffer(output_o, &v[got++], 'd', O, 0, "output offsets") < 0 || get_buffer(gains_o, &v[got++], 'd', O, 0, "gains") < 0 ||
+        get_buffer(before_o, &v[got++], 'f', -1, 0, "pre-activations") < 0)
         goto fail;
     const Py_ssize_t n = v[BEFORE].len / 4 / H;
     if (n * H * 4 != v[BEFORE].len) { PyErr_SetString(PyExc_ValueError, "pre-activations: not (n, hidden)"); goto fail; }
-    if (get(base_o, &v[got++], "i", n * 3, 0, "base") < 0 || get(pixels_o, &v[got++], "i", n * 3, 0, "pixels") < 0 ||
-        get(rows_o, &v[got++], "q", -1, 0, "rows") < 0)
+    if (get_buffer(base_o, &v[got++], 'i', n * 3, 0, "base") < 0 || get_buffer(pixels_o, &v[got++], 'i', n * 3, 0, "pixels") < 0 ||
+        get_buffer(rows_o, &v[got++], 'q', -1, 0, "rows") < 0)
         goto fail;
     const int64_t *rows = v[ROWS].buf, n_rows = v[ROWS].len / 8;
     for (int64_t i = 0; i < n_rows; i++)
@@ -278,7 +263,7 @@ static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t i = 0; i < n * 3; i++)
         if (pixels[i] < 0 || pixels[i] > 255) { PyErr_SetString(PyExc_ValueError, "pixel values must be 0..255"); goto fail; }
     const int want_grad = grad_o != Py_None;
-    if (want_grad && get(grad_o, &v[got++], "d", H + 2 * O, 1, "gradient") < 0) goto fail;
+    if (want_grad && get_buffer(grad_o, &v[got++], 'd', H + 2 * O, 1, "gradient") < 0) goto fail;
     Head h = {(int)H, O, components, channels, act_max, v[BEFORE].buf, v[W].buf, v[WT].buf, v[BIAS].buf, v[BASE].buf, pixels,
               rows, n_rows, v[HIDDEN].buf, v[OUTPUT].buf, v[GAINS].buf, want_grad, NULL};
     const int64_t blocks = n_blocks(&h);
