@@ -260,11 +260,11 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
     t0 = time.perf_counter()
     with _progress_bar("decoding", "step", quiet) as progress:
         image = api.decompress(data, max_pixels=max_pixels, progress=progress, parsed=(header, offset))
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format=image_format, **_metadata_options(header, image_format))
+    out, picture = io.BytesIO(), Image.fromarray(image)
+    picture.save(out, format=image_format, **_metadata_options(header, image_format))
     pixels_only = _png_pixels_only(out.getvalue()) if image_format == "PNG" else out.getvalue()
     with Image.open(io.BytesIO(pixels_only)) as written:  # what a reader of the file will get
-        if written.mode != Image.fromarray(image).mode or not np.array_equal(np.asarray(written), image):
+        if written.mode != picture.mode or not np.array_equal(np.asarray(written), image):
             raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
     return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
 
