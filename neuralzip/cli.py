@@ -523,9 +523,24 @@ def info(files: tuple[Path, ...]) -> None:
     type=click.Path(exists=True),
     help="checkpoint (.ckpt) or integer model (.npz, e.g. a shipped one) to start from",
 )
-@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True, help="peak learning rate (cosine schedule over the budget)")
+@click.option("--batch", default=8192, show_default=True, help="pixels per optimisation step")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="torch device of a single process, e.g. cuda (torchrun gives each process its own GPU where there are any)",
+)
+@click.option("--eval-every", default=300.0, show_default=True, help="seconds between validation and checkpoint")
+@click.option(
+    "--val",
+    "val_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="validation images (folder or .npy; repeatable) instead of a split carved from PATHS",
+)
 @click.option(
     "--context",
     type=click.IntRange(1, 2),
@@ -533,7 +548,7 @@ def info(files: tuple[Path, ...]) -> None:
     show_default=True,
     help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)",
 )
-def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, seed, threads, context) -> None:
+def train(paths, out, val_paths, context, **options) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
     Re-running with the same --out resumes from OUT's .ckpt checkpoint. Needs PyTorch
@@ -546,23 +561,18 @@ def train(paths, out, minutes, hidden, components, keep, global_ls, init, lr, se
             "training needs PyTorch, which is not installed: pip install 'neuralzip[train]' "
             "(or the CPU-only build, where a local wheel of it exists: pip install torch==2.13.0)"
         )
-    from .training.train import train_main
+    from .training.train import Settings, train_main
 
-    report = train_main(
-        list(paths),
-        Path(out),
-        minutes,
-        hidden=tuple(int(h) for h in hidden.split(",")),
-        components=components,
-        keep=keep,
-        per_image_ls=not global_ls,
+    init = options.pop("init")
+    settings = Settings(
+        hidden=tuple(int(h) for h in options.pop("hidden").split(",")),
+        per_image_ls=not options.pop("global_ls"),
         init=Path(init) if init else None,
-        lr=lr,
-        seed=seed,
-        threads=threads,
-        log=click.echo,
+        eval_every_s=options.pop("eval_every"),
         context=context,
+        **options,
     )
+    report = train_main(list(paths), Path(out), settings, list(val_paths) or None, log=click.echo)
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
 
 

@@ -13,7 +13,7 @@ from neuralzip.core.codec import Codec  # noqa: E402
 from neuralzip.core.intmodel import IntegerModel  # noqa: E402
 from neuralzip.core.kernel import image_kernel  # noqa: E402
 from neuralzip.core.units import n_features  # noqa: E402
-from neuralzip.training.train import split, train_main  # noqa: E402
+from neuralzip.training.train import Settings, split, train_main  # noqa: E402
 from neuralzip import zoo  # noqa: E402
 from neuralzip.zoo import ZooModel  # noqa: E402
 
@@ -48,8 +48,8 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
         r, c = divmod(i, 4)
         Image.fromarray(sample[r * 50 : r * 50 + 48, c * 60 : c * 60 + 56]).save(folder / f"crop{i:02d}.png")
     out = tmp_path / "m.npz"
-    report = train_main([str(folder)], out, minutes=0.15, hidden=(16,), components=2, keep=1.0, threads=1,
-                        log=lambda *_: None, context=context)
+    settings = Settings(minutes=0.15, hidden=(16,), components=2, keep=1.0, threads=1, context=context)
+    report = train_main([str(folder)], out, settings, log=lambda *_: None)
     curve = report["curve"]
     assert curve[-1]["val_bpsp"] < curve[0]["val_bpsp"] - 0.05  # it learned something
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == curve[-1]["step"]
@@ -96,3 +96,26 @@ def test_a_context_1_model_grown_into_context_2_computes_what_it_did():
                           reference.mlp_outputs(narrow.mlp, features[:, : n_features(1)]))
     with pytest.raises(ValueError, match="cannot start"):
         float_state(grown, context=1)
+
+
+def test_a_widened_model_computes_what_it_did_and_every_new_weight_learns():
+    """--init a 128-wide model with --hidden 192,160: new units start silent (zero weights out)."""
+    from neuralzip.training.float_model import MixtureMLP
+    from neuralzip.training.train import float_state, widen
+
+    shipped = zoo.load("photo").model
+    narrow = MixtureMLP(n_features(shipped.context), (128, 128), shipped.mlp.components)
+    narrow.load_state_dict(float_state(shipped))
+    wide = MixtureMLP(n_features(shipped.context), (192, 160), shipped.mlp.components)
+    wide.load_state_dict(widen(narrow.state_dict(), (192, 160)))
+    x = torch.from_numpy(np.random.default_rng(0).integers(-2000, 2000, (500, n_features(2)))).float() / 256
+    assert torch.equal(wide(x), narrow(x))
+    step = torch.optim.SGD(wide.parameters(), lr=1e-3)
+    for _ in range(2):  # rounding is straight-through: gradients flow
+        step.zero_grad()
+        wide(x).float().pow(2).mean().backward()
+        step.step()
+    assert all(bool((p.grad[128:] != 0).any()) for p in (wide.hidden[0].weight, wide.hidden[1].weight))
+    assert bool((wide.out.weight.grad[:, 128:] != 0).any())
+    with pytest.raises(ValueError, match="cannot shrink"):
+        widen(wide.state_dict(), (128, 128))

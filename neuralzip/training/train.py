@@ -62,6 +62,46 @@ class PixelSet:
 
 
 @dataclass
+class PixelTensors:
+    """A ``PixelSet`` as torch tensors on the training device (shared with numpy on the CPU),
+    so that batches are gathered where the model runs."""
+
+    features: torch.Tensor
+    base: torch.Tensor
+    target: torch.Tensor
+
+    @classmethod
+    def on(cls, data: PixelSet, device: torch.device) -> PixelTensors:
+        return cls(*(torch.from_numpy(getattr(data, f)).to(device) for f in ("features", "base", "target")))
+
+    def __len__(self) -> int:
+        return self.target.shape[0]
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(inputs float (n, n_features) in units of 1, base float (n, 3) q4, target float (n, 3)) of rows ``idx``."""
+        return self.features[idx].float() / (1 << ACT_FRAC), self.base[idx].float(), self.target[idx].float()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A training stretch's choices besides its data and output (the ``neuralzip train`` options)."""
+
+    minutes: float = 30.0
+    hidden: tuple[int, ...] = (128, 128)
+    components: int = 6
+    keep: float = 0.5
+    per_image_ls: bool = True
+    init: Path | None = None
+    lr: float = 2e-3
+    batch: int = 8192
+    seed: int = 0
+    threads: int = 2
+    eval_every_s: float = 300.0
+    context: int = DEFAULT_CONTEXT
+    device: str = "cpu"
+
+
+@dataclass
 class Ranks:
     """This process's place in a torchrun job (rank 0 of 1 without torchrun) and its device."""
 
@@ -103,11 +143,12 @@ class Ranks:
         return out
 
 
-def start_ranks() -> Ranks:
+def start_ranks(device: str = "cpu") -> Ranks:
     """Join the process group when torchrun started this process (``RANK``, ``WORLD_SIZE``
-    and ``LOCAL_RANK`` set): NCCL on GPU ``LOCAL_RANK`` where CUDA is available, else gloo."""
+    and ``LOCAL_RANK`` set): NCCL on GPU ``LOCAL_RANK`` where CUDA is available, else gloo.
+    A single process trains on ``device``."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return Ranks()
+        return Ranks(device=torch.device(device))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
         device = torch.device("cuda", local_rank)
@@ -178,33 +219,20 @@ def pooled_ls(images: list[np.ndarray]) -> np.ndarray:
     return solve_ls(total)
 
 
-def _batch(
-    data: PixelSet, idx: np.ndarray, device: torch.device | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(data.features[idx].astype(np.float32)) / (1 << ACT_FRAC)
-    tensors = (
-        x,
-        torch.from_numpy(data.base[idx].astype(np.float32)),
-        torch.from_numpy(data.target[idx].astype(np.float32)),
-    )
-    return tensors if device is None or device.type == "cpu" else tuple(t.to(device) for t in tensors)
-
-
 @torch.no_grad()
-def evaluate(model: MixtureMLP, data: PixelSet, batch: int = 65536) -> float:
+def evaluate(model: MixtureMLP, data: PixelTensors, batch: int = 65536) -> float:
     """Float-model NLL in bits per subpixel over all of ``data``."""
     total = 0.0
-    device = next(model.parameters()).device
     for a in range(0, len(data), batch):
-        x, base, target = _batch(data, np.arange(a, min(a + batch, len(data))), device)
+        x, base, target = data.batch(torch.arange(a, min(a + batch, len(data)), device=data.target.device))
         total += nll_bits(model(x), base, target).sum().item()
     return total / (3 * len(data))
 
 
 def fit(
     model: MixtureMLP,
-    train: PixelSet,
-    val: PixelSet,
+    train: PixelTensors,
+    val: PixelTensors | None,
     minutes: float,
     checkpoint: Path,
     lr: float = 2e-3,
@@ -252,13 +280,13 @@ def fit(
             {
                 "minutes": round(elapsed / 60, 2),
                 "step": step,
-                "train_bpsp": round(running, 4),
+                "train_bpsp": round(float(running), 4),
                 "val_bpsp": evaluate(model, val),
                 "pixels_per_s": round(speed),
             }
         )
         log(
-            f"{elapsed / 60:6.1f} min  step {step:7d}  train {running:.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
+            f"{elapsed / 60:6.1f} min  step {step:7d}  train {float(running):.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
             f"  ({speed:,.0f} pixels/s)"
         )
         with atomic_output(checkpoint, overwrite=True) as tmp:
@@ -287,16 +315,17 @@ def fit(
     while (elapsed := ranks.follow_rank0(time.time() - start)) < budget:
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
-        x, base, target = _batch(train, rng.integers(0, len(train), batch), ranks.device)
+        x, base, target = train.batch(torch.from_numpy(rng.integers(0, len(train), batch)).to(ranks.device))
         loss = nll_bits(trained(x), base, target).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        # kept on the device: no step waits for the GPU, only the progress bar every 20th
+        running = loss.detach() if running is None else 0.98 * running + 0.02 * loss.detach()
         if step % 20 == 0:
             bar.update(round(elapsed) - bar.n)
-            bar.set_postfix(step=step, bpsp=f"{running:.4f}")
+            bar.set_postfix(step=step, bpsp=f"{float(running):.4f}")
         if ranks.main and time.time() - last_eval > eval_every_s:
             last_eval = time.time()
             save_point(time.time() - start)
@@ -348,55 +377,55 @@ def float_state(intmodel: IntegerModel, context: int | None = None) -> dict[str,
     return state
 
 
-def load_training_images(paths: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
-    """(train images, validation images, train names, validation names) from folders/.npy files."""
+def widen(state: dict[str, torch.Tensor], hidden: tuple[int, ...], seed: int = 0) -> dict[str, torch.Tensor]:
+    """``state`` of a ``MixtureMLP`` with hidden layers grown to the widths ``hidden``,
+    computing exactly what it did: each new unit gets small random input weights and zero
+    weights into the next layer. The weights out of new units learn from the first step,
+    all other new weights from the second."""
+    names = sorted(k[: -len(".weight")] for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+    if len(names) != len(hidden):
+        raise ValueError(f"a model of {len(names)} hidden layers cannot grow into {len(hidden)}")
+    grown = dict(state)
+    generator = torch.Generator().manual_seed(seed)
+    n_in = state[f"{names[0]}.weight"].shape[1]
+    for name, width in zip(names + ["out"], list(hidden) + [state["out.weight"].shape[0]]):
+        w, b = state[f"{name}.weight"], state[f"{name}.bias"]
+        if width < w.shape[0]:
+            raise ValueError(f"{name} has {w.shape[0]} units: it cannot shrink to {width}")
+        new_w = torch.zeros(width, n_in)
+        new_w[: w.shape[0], : w.shape[1]] = w  # old units read no new input
+        if width > w.shape[0]:
+            new_w[w.shape[0] :] = torch.randn(width - w.shape[0], n_in, generator=generator) * (0.1 / math.sqrt(n_in))
+        grown[f"{name}.weight"], grown[f"{name}.bias"] = new_w, torch.cat([b, torch.zeros(width - b.shape[0])])
+        n_in = width
+    return grown
+
+
+def load_training_images(
+    paths: list[str], val_paths: list[str] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
+    """(train images, validation images, train names, validation names) from folders/.npy
+    files: validation carved from ``paths`` (``split``), or all of ``val_paths`` where given."""
     names, images = load_images(paths)
+    if val_paths:
+        val_names, val_images = load_images(val_paths)
+        return images, val_images, names, val_names
     train_names, val_names = split(names)
     by_name = dict(zip(names, images))
     return [by_name[n] for n in train_names], [by_name[n] for n in val_names], train_names, val_names
 
 
-def train_main(
-    paths: list[str],
-    out: Path,
-    minutes: float,
-    hidden: tuple[int, ...] = (128, 128),
-    components: int = 6,
-    keep: float = 0.5,
-    per_image_ls: bool = True,
-    init: Path | None = None,
-    lr: float = 2e-3,
-    seed: int = 0,
-    threads: int = 2,
-    eval_every_s: float = 300.0,
-    log=print,
-    context: int = DEFAULT_CONTEXT,
-) -> dict:
+def train_main(paths: list[str], out: Path, settings: Settings, val_paths: list[str] | None = None, log=print) -> dict:
     """Full pipeline: data, fit, export to ``out`` (.npz) plus ``out.with_suffix('.json')`` report.
 
-    Started by torchrun, every process runs this (see the module docstring): rank 0 writes
-    the files, every rank returns rank 0's report, and the other ranks print nothing on
-    stdout. The report lists every rank's weights digest (``rank_weights_sha256``).
+    Validation is carved from ``paths`` unless ``val_paths`` names it. Started by torchrun,
+    every process runs this (see the module docstring): rank 0 writes the files, every rank
+    returns rank 0's report, and the other ranks print nothing on stdout. The report lists
+    every rank's weights digest (``rank_weights_sha256``).
     """
-    ranks = start_ranks()
+    ranks = start_ranks(settings.device)
     try:
-        return _train(
-            paths,
-            out,
-            minutes,
-            hidden,
-            components,
-            keep,
-            per_image_ls,
-            init,
-            lr,
-            seed,
-            threads,
-            eval_every_s,
-            log,
-            ranks,
-            context,
-        )
+        return _train(paths, val_paths, out, settings, log, ranks)
     finally:
         if ranks.distributed:
             # every rank past its last collective before any leaves the group: a rank that
@@ -406,52 +435,51 @@ def train_main(
             dist.destroy_process_group()
 
 
-def _train(
-    paths,
-    out,
-    minutes,
-    hidden,
-    components,
-    keep,
-    per_image_ls,
-    init,
-    lr,
-    seed,
-    threads,
-    eval_every_s,
-    log,
-    ranks: Ranks,
-    context: int,
-) -> dict:
+def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: Settings, log, ranks: Ranks) -> dict:
     if not ranks.main:
         log = lambda *_: None  # noqa: E731
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - e.g. the command line's closing line
-    torch.set_num_threads(threads)
+    torch.set_num_threads(settings.threads)
     t0 = time.time()
-    train_imgs, val_imgs, train_names, val_names = load_training_images(paths)
+    train_imgs, val_imgs, train_names, val_names = load_training_images(paths, val_paths)
     log(
         f"{len(train_imgs)} training images, {len(val_imgs)} validation images"
-        + (f", {ranks.world} processes on {ranks.device.type}" if ranks.distributed else "")
+        + (f", {ranks.world} processes on {ranks.device.type}" if ranks.distributed else f" on {ranks.device.type}")
     )
     default = pooled_ls(train_imgs[:: max(1, len(train_imgs) // 50)])
-    coefs = None if per_image_ls else default
+    coefs = None if settings.per_image_ls else default
     jobs = max(1, (os.cpu_count() or 1) // ranks.local_world)
+    seed, context = settings.seed, settings.context
     # each rank keeps its own random pixels of every image (rank 0 those of one process)
-    train = build_pixels(train_imgs, coefs, keep, seed + ranks.rank * 10**9, jobs=jobs, context=context)
+    pixels = build_pixels(train_imgs, coefs, settings.keep, seed + ranks.rank * 10**9, jobs=jobs, context=context)
     val = build_pixels(val_imgs, coefs, 1.0, seed + 10**6, jobs=jobs, context=context) if ranks.main else None
     log(
-        f"{len(train):,} training pixels{' per process' if ranks.world > 1 else ''}, "
+        f"{len(pixels):,} training pixels{' per process' if ranks.world > 1 else ''}, "
         f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)"
     )
-    model = MixtureMLP(n_features(context), hidden, components)
-    if init is not None and Path(init).suffix == ".npz":  # a shipped or exported integer model
-        model.load_state_dict(float_state(IntegerModel.load(init), context))
-    elif init is not None:
-        model.load_state_dict(torch.load(init, weights_only=False, map_location="cpu")["model"])
+    model = MixtureMLP(n_features(context), settings.hidden, settings.components)
+    init = settings.init
+    if init is not None:  # a shipped or exported integer model, or a checkpoint; grown to --hidden
+        state = (
+            float_state(IntegerModel.load(init), context)
+            if Path(init).suffix == ".npz"
+            else torch.load(init, weights_only=False, map_location="cpu")["model"]
+        )
+        model.load_state_dict(widen(state, settings.hidden, seed))
     model.to(ranks.device)
     checkpoint = out.with_suffix(".ckpt")
     curve = fit(
-        model, train, val, minutes, checkpoint, lr=lr, seed=seed, eval_every_s=eval_every_s, log=log, ranks=ranks
+        model,
+        PixelTensors.on(pixels, ranks.device),
+        PixelTensors.on(val, ranks.device) if val is not None else None,
+        settings.minutes,
+        checkpoint,
+        lr=settings.lr,
+        batch=settings.batch,
+        seed=seed,
+        eval_every_s=settings.eval_every_s,
+        log=log,
+        ranks=ranks,
     )
     digests = ranks.gather(weights_digest(model))
     if not ranks.main:
@@ -462,19 +490,22 @@ def _train(
         "architecture": {
             "context": context,
             "features": n_features(context),
-            "hidden": list(hidden),
-            "components": components,
+            "hidden": list(settings.hidden),
+            "components": settings.components,
             "ls_coefs": LS_TOTAL,
         },
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_images": len(train_imgs),
         "val_images": val_names,
-        "train_pixels": len(train),
-        "per_image_ls": per_image_ls,
-        "minutes": minutes,
+        "train_pixels": len(pixels),
+        "per_image_ls": settings.per_image_ls,
+        "minutes": settings.minutes,
+        "batch": settings.batch,
+        "lr": settings.lr,
         "steps": curve[-1]["step"],
         "processes": ranks.world,
         "device": ranks.device.type,
+        "device_name": torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else None,
         "pixels_per_s": curve[-1].get("pixels_per_s"),
         "rank_weights_sha256": digests,
         "wall_s": round(time.time() - t0),

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One training stretch on a lent GPU machine, run from the repository root there:
+#   bash neuralzip/training/gpu_stretch.sh MINUTES
+# Three trainings share the GPU, each MINUTES of optimisation after its data preparation:
+#   photo-128  the shipped photo architecture, from the float64 photo weights 265c3c51
+#   photo-256  hidden layers widened to 256,256 from the same weights (training.train.widen)
+#   cifar10    the cifar10 architecture, from the float64 cifar10 weights b2b986c5
+# It needs, carried beside the working tree (git ignores both folders):
+#   .gpu/data                  python -m neuralzip.training.carry .gpu/data --area 0.42 ../shared/data/train/*
+#   .gpu/cifar10/train_x.npy.xz   xz -9e of ../shared/data/cifar10/train_x.npy
+#   .whl                       a constriction wheel for the machine's Python, where it has none
+# and writes $OUT/runs.tgz (each run's .npz, .json, .ckpt and log), refreshed every 45 s so
+# that a run stopped at its time limit still brings its last checkpoints back.
+# DEVICE (default cuda) and DATA (default .gpu/data) change where and on what it trains.
+set -u
+minutes=${1:-6}
+device=${DEVICE:-cuda}
+data=${DATA:-.gpu/data}
+python3 -c "import constriction" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile \
+    --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+python3 setup.py -q build_ext --inplace >/tmp/build.log 2>&1 || { tail -30 /tmp/build.log; exit 1; }
+runs=/tmp/runs
+rm -rf $runs /tmp/cifar10 && mkdir -p $runs /tmp/cifar10
+python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('.gpu/cifar10/train_x.npy.xz'), open('/tmp/cifar10/train_x.npy', 'wb'))" || exit 1
+common=(--context 2 --keep 1 --device "$device" --minutes "$minutes" --eval-every 60 --threads 4)
+train() {
+    local name=$1
+    shift
+    python3 -m neuralzip train "$@" "${common[@]}" --out $runs/$name.npz >$runs/$name.log 2>&1
+}
+train photo-128 "$data/train" --val "$data/val" --init weights/photo-265c3c51.npz --lr 1e-3 --batch 32768 &
+train photo-256 "$data/train" --val "$data/val" --init weights/photo-265c3c51.npz --hidden 256,256 --lr 1e-3 --batch 32768 &
+train cifar10 /tmp/cifar10/train_x.npy --global-ls --init weights/cifar10-b2b986c5.npz --lr 5e-4 --batch 8192 &
+trainings=$(jobs -p)
+(while sleep 45; do
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >>$runs/gpu.log 2>/dev/null
+    tar czf /tmp/runs.tgz -C /tmp runs && mv /tmp/runs.tgz "$OUT/runs.tgz"; done) &
+keeper=$!
+for pid in $trainings; do wait "$pid"; done
+kill $keeper
+tar czf "$OUT/runs.tgz" -C /tmp runs
+tail -n 4 $runs/*.log
