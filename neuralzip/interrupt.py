@@ -24,7 +24,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-EXITS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+EXITS: dict[int, tuple[str, int]] = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
 
 _state = threading.local()  # only the main thread's is used: signal handlers run there
 _pending: list[int] = []  # a signal held by deferred()

@@ -33,6 +33,7 @@ class NeuralzipImageFile(ImageFile.ImageFile):
     format_description = "neuralzip learned lossless image"
 
     def _open(self) -> None:
+        assert self.fp is not None  # Pillow opens the file before it calls _open
         prefix = b""
         while True:  # read as much as the header takes; a damaged file says why (FormatError)
             more = self.fp.read(max(4096, len(prefix)))
@@ -49,13 +50,16 @@ class NeuralzipImageFile(ImageFile.ImageFile):
         if header.metadata:
             self.info.update(header.metadata.pil_info())
         self.fp.seek(0)
-        self.tile = [(_DECODER, (0, 0, header.width, header.height), 0, ())]
+        # a plain tuple, which every supported Pillow takes (ImageFile._Tile, the named tuple that
+        # Pillow's types ask for, is not in Pillow 10)
+        self.tile = [(_DECODER, (0, 0, header.width, header.height), 0, ())]  # type: ignore[list-item]
 
 
 class _Decoder(ImageFile.PyDecoder):
     _pulls_fd = True
 
-    def decode(self, buffer: bytes) -> tuple[int, int]:
+    def decode(self, buffer: Image.DecoderInput) -> tuple[int, int]:
+        assert self.fd is not None  # _pulls_fd: Pillow hands the decoder the file
         self.set_as_raw(api.decompress(self.fd.read()).tobytes())
         return -1, 0
 
