@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .atomic import OutputExists, check_writable, write_atomically
 from .core.kernel import THREADS_ENV
 from .interrupt import deferred
-from .jobs import STDIO, Job, Outcome, Task, UserError, error_message, unique_outputs
+from .jobs import STDIO, File, Job, Outcome, Task, UserError, error_message, unique_outputs
 from .urls import URL_NEEDS_CLUSTER, Url, is_url, plan_urls
 
 
@@ -92,6 +92,13 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def _local(file: File) -> Path:
+    """A file of a plan without URLs, which is a ``Path`` (``run`` refuses a ``Url``; the
+    workers of ``--cluster`` write those themselves)."""
+    assert isinstance(file, Path), f"{file!r} is not a local file"
+    return file
+
+
 def writable_jobs(jobs: list[Job], errors: list[str], force: bool) -> tuple[list[Job], list[str]]:
     """(the jobs whose output may be written, failure lines): ``errors`` and every job whose
     output exists (without ``force``), each reported on stderr now."""
@@ -100,7 +107,7 @@ def writable_jobs(jobs: list[Job], errors: list[str], force: bool) -> tuple[list
     for job in jobs:
         try:
             if job.target is not None:
-                check_writable(job.target, force)
+                check_writable(_local(job.target), force)
             ready.append(job)
         except OutputExists as exc:
             failures.append(f"{job.source_name}: {error_message(exc)}")
@@ -138,8 +145,9 @@ def _write(job: Job, data: bytes, force: bool) -> str | None:
         if job.target is None:
             write_stdout(data)
         else:
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(job.target, data, overwrite=force)
+            target = _local(job.target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(target, data, overwrite=force)
     except StdoutError as exc:
         return str(exc)
     except OSError as exc:

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -41,8 +41,11 @@ from .atomic import OutputExists
 from .batch import _attempt, _write, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
-from .jobs import Job, Task, UserError, error_message
+from .jobs import File, Job, Task, UserError, error_message
 from .urls import Url
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 LOCAL = "local"
 INSTALL_HINT = "--cluster needs Dask distributed, which is not installed: pip install 'neuralzip[cluster]'"
@@ -108,26 +111,26 @@ def _write_url(target: Url, data: bytes, force: bool) -> str | None:
     return None
 
 
-def _convert_url(task: Task, job: Job, force: bool) -> tuple[Job, str | None, bytes, str]:
-    """(job, error line or None, output bytes, summary) of one ``Url`` job on a worker; an
+def _convert_url(task: Task, source: Url, target: Url, force: bool) -> tuple[str | None, bytes, str]:
+    """(error line or None, output bytes, summary) of one ``Url`` job on a worker; an
     existing output is refused before its input is read."""
     if not force:
         try:
-            if job.target.fs()[0].exists(job.target.fs()[1]):
-                return job, _exists_error(job.target), b"", ""
+            if target.fs()[0].exists(target.fs()[1]):
+                return _exists_error(target), b"", ""
         except OSError as exc:
-            return job, error_message(exc), b"", ""
-    source = _Source(job.source)
+            return error_message(exc), b"", ""
+    file = _Source(source)
     try:
-        _, outcome = _attempt(task, Job(source, job.target))
+        _, outcome = _attempt(task, Job(file, target))
     finally:
-        source.close()
+        file.close()
     if outcome.error is None:
-        outcome.error = _write_url(job.target, outcome.data, force)
-    return job, outcome.error, outcome.data, outcome.summary
+        outcome.error = _write_url(target, outcome.data, force)
+    return outcome.error, outcome.data, outcome.summary
 
 
-def _holds(target: Path, data: bytes) -> bool:
+def _holds(target: File, data: bytes) -> bool:
     """Whether the local file ``target`` already holds exactly ``data``. The client checked
     before submitting that no output existed (without --force), so such a file was written
     in this run by an earlier attempt of the same task, which Dask reran after its worker
@@ -150,10 +153,10 @@ class FileResult:
     subpixels: int = 0
 
 
-def _nz_side(job: Job, data: bytes) -> tuple[int, int]:
-    """(bytes, subpixels) of the .nz side of a conversion: its output or its input."""
+def _nz_side(source: File, data: bytes) -> tuple[int, int]:
+    """(bytes, subpixels) of the .nz side of a conversion: its output ``data`` or its input."""
     try:
-        nz = data if data[: len(MAGIC)] == MAGIC else job.source.read_bytes()
+        nz = data if data[: len(MAGIC)] == MAGIC else source.read_bytes()
         header = Header.unpack(nz)[0]
     except (OSError, FormatError, UserError):
         return 0, 0
@@ -164,21 +167,23 @@ def convert(task: Task, jobs: list[Job], force: bool) -> list[FileResult]:
     """Run on a worker: convert ``jobs`` with ``task`` and write each output atomically."""
     results = []
     for job in jobs:
-        if isinstance(job.source, Url):
-            job, error, data, line = _convert_url(task, job, force)
+        source, target = job.source, job.target
+        assert source is not None and target is not None, "run refuses stdin and stdout"
+        if isinstance(source, Url) and isinstance(target, Url):
+            error, data, line = _convert_url(task, source, target, force)
         else:
             job, outcome = _attempt(task, job)
-            if outcome.error is None and not (not force and _holds(job.target, outcome.data)):
+            if outcome.error is None and not (not force and _holds(target, outcome.data)):
                 outcome.error = _write(job, outcome.data, force)
             error, data, line = outcome.error, outcome.data, outcome.summary
         if error is not None:
             results.append(FileResult(error=error))
             continue
         try:
-            size = job.source.stat().st_size
+            size = source.stat().st_size
         except OSError:
             size = 0
-        results.append(FileResult(line, None, size, len(data), *_nz_side(job, data)))
+        results.append(FileResult(line, None, size, len(data), *_nz_side(source, data)))
     return results
 
 
@@ -216,7 +221,7 @@ def _distributed():
 
 
 @contextlib.contextmanager
-def connect(address: str, workers: int) -> Iterator[distributed.Client]:  # noqa: F821
+def connect(address: str, workers: int) -> Iterator[Client]:
     """A Dask client of the scheduler at ``address``, or of a new ``LocalCluster`` of
     ``workers`` one-thread processes for ``local``; closed (the local cluster stopped) at
     the end. Raises UserError if Dask is missing or the scheduler cannot be reached."""
@@ -253,6 +258,7 @@ def tasks(jobs: list[Job], workers: int) -> list[list[Job]]:
     group: list[Job] = []
     size = 0
     for job in jobs:
+        assert job.source is not None, "run refuses stdin"
         try:
             n = job.source.stat().st_size
         except OSError:

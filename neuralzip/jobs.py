@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol, overload
 
 from PIL import Image, UnidentifiedImageError
 
@@ -23,6 +22,10 @@ class UserError(Exception):
     """A problem with the user's input, reported as one line."""
 
 
+@overload
+def error_message(exc: OutputExists) -> str: ...
+@overload
+def error_message(exc: BaseException) -> str | None: ...
 def error_message(exc: BaseException) -> str | None:
     """The one-line report of an expected failure; None for anything else (a bug)."""
     if isinstance(exc, OutputExists):
@@ -42,12 +45,36 @@ def error_message(exc: BaseException) -> str | None:
     return None
 
 
+class Stat(Protocol):
+    """What jobs read of a file's ``stat()``."""
+
+    @property
+    def st_size(self) -> int: ...
+
+
+class File(Protocol):
+    """A job's input or output, as far as jobs and tasks use it: a local ``Path``, or a
+    ``urls.Url`` (an fsspec URL) of a plan that names URLs."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def suffix(self) -> str: ...
+
+    def open(self, mode: str) -> IO[Any]: ...
+
+    def stat(self) -> Stat: ...
+
+    def read_bytes(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Job:
     """One file to convert; a ``source`` or ``target`` of None is stdin or stdout."""
 
-    source: Path | None
-    target: Path | None
+    source: File | None
+    target: File | None
 
     @property
     def source_name(self) -> str:

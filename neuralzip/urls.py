@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
+from typing import TypeGuard
 
 from .jobs import STDIO, Job, UserError, unique_outputs
 
@@ -19,7 +20,7 @@ URL_NEEDS_CLUSTER = "URLs are read and written by the workers of --cluster only 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # two letters or more: not a drive letter
 
 
-def is_url(path: str | os.PathLike | None) -> bool:
+def is_url(path: str | os.PathLike | None) -> TypeGuard[str]:
     """Whether a command-line path is an fsspec URL (``scheme://...``), not a local path."""
     return isinstance(path, str) and "://" in path and bool(_SCHEME.match(path))
 
