@@ -21,6 +21,7 @@ T = TypeVar("T")
 MIB = 1 << 20
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+_malloc_trim: Callable[[int], int] | None
 try:
     _malloc_trim = ctypes.CDLL(None).malloc_trim
 except (AttributeError, OSError, TypeError):  # not glibc
@@ -28,7 +29,10 @@ except (AttributeError, OSError, TypeError):  # not glibc
 
 
 def _status_kib(field: str) -> int:
-    return int(re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.M).group(1))
+    found = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.M)
+    if found is None:
+        raise LookupError(f"{_STATUS} has no {field}")
+    return int(found.group(1))
 
 
 def _reset_rss_peak() -> bool:
@@ -38,7 +42,7 @@ def _reset_rss_peak() -> bool:
     try:
         _CLEAR_REFS.write_text("5")
         return _status_kib("VmHWM") > 0
-    except (OSError, AttributeError):
+    except (OSError, LookupError):
         return False
 
 

@@ -186,7 +186,7 @@ def _relative(ax, results: Results, ranked: list[tuple[str, Totals]], colors: di
     reference = {r.image: r.bpsp for r in results.records_of(REFERENCE) if r.bpsp}
     if not reference:
         return False
-    images = sorted(reference, key=reference.get)
+    images = sorted(reference, key=reference.__getitem__)
     many = len(images) > MANY_IMAGES
     for name, _ in ranked:
         ratios = {

@@ -15,12 +15,13 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .codecs import BenchCodec
 from .memory import method as memory_method
 from .runner import Record
 
+T = TypeVar("T")
 FORMAT = 1
 VERSIONED = ["neuralzip", "numpy", "imagecodecs", "pillow", "constriction", "matplotlib"]
 
@@ -67,10 +68,25 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def _measured(value: T | None) -> T:
+    """A measurement that a coded record holds: ``measure`` sets ``bytes`` together with the
+    encode's seconds, and ``decode_s`` when the decode succeeds."""
+    if value is None:
+        raise TypeError("a coded record lacks a measurement")
+    return value
+
+
+def _peak(values: list[float | None]) -> float | None:
+    """The largest of ``values`` (0.0 of none); None where a record lacks it (one read from a
+    results file without it)."""
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else max(known, default=0.0)
+
+
 @dataclass
 class Totals:
     """A codec over all its images: bytes and subpixels summed, rates in bpsp, seconds summed,
-    memory the largest peak (MiB). Rates that some image lacks are None."""
+    memory the largest peak (MiB). Rates and peaks that some image lacks are None."""
 
     images: int
     errors: int
@@ -80,8 +96,8 @@ class Totals:
     nll_bits: float | None
     encode_s: float
     decode_s: float
-    encode_mib: float
-    decode_mib: float
+    encode_mib: float | None
+    decode_mib: float | None
 
     @classmethod
     def of(cls, records: list[Record]) -> Totals:
@@ -96,13 +112,13 @@ class Totals:
             images=len(records),
             errors=sum(r.error is not None for r in records),
             subpixels=sum(r.subpixels for r in coded),
-            bytes=sum(r.bytes for r in coded),
+            bytes=sum(_measured(r.bytes) for r in coded),
             header_bytes=total("header_bytes"),
             nll_bits=total("nll_bits"),
-            encode_s=sum(r.encode_s for r in coded),
-            decode_s=sum(r.decode_s for r in timed),
-            encode_mib=max((r.encode_mib for r in coded), default=0.0),
-            decode_mib=max((r.decode_mib for r in timed), default=0.0),
+            encode_s=sum(_measured(r.encode_s) for r in coded),
+            decode_s=sum(_measured(r.decode_s) for r in timed),
+            encode_mib=_peak([r.encode_mib for r in coded]),
+            decode_mib=_peak([r.decode_mib for r in timed]),
         )
 
     def _rate(self, bits: float | None) -> float | None:
