@@ -59,14 +59,14 @@ def _source_depth(image: Image.Image) -> tuple[int, str] | None:
     return (int(wide.group(1)) if wide else 8), rawmode.split(";")[0]
 
 
-def _key_in_8_bits(image: Image.Image) -> Image.Image:
+def _key_in_8_bits(image: Image.Image, raw: tuple[str, str, object] | None) -> Image.Image:
     """``image``, or for a 2- or 4-bit grey PNG with a colour key a copy whose key is in
     the 8-bit units of its pixels. Pillow opens those (raw mode ``L;2``, ``L;4``) as L,
     scaling each sample to 0..255 (times 85, 17), but leaves ``info["transparency"]`` in
     the file's units, so its ``convert("LA")`` would find no pixel of the key colour. As
     libpng does, the bits of the key above the depth are ignored and the rest scaled like
-    the samples. Must be called before the pixels are loaded (the raw mode is gone then)."""
-    raw = _raw_mode(image)
+    the samples. ``raw`` is ``_raw_mode`` of the file's image before its pixels were
+    loaded (the raw mode is gone then)."""
     packed = re.fullmatch(r"L;([124])", raw[1]) if raw is not None and image.mode == "L" else None
     key = image.info.get("transparency")
     if packed is None or not isinstance(key, int):
@@ -82,7 +82,7 @@ def _frames(image: Image.Image) -> int:
     return int(getattr(image, "n_frames", 1))
 
 
-def to_array(image: ImageLike) -> np.ndarray:
+def to_array(image: ImageLike, *, header: Image.Image | None = None) -> np.ndarray:
     """The pixels neuralzip codes for ``image``, uint8 (H, W) or (H, W, C).
 
     PIL images in modes L, LA, RGB and RGBA give their pixels; palette images (P, PA) the
@@ -94,24 +94,26 @@ def to_array(image: ImageLike) -> np.ndarray:
     images whose file has more than 8 bits per sample (16-bit PNG, TIFF, PPM: Pillow would
     hand over their high bytes only); animated and multi-page images (GIF, APNG, TIFF,
     ...: one frame would be coded, the others lost). The bit depth is read off an image as
-    ``PIL.Image.open`` returns it, before its pixels are loaded. Arrays pass through
+    ``PIL.Image.open`` returns it, before its pixels are loaded, or where they are loaded
+    already off ``header``: the same file opened again, not loaded. Arrays pass through
     unchanged (``Codec.encode`` checks them).
     """
     if not isinstance(image, Image.Image):
         return np.asarray(image)
+    source = image if header is None else header
     frames = _frames(image)
     if frames > 1:
         raise UnsupportedImage(
             f"animated or multi-page image ({frames} frames): neuralzip codes single "
             "images only (save each frame as its own file)"
         )
-    depth = _source_depth(image)
+    depth = _source_depth(source)
     if depth is not None and depth[0] > 8 and image.mode in CODED_MODES + PALETTE_MODES:
         raise UnsupportedImage(
             f"{depth[0]}-bit {depth[1]} image: neuralzip codes 8-bit images only (coding it would drop the low bits)"
         )
     if image.mode in PALETTE_MODES or (image.mode in KEYED_MODES and "transparency" in image.info):
-        image = _key_in_8_bits(image)
+        image = _key_in_8_bits(image, _raw_mode(source))
         with_alpha = np.asarray(image.convert(KEYED_MODES.get(image.mode, "RGBA")))
         if (with_alpha[:, :, -1] != 255).any():
             return with_alpha
