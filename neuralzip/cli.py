@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, BinaryIO, cast
 
 import click
 import numpy as np
@@ -32,7 +33,7 @@ from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
 from .core.container import MAGIC, FormatError, Header, Truncated
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
 from .images import IMAGE_SUFFIXES
-from .jobs import STDIO, Job, Task, UserError, error_message
+from .jobs import STDIO, File, Job, Task, UserError, error_message
 from .urls import is_url
 
 EXIT_ERROR = 1
@@ -134,7 +135,7 @@ def _read_image_stdin(max_pixels: int) -> bytes:
     raise UserError(f"standard input is longer than any image of --max-pixels {max_pixels} pixels could be")
 
 
-def _stdin() -> io.BufferedIOBase:
+def _stdin() -> BinaryIO:
     if sys.stdin is None:
         raise UserError("standard input is closed")
     return sys.stdin.buffer
@@ -144,7 +145,7 @@ _CHUNK = 1 << 16
 
 
 def _read_nz(
-    source: Path | None, max_pixels: int | None = None, keep_payload: bool = True
+    source: File | None, max_pixels: int | None = None, keep_payload: bool = True
 ) -> tuple[tuple[Header, int], bytes, int]:
     """((header, offset of the payload), the file's bytes, its length) of a .nz file or of
     stdin (None), its header read and checked before the rest: two bytes refuse a stream
@@ -185,16 +186,16 @@ def _read_nz(
         total = len(data)
         if not keep_payload:
             del data[offset:]
-        sized = not keep_payload and source is not None and source.is_file()
-        if sized:  # a file's size says how long it is: the payload is not read
-            total = source.stat().st_size
-        while not sized and total <= offset + header.payload_length:  # a byte past the end tells a longer file
-            chunk = stream.read(min(max(_CHUNK, total), offset + header.payload_length + 1 - total))
-            if not chunk:
-                break
-            total += len(chunk)
-            if keep_payload:
-                data += chunk
+        if not keep_payload and isinstance(source, Path) and source.is_file():
+            total = source.stat().st_size  # a file's size says how long it is: the payload is not read
+        else:
+            while total <= offset + header.payload_length:  # a byte past the end tells a longer file
+                chunk = stream.read(min(max(_CHUNK, total), offset + header.payload_length + 1 - total))
+                if not chunk:
+                    break
+                total += len(chunk)
+                if keep_payload:
+                    data += chunk
     if total < offset + header.payload_length:
         raise FormatError(f"file is truncated (payload {total - offset} bytes, header says {header.payload_length})")
     if total > offset + header.payload_length:
@@ -213,7 +214,10 @@ def _compress_task(
 ) -> tuple[bytes, str]:
     """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
     refused from its header, before its pixels are decoded."""
-    source = io.BytesIO(_read_image_stdin(max_pixels)) if job.source is None else job.source
+    if job.source is None:
+        source: Path | IO[bytes] = io.BytesIO(_read_image_stdin(max_pixels))
+    else:  # a Path, or on a --cluster worker a cluster._Source: an open file object, which Pillow reads as such
+        source = job.source if isinstance(job.source, Path) else cast("IO[bytes]", job.source)
     image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(
@@ -237,7 +241,7 @@ OUTPUT_FORMATS = {
 }
 
 
-def _output_format(target: Path | None) -> tuple[str, set[str]]:
+def _output_format(target: File | None) -> tuple[str, set[str]]:
     """(Pillow format, modes it writes losslessly) of an output path (PNG for stdout or a
     path without a suffix); UserError for any other suffix."""
     suffix = "" if target is None else target.suffix.lower()
@@ -491,7 +495,7 @@ def info(files: tuple[Path, ...]) -> None:
         lines = [
             f"file: {path}",
             f"model: {header.model_name} (weights {header.model_sha.hex()}"
-            + (f", registered model {header.model_number})" if header.version >= 4 else ")"),
+            + (f", registered model {header.model_number})" if header.written_version >= 4 else ")"),
             f"format version: {header.version}",
             f"mode: {mode.name} ({mode.colour_channels} colour channel{'s' * (mode.colour_channels > 1)} coded"
             f"{', alpha block' if mode.alpha else ''})",
