@@ -3,6 +3,7 @@ files and N x H x W x 3 ``.npy`` arrays, each image named by a string."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def read_rgb(name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def load_images(paths: list[str | Path]) -> tuple[list[str], list[np.ndarray]]:
+def load_images(paths: Sequence[str | Path]) -> tuple[list[str], list[np.ndarray]]:
     """(names, images) of every image under ``paths``."""
     names = [n for p in paths for n in list_images(p)]
     return names, [read_rgb(n) for n in names]
