@@ -7,8 +7,11 @@ mode's shape: (H, W) for L (so (H, W, 1) comes back as (H, W)), (H, W, C) otherw
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import re
+import struct
 import threading
 import warnings
 from collections.abc import Callable
@@ -128,25 +131,58 @@ def to_array(image: ImageLike, *, header: Image.Image | None = None) -> np.ndarr
 _PILLOW_LIMIT = threading.Lock()
 
 
+def _header_size(file: str | os.PathLike | IO[bytes]) -> tuple[int, int] | None:
+    """(width, height) in the header of an image file, read as ``Image.open`` reads it (by
+    the first registered plugin that accepts its first bytes and opens it) but without the
+    decompression-bomb check ``Image.open`` does afterwards, so that an image Pillow
+    refuses as over twice its limit can be named by its size while that check stays on.
+    None for a stream that cannot seek back, or where no plugin opens the file without
+    raising (WebP's and a few others check the size as they open it)."""
+    with contextlib.ExitStack() as stack:
+        fp: IO[bytes]
+        if isinstance(file, (str, os.PathLike)):
+            fp, name = stack.enter_context(builtins.open(file, "rb")), os.fspath(file)
+        else:
+            fp, name = file, ""
+        try:
+            fp.seek(0)
+        except (AttributeError, OSError):
+            return None
+        prefix = fp.read(16)
+        for format_id in Image.ID:
+            factory, accept = Image.OPEN[format_id]
+            accepted = accept is None or accept(prefix)
+            if isinstance(accepted, str) or not accepted:
+                continue
+            fp.seek(0)
+            try:
+                with factory(fp, name) as image:
+                    return image.size
+            except (SyntaxError, IndexError, TypeError, struct.error, Image.DecompressionBombError):
+                continue
+    return None
+
+
 def _open_within(file: str | os.PathLike | IO[bytes], max_pixels: int) -> Image.Image:
     """``Image.open`` with ``max_pixels`` as Pillow's decompression-bomb limit for this call
     only: the process-wide limit (``PIL.Image.MAX_IMAGE_PIXELS``) is ours just while
     Pillow reads the header, under a lock, and never off; the size is checked before any
-    pixel is decoded."""
+    pixel is decoded. Past twice the limit, which Pillow refuses before handing the image
+    over, the error names the size ``_header_size`` reads, or says "more than" twice it."""
+    limit = max(max_pixels, 1)
     with _PILLOW_LIMIT:
-        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max(max_pixels, 1)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
         try:
             with warnings.catch_warnings():  # between the limit and twice it Pillow warns; we refuse
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(file)
-        except Image.DecompressionBombError:  # over twice the limit: read its size alone to say so
-            Image.MAX_IMAGE_PIXELS = None  # for this header only, under the lock
-            if hasattr(file, "seek"):
-                file.seek(0)
-            with Image.open(file) as refused:
-                size = refused.size
-            check_pixels(*size, max_pixels, UnsupportedImage)
-            raise  # not reached: over twice the limit is over the limit
+        except Image.DecompressionBombError as exc:  # over twice the limit: named by its size where the header gives it
+            size = _header_size(file)
+            if size is not None:
+                check_pixels(*size, max_pixels, UnsupportedImage)
+            raise UnsupportedImage(
+                f"image of more than {2 * limit} pixels exceeds the limit of {max_pixels} pixels"
+            ) from exc
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     try:

@@ -3,13 +3,14 @@ array's shape before any copy, Pillow's decompression-bomb limit per call (never
 off for the process), a header read in time linear in its bytes, and a clear refusal of
 what is not a .nz file's bytes."""
 
+import io
 import threading
 import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, PngImagePlugin, features
 
 import neuralzip
 from neuralzip import api
@@ -65,6 +66,56 @@ def test_other_threads_keep_a_limit_while_one_reads(tmp_path, sample):
         stop.set()
         watcher.join()
     assert None not in seen
+
+
+def test_an_image_past_twice_the_limit_is_named_with_the_limit_on(tmp_path, monkeypatch, sample):
+    """Over twice the limit Pillow refuses the image before handing it over; its size, for
+    the error, is read again from the header with Pillow's limit still on."""
+    Image.fromarray(sample).save(tmp_path / "a.png")
+    height, width = sample.shape[:2]
+    seen = []
+    opener = PngImagePlugin.PngImageFile._open
+
+    def watching_open(self):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return opener(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "_open", watching_open)
+    before = Image.MAX_IMAGE_PIXELS
+    for source in (tmp_path / "a.png", io.BytesIO((tmp_path / "a.png").read_bytes())):
+        with pytest.raises(UnsupportedImage) as error:
+            api.read_image(source, max_pixels=1000)
+        assert str(error.value) == f"image of {width}x{height} pixels exceeds the limit of 1000 pixels"
+    assert seen == [1000] * 4 and Image.MAX_IMAGE_PIXELS == before
+
+
+class _OneWay(io.RawIOBase):
+    """A stream that cannot seek, as a pipe."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._data.readinto(buffer)
+
+
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow built without WebP")
+def test_past_twice_the_limit_without_a_size_to_name_the_error_says_more_than(tmp_path, sample):
+    """WebP's plugin checks the size itself as it opens, and a pipe cannot be read twice:
+    the error then says the image is over twice the limit, in the same one line."""
+    webp = io.BytesIO()
+    Image.fromarray(sample).save(webp, "WEBP", lossless=True)
+    png = io.BytesIO()
+    Image.fromarray(sample).save(png, "PNG")
+    before = Image.MAX_IMAGE_PIXELS
+    for source in (io.BytesIO(webp.getvalue()), _OneWay(png.getvalue())):
+        with pytest.raises(UnsupportedImage) as error:
+            api.read_image(source, max_pixels=1000)
+        assert str(error.value) == "image of more than 2000 pixels exceeds the limit of 1000 pixels"
+    assert Image.MAX_IMAGE_PIXELS == before
 
 
 def test_info_reads_a_long_header_in_linear_time(tmp_path, sample):
