@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import multiprocessing
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -574,6 +575,7 @@ def train(paths, out, val_paths, context, **options) -> None:
         init=Path(init) if init else None,
         eval_every_s=options.pop("eval_every"),
         context=context,
+        command=shlex.join(["neuralzip", *sys.argv[1:]]),
         **options,
     )
     report = train_main(list(paths), Path(out), settings, list(val_paths) or None, log=click.echo)

@@ -48,10 +48,15 @@ def test_training_lowers_nll_and_exports_an_exact_integer_model(tmp_path, sample
         r, c = divmod(i, 4)
         Image.fromarray(sample[r * 50 : r * 50 + 48, c * 60 : c * 60 + 56]).save(folder / f"crop{i:02d}.png")
     out = tmp_path / "m.npz"
-    settings = Settings(minutes=0.15, hidden=(16,), components=2, keep=1.0, threads=1, context=context)
+    settings = Settings(minutes=0.15, hidden=(16,), components=2, keep=1.0, threads=1, context=context,
+                        command="neuralzip train imgs")
     report = train_main([str(folder)], out, settings, log=lambda *_: None)
     curve = report["curve"]
     assert curve[-1]["val_bpsp"] < curve[0]["val_bpsp"] - 0.05  # it learned something
+    (stretch,) = report["stretches"]  # this run, as the manifest will record it
+    assert stretch["command"] == "neuralzip train imgs" and stretch["device"] == "cpu"
+    assert (stretch["from_step"], stretch["to_step"]) == (0, report["steps"])
+    assert (stretch["val_before"], stretch["val_after"]) == (curve[0]["val_bpsp"], curve[-1]["val_bpsp"])
     assert json.loads(out.with_suffix(".json").read_text())["steps"] == curve[-1]["step"]
     exported = IntegerModel.load(out)
     assert exported.context == context and report["architecture"]["features"] == n_features(context)

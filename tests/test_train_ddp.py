@@ -66,3 +66,6 @@ def test_two_processes_resume(tmp_path, crops):
     again = json.loads((tmp_path / "m.json").read_text())
     assert again["steps"] > report["steps"] and len(set(again["rank_weights_sha256"])) == 1
     assert again["curve"][: len(report["curve"])] == report["curve"]
+    first, second = again["stretches"]  # one record per run, each starting where the last ended
+    assert first == report["stretches"][0] and second["from_step"] == first["to_step"] == report["steps"]
+    assert second["val_before"] == first["val_after"] and second["processes"] == 2

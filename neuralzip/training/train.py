@@ -99,6 +99,17 @@ class Settings:
     eval_every_s: float = 300.0
     context: int = DEFAULT_CONTEXT
     device: str = "cpu"
+    command: str = ""  # the command line that started this stretch, kept in the training's history
+
+
+@dataclass
+class History:
+    """A training's learning curve (one point per evaluation) and its stretches (one record
+    per run that trained it: command, device, steps, minutes, wall time, validation before
+    and after), kept in the checkpoint across resumed runs."""
+
+    curve: list[dict]
+    stretches: list[dict]
 
 
 @dataclass
@@ -241,10 +252,14 @@ def fit(
     eval_every_s: float = 120.0,
     log=print,
     ranks: Ranks | None = None,
-) -> list[dict]:
-    """Adam with a cosine schedule over a wall-time budget; returns the learning curve.
+    command: str = "",
+    started: float | None = None,
+) -> History:
+    """Adam with a cosine schedule over a wall-time budget; returns the training's history,
+    this run (``command``, begun at ``started`` by ``time.time()``, data preparation
+    included) its last stretch.
 
-    Resumes from ``checkpoint`` if it exists (model, optimizer, elapsed time, curve).
+    Resumes from ``checkpoint`` if it exists (model, optimizer, elapsed time, history).
     With ``ranks`` of a torchrun job, trains data-parallel: ``train`` is this rank's own
     pixels, batches are drawn with a rank-seeded generator, and rank 0 alone evaluates on
     ``val`` (None elsewhere), logs and writes the checkpoint. Curve points after the start
@@ -258,7 +273,7 @@ def fit(
 
     rng = batch_rng(0)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    elapsed, curve, step = 0.0, [], 0
+    elapsed, curve, stretches, step = 0.0, [], [], 0
     state = ranks.from_rank0(
         torch.load(checkpoint, weights_only=False, map_location="cpu") if ranks.main and checkpoint.exists() else None
     )
@@ -266,6 +281,7 @@ def fit(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         elapsed, curve, step = state["elapsed"], state["curve"], state["step"]
+        stretches = state.get("stretches", [])
         rng = batch_rng(step)
         log(f"resumed at step {step}, {elapsed / 60:.1f} min")
     trained = model
@@ -289,6 +305,12 @@ def fit(
             f"{elapsed / 60:6.1f} min  step {step:7d}  train {float(running):.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
             f"  ({speed:,.0f} pixels/s)"
         )
+        stretches[-1].update(
+            to_step=step,
+            to_minutes=curve[-1]["minutes"],
+            val_after=curve[-1]["val_bpsp"],
+            wall_s=round(time.time() - run_started),
+        )
         with atomic_output(checkpoint, overwrite=True) as tmp:
             torch.save(
                 {
@@ -296,6 +318,7 @@ def fit(
                     "opt": opt.state_dict(),
                     "elapsed": elapsed,
                     "curve": curve,
+                    "stretches": stretches,
                     "step": step,
                 },
                 tmp,
@@ -307,6 +330,18 @@ def fit(
     if not curve and ranks.main:
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
+    if ranks.main:
+        stretches.append(
+            {
+                "command": command,
+                "device": torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else "cpu",
+                "processes": ranks.world,
+                "from_step": step,
+                "from_minutes": round(elapsed / 60, 2),
+                "val_before": curve[-1]["val_bpsp"],
+            }
+        )
+    run_started = time.time() if started is None else started
     bar = tqdm(
         total=round(budget), initial=round(elapsed), unit="s", desc="training", disable=None if ranks.main else True
     )
@@ -332,7 +367,7 @@ def fit(
     if ranks.main and running is not None and curve[-1]["step"] != step:  # the end of the budget
         save_point(time.time() - start)
     bar.close()
-    return curve
+    return History(curve, stretches)
 
 
 def export(model: MixtureMLP, default_coefs: np.ndarray, context: int = DEFAULT_CONTEXT) -> IntegerModel:
@@ -468,7 +503,7 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         model.load_state_dict(widen(state, settings.hidden, seed))
     model.to(ranks.device)
     checkpoint = out.with_suffix(".ckpt")
-    curve = fit(
+    history = fit(
         model,
         PixelTensors.on(pixels, ranks.device),
         PixelTensors.on(val, ranks.device) if val is not None else None,
@@ -480,7 +515,10 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         eval_every_s=settings.eval_every_s,
         log=log,
         ranks=ranks,
+        command=settings.command,
+        started=t0,
     )
+    curve = history.curve
     digests = ranks.gather(weights_digest(model))
     if not ranks.main:
         return ranks.from_rank0(None)
@@ -510,6 +548,7 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         "rank_weights_sha256": digests,
         "wall_s": round(time.time() - t0),
         "curve": curve,
+        "stretches": history.stretches,
         "val_bpsp_float": curve[-1]["val_bpsp"],
     }
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
