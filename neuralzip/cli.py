@@ -593,10 +593,15 @@ def train(paths, out, val_paths, context, **options) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="weights folder to publish into",
 )
-def publish(npz: Path, name: str, made_with: str, weights: Path) -> None:
+@click.option(
+    "--source",
+    is_flag=True,
+    help="record NPZ, unshipped, as what a shipped version is made from (e.g. quantized into int16)",
+)
+def publish(npz: Path, name: str, made_with: str, weights: Path, source: bool) -> None:
     """Ship a model that `neuralzip train` wrote: copy NPZ into the weights folder and write
     its manifest entry from the training report beside it (NPZ with .json), with real-file
-    bpsp measured on its validation images. No field is edited by hand."""
+    bpsp measured on its validation images (not for a --source). No field is edited by hand."""
     with _reported_errors():
         report_path = npz.with_suffix(".json")
         if not report_path.is_file():
@@ -604,7 +609,7 @@ def publish(npz: Path, name: str, made_with: str, weights: Path) -> None:
         report = json.loads(report_path.read_text())
         from .training.publish import publish as ship
 
-        entry = ship(npz, name, made_with, report, report.get("val_images"), weights)
+        entry = ship(npz, name, made_with, report, None if source else report.get("val_images"), weights, source)
         validation = entry.get("validation")
         click.echo(
             f"published {name} ({entry['sha256'][:8]}) into {weights}"

@@ -4,7 +4,9 @@ hands their weights to the codec (``codec``, ``codec_for_file``). Shipping new w
 
 A name's entry is its current weights; its ``retired`` list keeps every earlier version
 that a release shipped under that name, so the files they made still decode (a file
-carries the name and the first 4 bytes of its weights' sha256, ``ZooModel.tag``).
+carries the name and the first 4 bytes of its weights' sha256, ``ZooModel.tag``). Its
+``sources`` list holds weights that were never shipped but that shipped ones were made
+from (the float64 models that int16 ones are quantized from, with their training history).
 
 The weights folder is found at ``$NEURALZIP_WEIGHTS``, beside the package (a source
 checkout or editable install), or under ``<prefix>/share/neuralzip/weights``.
@@ -52,8 +54,14 @@ def versions(name: str) -> list[dict]:
     entries = manifest()
     if name not in entries:
         raise ModelNotFound(f"unknown model {name!r} (available: {', '.join(sorted(entries))})")
-    current = {k: v for k, v in entries[name].items() if k != "retired"}
+    current = {k: v for k, v in entries[name].items() if k not in ("retired", "sources")}
     return [current, *entries[name].get("retired", [])]
+
+
+def sources(name: str) -> list[dict]:
+    """Manifest entries of the unshipped weights that versions of ``name`` were made from."""
+    versions(name)  # an unknown name is named
+    return manifest()[name].get("sources", [])
 
 
 @functools.cache

@@ -49,3 +49,11 @@ def test_readme_speed_figures_match_speed_results():
     kodim01_decode = re.search(r"kodim01 decode in codec, effort \d \(default\)[^|]*\| ([\d.]+) s", speed).group(1)
     big_rss = re.search(r"compress` 4000x3000 photo, peak RSS \| (\d+) MB", speed).group(1)
     assert f"decodes in {kodim01_decode} s" in readme and f"at {big_rss} MB" in readme
+
+
+def test_the_package_version_is_the_one_pyproject_declares_and_the_changelog_heads():
+    import neuralzip
+
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert neuralzip.__version__ == declared
+    assert re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1) == declared

@@ -32,12 +32,14 @@ def test_format_md_example_is_the_encoders_output_and_decodes():
     assert np.array_equal(neuralzip.decompress(data), IMAGE)
 
 
-def test_the_version_1_2_and_4_examples_still_decode():
+def test_the_version_1_2_and_4_examples_and_the_model_5_one_still_decode():
     assert np.array_equal(neuralzip.decompress(VERSION_1_FILE), IMAGE)
     assert np.array_equal(neuralzip.decompress(VERSION_2_FILE), IMAGE)
     version_4 = _example_bytes()
     version_4 = version_4[:2] + b"\x04" + version_4[3:5] + b"\x03" + version_4[6:]  # registered model 3
     assert np.array_equal(neuralzip.decompress(version_4), IMAGE)
+    model_5 = _example_bytes()[:5] + b"\x05" + _example_bytes()[6:]  # photo fa1a1841, retired
+    assert np.array_equal(neuralzip.decompress(model_5), IMAGE)
 
 
 def _limits_table() -> list[tuple[str, str, str]]:

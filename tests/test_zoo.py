@@ -13,7 +13,7 @@ def _trained(name: str, entry: dict) -> dict:
     quantized from others (``training/quantize.py``) the installed entry of those."""
     if "quantized_from" not in entry:
         return entry
-    return next(e for e in zoo.versions(name) if e["sha256"] == entry["quantized_from"])
+    return next(e for e in zoo.versions(name) + zoo.sources(name) if e["sha256"] == entry["quantized_from"])
 
 
 @pytest.mark.parametrize("name,entry", VERSIONS, ids=[f"{n}-{e['sha256'][:8]}" for n, e in VERSIONS])
@@ -37,6 +37,36 @@ def test_quantized_weights_are_reproduced_from_their_source(name, entry, tmp_pat
     import hashlib
 
     assert hashlib.sha256((tmp_path / "q.npz").read_bytes()).hexdigest() == entry["sha256"]
+
+
+TRAINED = [(name, e) for name in zoo.available() for e in zoo.versions(name) + zoo.sources(name) if "stretches" in e]
+
+
+@pytest.mark.parametrize("name,entry", TRAINED, ids=[f"{n}-{e['sha256'][:8]}" for n, e in TRAINED])
+def test_training_stretches_chain_from_committed_weights_to_these(name, entry):
+    """Anyone can redo the training: the stretches, run in order, continue one another from
+    weights in the repository, and the last one ends where the entry's weights were written."""
+    import hashlib
+    import re
+
+    stretches = entry["stretches"]
+    assert stretches[0]["from_step"] == 0 and stretches[0]["val_before"] == entry["curve"][0]["val_bpsp"]
+    for before, after in zip(stretches, stretches[1:]):
+        assert after["from_step"] == before["to_step"] and after["val_before"] == before["val_after"]
+        assert after["command"].split("--out")[1] == before["command"].split("--out")[1]  # it resumes that run
+    assert stretches[-1]["to_step"] == entry["steps"] == entry["curve"][-1]["step"]
+    assert stretches[-1]["val_after"] == entry["curve"][-1]["val_bpsp"]
+    known = {e["file"]: e["sha256"] for e in zoo.versions(name) + zoo.sources(name)}
+    init = re.search(r"--init weights/(\S+)", stretches[0]["command"])
+    if init:  # the start is a committed, registered file
+        assert known[init.group(1)] == hashlib.sha256((zoo.weights_dir() / init.group(1)).read_bytes()).hexdigest()
+    assert hashlib.sha256((zoo.weights_dir() / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_every_source_is_what_a_shipped_version_was_made_from():
+    for name in zoo.available():
+        made_from = {e.get("quantized_from") for e in zoo.versions(name)}
+        assert all(source["sha256"] in made_from for source in zoo.sources(name))
 
 
 def test_current_version_comes_first():

@@ -20,10 +20,12 @@ def publish(
     report: dict,
     val_paths: list[str] | None = None,
     weights: Path = Path("weights"),
+    source: bool = False,
 ) -> dict:
     """Copy an exported model into ``weights/`` as ``<name>-<sha256[:8]>.npz`` and write its
     manifest entry; an earlier version of ``name`` moves to the entry's ``retired`` list,
-    its file kept, so the files it made still decode.
+    its file kept, so the files it made still decode. With ``source``, the model is not
+    shipped: its entry joins the ``sources`` list of what shipped versions are made from.
 
     The entry records how the model was made (``command``, ``report``) and, measured here,
     real-file and NLL bpsp of the integer model on the validation images of ``val_paths``.
@@ -52,13 +54,20 @@ def publish(
         }
     manifest_path = weights / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    if name in manifest:  # the same weights again keep their retired list
-        earlier = manifest[name]
-        again = earlier["sha256"] == sha
-        entry["retired"] = [
-            *([] if again else [{k: v for k, v in earlier.items() if k != "retired"}]),
-            *earlier.get("retired", []),
-        ]
-    manifest[name] = entry
+    earlier = manifest.get(name)
+    if source:
+        if earlier is None:
+            raise ValueError(f"no shipped model {name!r} to record a source of")
+        earlier["sources"] = [*(e for e in earlier.get("sources", []) if e["sha256"] != sha), entry]
+    else:
+        if earlier is not None:  # the same weights again keep their retired list
+            again = earlier["sha256"] == sha
+            entry["retired"] = [
+                *([] if again else [{k: v for k, v in earlier.items() if k not in ("retired", "sources")}]),
+                *earlier.get("retired", []),
+            ]
+            if "sources" in earlier:
+                entry["sources"] = earlier["sources"]
+        manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return entry
