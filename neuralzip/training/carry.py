@@ -31,7 +31,8 @@ def central_crop(height: int, width: int, area: float) -> tuple[int, int, int, i
 def _pack(job: tuple[str, Path, float]) -> int:
     name, out, area = job
     pixels = read_rgb(name)
-    top, left, h, w = central_crop(*pixels.shape[:2], area)
+    height, width = pixels.shape[:2]
+    top, left, h, w = central_crop(height, width, area)
     Image.fromarray(pixels[top : top + h, left : left + w]).save(out, "WEBP", lossless=True, quality=100, exact=True)
     return out.stat().st_size
 

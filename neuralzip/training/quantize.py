@@ -15,6 +15,7 @@ Measured on 14 training photos (256x256 crops, two per folder), the int16 model 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     model = to_int16(IntegerModel.load(args.source))
-    np.savez(args.out, **model.arrays())
+    arrays: dict[str, Any] = model.arrays()  # Any: numpy's stub takes ** for allow_pickle too
+    np.savez(args.out, **arrays)
     names = [n for p in args.paths for n in list_images(p)]
+    val_images = split(names)[1] if names else []
     report = {
         "arithmetic": "int16",
         "quantized_from": hashlib.sha256(args.source.read_bytes()).hexdigest(),
@@ -92,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         },
         "steps": 0,  # no training: the source's steps and curve are in its own manifest entry
         "wall_s": round(time.perf_counter() - started, 2),
-        "val_images": split(names)[1] if names else [],
+        "val_images": val_images,
     }
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out} ({len(report['val_images'])} validation images)")
+    print(f"wrote {args.out} ({len(val_images)} validation images)")
 
 
 if __name__ == "__main__":

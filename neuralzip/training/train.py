@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -154,12 +155,12 @@ class Ranks:
         return out
 
 
-def start_ranks(device: str = "cpu") -> Ranks:
+def start_ranks(single_device: str = "cpu") -> Ranks:
     """Join the process group when torchrun started this process (``RANK``, ``WORLD_SIZE``
     and ``LOCAL_RANK`` set): NCCL on GPU ``LOCAL_RANK`` where CUDA is available, else gloo.
-    A single process trains on ``device``."""
+    A single process trains on ``single_device``."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return Ranks(device=torch.device(device))
+        return Ranks(device=torch.device(single_device))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
         device = torch.device("cuda", local_rank)
@@ -223,10 +224,9 @@ def build_pixels(
 
 def pooled_ls(images: list[np.ndarray]) -> np.ndarray:
     """One set of LS coefficients fitted to all pixels of ``images`` (the model's default)."""
-    total = None
-    for im in images:
-        normal = ls_normal_equations(im)
-        total = normal if total is None else [(a + c, b + d) for (a, b), (c, d) in zip(total, normal)]
+    total = ls_normal_equations(images[0])
+    for im in images[1:]:
+        total = [(a + c, b + d) for (a, b), (c, d) in zip(total, ls_normal_equations(im))]
     return solve_ls(total)
 
 
@@ -284,13 +284,14 @@ def fit(
         stretches = state.get("stretches", [])
         rng = batch_rng(step)
         log(f"resumed at step {step}, {elapsed / 60:.1f} min")
-    trained = model
+    trained: torch.nn.Module = model
     if ranks.distributed:
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
         )
 
     def save_point(elapsed: float) -> None:
+        assert running is not None and val is not None  # after a step, on rank 0 (which holds val)
         speed = (step - first_step) * batch * ranks.world / max(time.time() - t_first, 1e-9)
         curve.append(
             {
@@ -327,7 +328,7 @@ def fit(
     budget = minutes * 60
     start = time.time() - elapsed
     last_eval, running = time.time(), None
-    if not curve and ranks.main:
+    if not curve and val is not None:  # rank 0
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
     if ranks.main:
@@ -372,7 +373,7 @@ def fit(
 
 def export(model: MixtureMLP, default_coefs: np.ndarray, context: int = DEFAULT_CONTEXT) -> IntegerModel:
     """Quantize a trained float model into the integer model the codec runs."""
-    layers = list(model.hidden) + [model.out]
+    layers = [cast(torch.nn.Linear, layer) for layer in model.hidden] + [model.out]
     weights, biases, fracs = [], [], []
     steps = np.repeat(np.array(OUTPUT_STEPS, np.float64), model.components)
     for i, layer in enumerate(layers):
@@ -523,7 +524,8 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
     if not ranks.main:
         return ranks.from_rank0(None)
     intmodel = export(model, default, context)
-    np.savez_compressed(out, **intmodel.arrays())
+    arrays: dict[str, Any] = intmodel.arrays()  # Any: numpy's stub takes ** for allow_pickle too
+    np.savez_compressed(out, **arrays)
     report = {
         "architecture": {
             "context": context,
