@@ -240,6 +240,64 @@ def evaluate(model: MixtureMLP, data: PixelTensors, batch: int = 65536) -> float
     return total / (3 * len(data))
 
 
+@dataclass
+class Progress:
+    """Where a training stands, as its checkpoint keeps it beside the model and optimizer:
+    optimisation time so far (s), steps, and its history (``History``)."""
+
+    elapsed: float = 0.0
+    step: int = 0
+    history: History = field(default_factory=lambda: History([], []))
+
+    @classmethod
+    def resume(cls, checkpoint: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, ranks: Ranks) -> Progress:
+        """The progress in ``checkpoint`` (rank 0's, to every rank), loading its model and
+        optimizer states; a fresh one where there is no checkpoint."""
+        found = ranks.main and checkpoint.exists()
+        state = ranks.from_rank0(torch.load(checkpoint, weights_only=False, map_location="cpu") if found else None)
+        if state is None:
+            return cls()
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        return cls(state["elapsed"], state["step"], History(state["curve"], state.get("stretches", [])))
+
+    def save(self, checkpoint: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        with atomic_output(checkpoint, overwrite=True) as tmp:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "elapsed": self.elapsed,
+                    "curve": self.history.curve,
+                    "stretches": self.history.stretches,
+                    "step": self.step,
+                },
+                tmp,
+            )
+
+    def begin_stretch(self, command: str, ranks: Ranks) -> None:
+        """Record this run as the history's next stretch (its end is filled in at each point)."""
+        device = torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else "cpu"
+        self.history.stretches.append(
+            {
+                "command": command,
+                "device": device,
+                "processes": ranks.world,
+                "from_step": self.step,
+                "from_minutes": round(self.elapsed / 60, 2),
+                "val_before": self.history.curve[-1]["val_bpsp"],
+            }
+        )
+
+    def add_point(self, train_bpsp: float, val_bpsp: float, pixels_per_s: float, wall_s: float) -> None:
+        """A point of the learning curve at the current step, which also ends this stretch so far."""
+        point = {"minutes": round(self.elapsed / 60, 2), "step": self.step, "train_bpsp": round(train_bpsp, 4)}
+        self.history.curve.append({**point, "val_bpsp": val_bpsp, "pixels_per_s": round(pixels_per_s)})
+        self.history.stretches[-1].update(
+            to_step=self.step, to_minutes=point["minutes"], val_after=val_bpsp, wall_s=round(wall_s)
+        )
+
+
 def fit(
     model: MixtureMLP,
     train: PixelTensors,
@@ -259,94 +317,49 @@ def fit(
     this run (``command``, begun at ``started`` by ``time.time()``, data preparation
     included) its last stretch.
 
-    Resumes from ``checkpoint`` if it exists (model, optimizer, elapsed time, history).
-    With ``ranks`` of a torchrun job, trains data-parallel: ``train`` is this rank's own
-    pixels, batches are drawn with a rank-seeded generator, and rank 0 alone evaluates on
-    ``val`` (None elsewhere), logs and writes the checkpoint. Curve points after the start
-    also give this run's training speed, ``pixels_per_s`` (all ranks together).
+    Resumes from ``checkpoint`` if it exists (``Progress``). With ``ranks`` of a torchrun
+    job, trains data-parallel: ``train`` is this rank's own pixels, batches are drawn with a
+    rank-seeded generator, and rank 0 alone evaluates on ``val`` (None elsewhere), logs and
+    writes the checkpoint. Curve points after the start also give this run's training
+    speed, ``pixels_per_s`` (all ranks together).
     """
     ranks = ranks or Ranks()
     torch.manual_seed(seed)
-
-    def batch_rng(offset: int) -> np.random.Generator:  # rank 0 draws what one process would
-        return np.random.default_rng(seed + offset if ranks.rank == 0 else [seed + offset, ranks.rank])
-
-    rng = batch_rng(0)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    elapsed, curve, stretches, step = 0.0, [], [], 0
-    state = ranks.from_rank0(
-        torch.load(checkpoint, weights_only=False, map_location="cpu") if ranks.main and checkpoint.exists() else None
-    )
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        elapsed, curve, step = state["elapsed"], state["curve"], state["step"]
-        stretches = state.get("stretches", [])
-        rng = batch_rng(step)
-        log(f"resumed at step {step}, {elapsed / 60:.1f} min")
+    progress = Progress.resume(checkpoint, model, opt, ranks)
+    if progress.step:
+        log(f"resumed at step {progress.step}, {progress.elapsed / 60:.1f} min")
+    # rank 0 draws the batches one process would
+    rng = np.random.default_rng(seed + progress.step if ranks.rank == 0 else [seed + progress.step, ranks.rank])
     trained: torch.nn.Module = model
     if ranks.distributed:
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None
         )
-
-    def save_point(elapsed: float) -> None:
-        assert running is not None and val is not None  # after a step, on rank 0 (which holds val)
-        speed = (step - first_step) * batch * ranks.world / max(time.time() - t_first, 1e-9)
-        curve.append(
-            {
-                "minutes": round(elapsed / 60, 2),
-                "step": step,
-                "train_bpsp": round(float(running), 4),
-                "val_bpsp": evaluate(model, val),
-                "pixels_per_s": round(speed),
-            }
-        )
-        log(
-            f"{elapsed / 60:6.1f} min  step {step:7d}  train {float(running):.4f}  val {curve[-1]['val_bpsp']:.4f} bpsp"
-            f"  ({speed:,.0f} pixels/s)"
-        )
-        stretches[-1].update(
-            to_step=step,
-            to_minutes=curve[-1]["minutes"],
-            val_after=curve[-1]["val_bpsp"],
-            wall_s=round(time.time() - run_started),
-        )
-        with atomic_output(checkpoint, overwrite=True) as tmp:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "elapsed": elapsed,
-                    "curve": curve,
-                    "stretches": stretches,
-                    "step": step,
-                },
-                tmp,
-            )
-
-    budget = minutes * 60
-    start = time.time() - elapsed
-    last_eval, running = time.time(), None
+    curve = progress.history.curve
     if not curve and val is not None:  # rank 0
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
     if ranks.main:
-        stretches.append(
-            {
-                "command": command,
-                "device": torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else "cpu",
-                "processes": ranks.world,
-                "from_step": step,
-                "from_minutes": round(elapsed / 60, 2),
-                "val_before": curve[-1]["val_bpsp"],
-            }
-        )
+        progress.begin_stretch(command, ranks)
     run_started = time.time() if started is None else started
-    bar = tqdm(
-        total=round(budget), initial=round(elapsed), unit="s", desc="training", disable=None if ranks.main else True
-    )
-    first_step, t_first = step, time.time()
+    budget, start = minutes * 60, time.time() - progress.elapsed
+    first_step, t_first, last_eval = progress.step, time.time(), time.time()
+    running: torch.Tensor | None = None
+
+    def add_point() -> None:  # rank 0: evaluate, log, checkpoint
+        assert running is not None and val is not None
+        speed = (progress.step - first_step) * batch * ranks.world / max(time.time() - t_first, 1e-9)
+        progress.elapsed = time.time() - start
+        progress.add_point(float(running), evaluate(model, val), speed, time.time() - run_started)
+        log(
+            f"{progress.elapsed / 60:6.1f} min  step {progress.step:7d}  train {float(running):.4f}  "
+            f"val {curve[-1]['val_bpsp']:.4f} bpsp  ({speed:,.0f} pixels/s)"
+        )
+        progress.save(checkpoint, model, opt)
+
+    quiet = None if ranks.main else True  # None: tqdm shows itself on a terminal only
+    bar = tqdm(total=round(budget), initial=round(progress.elapsed), unit="s", desc="training", disable=quiet)
     # every rank follows rank 0's clock: the same learning rates, and the same last step
     while (elapsed := ranks.follow_rank0(time.time() - start)) < budget:
         for group in opt.param_groups:
@@ -356,19 +369,19 @@ def fit(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
+        progress.step += 1
         # kept on the device: no step waits for the GPU, only the progress bar every 20th
         running = loss.detach() if running is None else 0.98 * running + 0.02 * loss.detach()
-        if step % 20 == 0:
+        if progress.step % 20 == 0:
             bar.update(round(elapsed) - bar.n)
-            bar.set_postfix(step=step, bpsp=f"{float(running):.4f}")
+            bar.set_postfix(step=progress.step, bpsp=f"{float(running):.4f}")
         if ranks.main and time.time() - last_eval > eval_every_s:
             last_eval = time.time()
-            save_point(time.time() - start)
-    if ranks.main and running is not None and curve[-1]["step"] != step:  # the end of the budget
-        save_point(time.time() - start)
+            add_point()
+    if ranks.main and running is not None and curve[-1]["step"] != progress.step:  # the end of the budget
+        add_point()
     bar.close()
-    return History(curve, stretches)
+    return progress.history
 
 
 def export(model: MixtureMLP, default_coefs: np.ndarray, context: int = DEFAULT_CONTEXT) -> IntegerModel:
