@@ -24,6 +24,7 @@ from pathlib import Path
 from .core.codec import Codec, DecodeError
 from .core.container import Header
 from .core.effort import DEFAULT_EFFORT
+from .core.effort import effort as effort_level
 from .core.intmodel import IntegerModel, ZooModel
 
 DEFAULT_MODEL = "photo"
@@ -91,8 +92,11 @@ def available() -> list[str]:
 
 
 def codec(name: str = DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> Codec:
-    """A codec of the current weights of the shipped model ``name`` (see ``Codec``)."""
-    return Codec(load(name), threads, effort)
+    """A codec of the current weights of the shipped model ``name`` (see ``Codec``), or at
+    an ``effort`` that names a wider model (``Effort.model_suffix``), of that one where it is
+    shipped."""
+    wider = name + effort_level(effort).model_suffix
+    return Codec(load(wider if wider in available() else name), threads, effort)
 
 
 def codec_for_file(data: bytes) -> Codec:

@@ -1,5 +1,6 @@
 """Effort levels (-e/--effort, ``effort=``): more encoder work for smaller files, the same
-decoder at every level; an effort outside 1..5 is refused in one line."""
+decoder at levels 1-4 and a wider model at 5 where one is shipped; an effort outside 1..5
+is refused in one line."""
 
 import io
 
@@ -29,6 +30,15 @@ def test_higher_efforts_search_longer_and_every_file_decodes(noisy):
         assert (Header.unpack(data)[0].adaptation is None) == (EFFORTS[level].search is None)
     assert sizes[1] > sizes[DEFAULT_EFFORT] >= sizes[max(EFFORTS)]
     assert neuralzip.compress(noisy, fast=True) == neuralzip.compress(noisy, effort=1)
+
+
+def test_the_highest_effort_codes_with_the_wide_model_where_one_is_shipped(noisy):
+    data = neuralzip.compress(noisy, effort=max(EFFORTS))
+    header = Header.unpack(data)[0]
+    assert (header.model_name, header.model_number) == ("photo-wide", 9)  # the file names it: any decoder reads it
+    assert np.array_equal(neuralzip.decompress(data), noisy)
+    assert Header.unpack(neuralzip.compress(noisy, effort=4))[0].model_name == "photo"
+    assert Header.unpack(neuralzip.compress(noisy[:32, :32], "cifar10", effort=5))[0].model_name == "cifar10"
 
 
 def test_efforts_outside_the_range_are_refused(noisy, tmp_path):

@@ -56,7 +56,7 @@ def test_training_stretches_chain_from_committed_weights_to_these(name, entry):
         assert after["command"].split("--out")[1] == before["command"].split("--out")[1]  # it resumes that run
     assert stretches[-1]["to_step"] == entry["steps"] == entry["curve"][-1]["step"]
     assert stretches[-1]["val_after"] == entry["curve"][-1]["val_bpsp"]
-    known = {e["file"]: e["sha256"] for e in zoo.versions(name) + zoo.sources(name)}
+    known = {e["file"]: e["sha256"] for n in zoo.available() for e in zoo.versions(n) + zoo.sources(n)}
     init = re.search(r"--init weights/(\S+)", stretches[0]["command"])
     if init:  # the start is a committed, registered file
         assert known[init.group(1)] == hashlib.sha256((zoo.weights_dir() / init.group(1)).read_bytes()).hexdigest()

@@ -40,8 +40,9 @@ REGISTERED_MODELS = {
     6: ("cifar10", bytes.fromhex("5274e889")),
     7: ("photo", bytes.fromhex("1057c8e3")),
     8: ("cifar10", bytes.fromhex("1eeccc0d")),
+    9: ("photo-wide", bytes.fromhex("11446381")),
 }
-REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5}  # the format version of each model's files
+REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5}  # the format version of each model's files
 _REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
 REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
 MAX_LAYERS = 16  # layers an adaptation block may describe ...

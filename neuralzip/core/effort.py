@@ -1,10 +1,11 @@
 """Effort levels: how much work the encoder spends for how many bytes, as ``cjxl -e`` does.
 
-An effort level picks the encoder's work only: how long the per-image adaptation
-searches (``adapt.Search``) and whether LZMA2 is tried against the model on images that a
-fast screen says may be graphics. Every level writes a file that any decoder reads the
-same way, and decoding costs the same at every level. Costs per level, measured:
-``benchmarks/results/speed/results.md``.
+An effort level picks the encoder's work: how long the per-image adaptation searches
+(``adapt.Search``), whether LZMA2 is tried against the model on images that a fast screen
+says may be graphics, and at the highest level a wider model where one is shipped
+(``model_suffix``: ``photo`` codes with ``photo-wide``, whose decoding costs more; the file
+names the model, so any decoder reads it). At levels 1-4, decoding costs the same. Costs
+per level, measured: ``benchmarks/results/speed/results.md``.
 """
 
 from __future__ import annotations
@@ -17,22 +18,30 @@ from .adapt import Search
 @dataclass(frozen=True)
 class Effort:
     """``search``: the adaptation's work, None for no adaptation; ``packed_trial``: try
-    LZMA2 where the screen says it may win."""
+    LZMA2 where the screen says it may win; ``model_suffix``: model ``<name><suffix>`` codes
+    instead of ``<name>`` where it is shipped."""
 
     level: int
     search: Search | None
     packed_trial: bool
     summary: str
+    model_suffix: str = ""
 
 
 # summaries: encode time of kodim01 against JPEG-XL e7's in the same run, and Kodak-24 bpsp
 # (benchmarks/results/speed/results.md, benchmarks/results/kodak/cli_roundtrip*.md)
 EFFORTS = {
-    1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.842 bpsp)"),
-    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.784)"),
-    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default (1.6x; Kodak 2.753)"),
-    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x; Kodak 2.744)"),
-    5: Effort(5, Search(steps=80, batch=8192, sample=1 << 17), True, "the longest adaptation (5.9x; Kodak 2.733)"),
+    1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.839 bpsp)"),
+    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.773)"),
+    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default (1.6x; Kodak 2.740)"),
+    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x; Kodak 2.729)"),
+    5: Effort(
+        5,
+        Search(steps=80, batch=8192, sample=1 << 17),
+        True,
+        "the longest adaptation, of photo-wide (12x; decode 1.4x the default's; Kodak 2.705)",
+        model_suffix="-wide",
+    ),
 }
 DEFAULT_EFFORT = 3
 FAST_EFFORT = 1  # --fast
