@@ -247,7 +247,7 @@ def kodim01_figures(report: Report, codec: Codec, jxl: BenchCodec, image: np.nda
     decode_limits = {min(EFFORTS): 2.5, DEFAULT_EFFORT: 4.0, max(EFFORTS): 10.0}
     default_data = b""
     for level in EFFORTS:
-        coder = Codec(codec.zoo_model, codec.threads, effort=level)
+        coder = zoo.codec(codec.zoo_model.name, codec.threads, effort=level)  # effort 5: photo-wide
         encode_s, (data, _) = best_of(repeats, coder.encode, image)
         decode_s, decoded = best_of(repeats, coder.decode, data)
         report.check(f"kodim01 (in codec, effort {level})", decoded, image)
