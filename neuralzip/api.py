@@ -200,15 +200,22 @@ def read_image(file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = 
     header is read, before its pixels are decoded, and that limit replaces Pillow's own
     decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
-    return read_image_and_metadata(file, max_pixels=max_pixels)[0]
+    with _open(file, max_pixels) as image:
+        return to_array(image)
 
 
 def read_image_and_metadata(
     file: str | os.PathLike | IO[bytes], *, max_pixels: int | None = None
 ) -> tuple[np.ndarray, Metadata]:
-    """``read_image``, and the file's ICC profile, EXIF, XMP and text entries."""
-    with Image.open(file) if max_pixels is None else _open_within(file, max_pixels) as image:
-        return to_array(image), Metadata.of(image)
+    """``read_image``, and the file's ICC profile, EXIF, XMP, text entries and comments
+    (``Metadata.of``: a PNG's text chunks read again from ``file``)."""
+    with _open(file, max_pixels) as image:
+        return to_array(image), Metadata.of(image, file)
+
+
+def _open(file: str | os.PathLike | IO[bytes], max_pixels: int | None) -> Image.Image:
+    """``Image.open``, within ``max_pixels`` where given (``_open_within``)."""
+    return Image.open(file) if max_pixels is None else _open_within(file, max_pixels)
 
 
 def encode(

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from .atomic import OutputExists, check_writable, write_atomically
 from .core.kernel import THREADS_ENV
+from .core.metadata import MetadataWarning
 from .interrupt import deferred
 from .jobs import STDIO, File, Job, Outcome, Task, UserError, error_message, unique_outputs
 from .urls import URL_NEEDS_CLUSTER, Url, is_url, plan_urls
@@ -120,8 +122,9 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
     """Report ``errors``, run ``task`` on every job in up to ``workers`` processes and write
     the outputs (an existing one only with ``force``). Prints a summary line per file on
     stdout (on stderr when an output is stdout), one ``neuralzip: error:`` line per failed
-    file on stderr, and one progress bar on a terminal; with ``quiet`` only the error
-    lines. Returns the number of failures."""
+    file and one ``neuralzip: warning:`` line per metadata left out (``MetadataWarning``)
+    on stderr, and one progress bar on a terminal; with ``quiet`` only the error and
+    warning lines. Returns the number of failures."""
     if any(isinstance(file, Url) for job in jobs for file in (job.source, job.target)):
         raise UserError(URL_NEEDS_CLUSTER)
     ready, failures = writable_jobs(jobs, errors, force)
@@ -130,6 +133,8 @@ def run(jobs: list[Job], errors: list[str], task: Task, workers: int, force: boo
         for job, outcome in _outcomes(ready, task, workers):
             if outcome.error is None:
                 outcome.error = _write(job, outcome.data, force)
+            for line in outcome.warnings:
+                bar.write(f"neuralzip: warning: {job.source_name}: {line}", file=sys.stderr)
             if outcome.error is not None:
                 failures.append(outcome.error)
                 bar.write(f"neuralzip: error: {job.source_name}: {outcome.error}", file=sys.stderr)
@@ -187,15 +192,21 @@ def write_stdout(data: bytes) -> None:
 
 
 def _attempt(task: Task, job: Job) -> tuple[Job, Outcome]:
-    """Run ``task`` on ``job``, turning an expected failure into an error line."""
-    try:
-        data, summary = task(job)
-    except Exception as exc:
-        message = error_message(exc)
-        if message is None:
-            raise
-        return job, Outcome(error=message)
-    return job, Outcome(data, summary)
+    """Run ``task`` on ``job``, turning an expected failure into an error line and each
+    MetadataWarning into a line of the outcome (other warnings are shown as usual)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            data, summary = task(job)
+        except Exception as exc:
+            message = error_message(exc)
+            if message is None:
+                raise
+            return job, Outcome(error=message)
+    for warning in caught:
+        if not issubclass(warning.category, MetadataWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return job, Outcome(data, summary, warnings=[str(w.message) for w in caught if w.category is MetadataWarning])
 
 
 def _outcomes(jobs: list[Job], task: Task, workers: int) -> Iterator[tuple[Job, Outcome]]:

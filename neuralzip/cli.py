@@ -17,6 +17,7 @@ import multiprocessing
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -33,6 +34,7 @@ from .core.ans import PRECISION
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
 from .core.container import MAGIC, FormatError, Header, Truncated
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
+from .core.metadata import MetadataWarning
 from .images import IMAGE_SUFFIXES
 from .jobs import STDIO, File, Job, Task, UserError, error_message
 from .urls import is_url
@@ -219,7 +221,10 @@ def _compress_task(
         source: Path | IO[bytes] = io.BytesIO(_read_image_stdin(max_pixels))
     else:  # a Path, or on a --cluster worker a cluster._Source: an open file object, which Pillow reads as such
         source = job.source if isinstance(job.source, Path) else cast("IO[bytes]", job.source)
-    image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
+    if strip:
+        image, metadata = api.read_image(source, max_pixels=max_pixels), None
+    else:
+        image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
     with _progress_bar("encoding", "px", quiet) as progress:
         data, stats = api.encode(
             image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip, effort=effort
@@ -293,14 +298,19 @@ def _png_pixels_only(png: bytes) -> bytes:
 
 def _metadata_options(header: Header, image_format: str) -> dict:
     """Pillow ``save`` options that write the file's metadata into ``image_format``: all of
-    it into PNG, the ICC profile and EXIF into TIFF, none into BMP and PPM."""
-    if not header.metadata:
+    it into PNG, the ICC profile and EXIF into TIFF, none into BMP and PPM. What the format
+    cannot hold gets one MetadataWarning naming it."""
+    meta = header.metadata
+    if not meta:
         return {}
     if image_format == "PNG":
-        return header.metadata.png_options()
-    if image_format == "TIFF":
-        return {k: v for k, v in (("icc_profile", header.metadata.icc_profile), ("exif", header.metadata.exif)) if v}
-    return {}
+        return meta.png_options()
+    held = (("icc_profile", meta.icc_profile), ("exif", meta.exif)) if image_format == "TIFF" else ()
+    options = {option: data for option, data in held if data}
+    left_out = [part for option, part in meta.parts().items() if option not in options]
+    if left_out:
+        warnings.warn(MetadataWarning(f"{image_format} cannot hold the {'; '.join(left_out)}: left out"), stacklevel=2)
+    return options
 
 
 _MANY_FILES = [

@@ -41,7 +41,7 @@ from .atomic import OutputExists
 from .batch import _attempt, _write, writable_jobs
 from .core.container import MAGIC, FormatError, Header
 from .core.kernel import THREADS_ENV
-from .jobs import File, Job, Task, UserError, error_message
+from .jobs import File, Job, Outcome, Task, UserError, error_message
 from .urls import Url
 
 if TYPE_CHECKING:
@@ -111,15 +111,15 @@ def _write_url(target: Url, data: bytes, force: bool) -> str | None:
     return None
 
 
-def _convert_url(task: Task, source: Url, target: Url, force: bool) -> tuple[str | None, bytes, str]:
-    """(error line or None, output bytes, summary) of one ``Url`` job on a worker; an
-    existing output is refused before its input is read."""
+def _convert_url(task: Task, source: Url, target: Url, force: bool) -> Outcome:
+    """The outcome of one ``Url`` job on a worker, its output written; an existing output
+    is refused before its input is read."""
     if not force:
         try:
             if target.fs()[0].exists(target.fs()[1]):
-                return _exists_error(target), b"", ""
+                return Outcome(error=_exists_error(target))
         except OSError as exc:
-            return error_message(exc), b"", ""
+            return Outcome(error=error_message(exc))
     file = _Source(source)
     try:
         _, outcome = _attempt(task, Job(file, target))
@@ -127,7 +127,7 @@ def _convert_url(task: Task, source: Url, target: Url, force: bool) -> tuple[str
         file.close()
     if outcome.error is None:
         outcome.error = _write_url(target, outcome.data, force)
-    return outcome.error, outcome.data, outcome.summary
+    return outcome
 
 
 def _holds(target: File, data: bytes) -> bool:
@@ -143,7 +143,8 @@ def _holds(target: File, data: bytes) -> bool:
 
 @dataclass(frozen=True)
 class FileResult:
-    """What a worker reports for one file: a summary line or an error line, and sizes."""
+    """What a worker reports for one file: a summary line or an error line, sizes, and
+    warning lines (metadata left out)."""
 
     summary: str = ""
     error: str | None = None
@@ -151,6 +152,7 @@ class FileResult:
     bytes_out: int = 0
     nz_bytes: int = 0  # the size of whichever side is the .nz file
     subpixels: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def _nz_side(source: File, data: bytes) -> tuple[int, int]:
@@ -170,20 +172,21 @@ def convert(task: Task, jobs: list[Job], force: bool) -> list[FileResult]:
         source, target = job.source, job.target
         assert source is not None and target is not None, "run refuses stdin and stdout"
         if isinstance(source, Url) and isinstance(target, Url):
-            error, data, line = _convert_url(task, source, target, force)
+            outcome = _convert_url(task, source, target, force)
         else:
             job, outcome = _attempt(task, job)
             if outcome.error is None and not (not force and _holds(target, outcome.data)):
                 outcome.error = _write(job, outcome.data, force)
-            error, data, line = outcome.error, outcome.data, outcome.summary
-        if error is not None:
-            results.append(FileResult(error=error))
+        if outcome.error is not None:
+            results.append(FileResult(error=outcome.error, warnings=tuple(outcome.warnings)))
             continue
         try:
             size = source.stat().st_size
         except OSError:
             size = 0
-        results.append(FileResult(line, None, size, len(data), *_nz_side(source, data)))
+        data = outcome.data
+        sizes = (size, len(data), *_nz_side(source, data))
+        results.append(FileResult(outcome.summary, None, *sizes, warnings=tuple(outcome.warnings)))
     return results
 
 
@@ -313,6 +316,8 @@ def run(
                     line = error_message(exc) or f"{type(exc).__name__}: {exc}"
                     results = [FileResult(error=line)] * len(part)
                 for job, result in zip(part, results):
+                    for warning in result.warnings:
+                        bar.write(f"neuralzip: warning: {job.source_name}: {warning}", file=sys.stderr)
                     if result.error is not None:
                         failures.append(result.error)
                         bar.write(f"neuralzip: error: {job.source_name}: {result.error}", file=sys.stderr)

@@ -5,7 +5,7 @@ processes) and ``cluster`` (Dask), and by ``urls`` (fsspec inputs and outputs)."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, overload
 
 from PIL import Image, UnidentifiedImageError
@@ -87,11 +87,13 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What a task gave for one job: output bytes and a summary, or an error line."""
+    """What a task gave for one job: output bytes and a summary, or an error line; and
+    the lines of the MetadataWarnings it gave (metadata left out)."""
 
     data: bytes = b""
     summary: str = ""
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 Task = Callable[[Job], tuple[bytes, str]]

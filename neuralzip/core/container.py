@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metadata import TEXT, Metadata, MetadataError
+from .metadata import COMMENT, MAX_METADATA, REPEATED, TEXT, Metadata, MetadataError
 from .units import LS_SIZES
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 5  # the newest version; a file is written in the oldest one that holds it
+FORMAT_VERSION = 6  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
@@ -26,11 +26,13 @@ FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colou
 FLAG_ADAPTATION = 0x10  # version 3: the per-image adaptation block follows the LS coefficients
 _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
 _FLAGS_3 = _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3, 5: _FLAGS_3}  # 3 also terminates ANS
+# version 3 also terminates ANS
+KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3, 5: _FLAGS_3, 6: _FLAGS_3}
+METADATA_KINDS_VERSION = 6  # version 6 is version 5 plus metadata kinds 5 and 6 (``metadata.PNG_TEXT``, ``COMMENT``)
 # version 4 names a registered model by a number instead of its name and hash (FORMAT.md,
 # "Registered models"); version 5 has the same layout and names the registered models of
-# int16 arithmetic (intmodel.py), 4 those of float64 arithmetic. An entry, once released,
-# never changes.
+# int16 arithmetic (intmodel.py), 4 those of float64 arithmetic; version 6 names any of them.
+# An entry, once released, never changes.
 REGISTERED_MODELS = {
     1: ("photo", bytes.fromhex("e8adac20")),
     2: ("cifar10", bytes.fromhex("20ebacbd")),
@@ -42,15 +44,20 @@ REGISTERED_MODELS = {
     8: ("cifar10", bytes.fromhex("1eeccc0d")),
     9: ("photo-wide", bytes.fromhex("11446381")),
 }
-REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5}  # the format version of each model's files
+REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5}  # each model's oldest format version
 _REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
 REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
 MAX_LAYERS = 16  # layers an adaptation block may describe ...
 MAX_UNITS = 4096  # ... and units of one layer
 MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
 MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
-MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_METADATA_ENTRIES = 1 << 16  # entries a metadata block may hold
+
+
+def model_versions(number: int) -> set[int]:
+    """The format versions whose files may name registered model ``number``: its own
+    (``REGISTERED_VERSION``), and every version from 6 on, which adds only metadata kinds."""
+    return {REGISTERED_VERSION[number], *range(METADATA_KINDS_VERSION, FORMAT_VERSION + 1)}
 
 
 def compress_bound(length: int) -> int:
@@ -260,12 +267,14 @@ class Header:
     @property
     def written_version(self) -> int:
         """The version ``pack`` writes: the one read, or for a new header the shortest that
-        holds it: 4 for a registered model at the registered precision, else 2 for a
-        stored payload, 3 for an ANS payload (terminated since 3) or a packed one."""
+        holds it: for a registered model at the registered precision, its version
+        (``REGISTERED_VERSION``), or 6 where the metadata needs it (``Metadata.version``);
+        else 2 for a stored payload, 3 for an ANS payload (terminated since 3) or a packed
+        one (neither holds metadata of version 6: ``pack`` refuses it)."""
         if self.version is not None:
             return self.version
         if self.model_number is not None and self.precision == REGISTERED_PRECISION:
-            return REGISTERED_VERSION[self.model_number]
+            return max(REGISTERED_VERSION[self.model_number], self.metadata.version if self.metadata else 0)
         return 2 if self.stored else 3
 
     @property
@@ -284,6 +293,11 @@ class Header:
         )
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
+        if self.metadata and self.metadata.version > self.written_version:
+            raise ValueError(
+                f"format version {self.written_version} cannot hold comments or PNG text chunks kept whole "
+                "(version 6 does, with a registered model only; --strip leaves the metadata out)"
+            )
         if (self.alpha is not None) != self.image_mode.alpha:
             raise ValueError(
                 f"mode {self.image_mode.name} {'needs' if self.image_mode.alpha else 'has no'} alpha block"
@@ -296,11 +310,11 @@ class Header:
             raise ValueError("a stored or packed payload carries no adaptation")
         if self.written_version >= 4:
             if self.model_number is None or self.precision != REGISTERED_PRECISION:
-                raise ValueError("format versions 4 and 5 hold registered models at precision 24 only")
-            if REGISTERED_VERSION[self.model_number] != self.written_version:
+                raise ValueError("format versions 4 to 6 hold registered models at precision 24 only")
+            if self.written_version not in model_versions(self.model_number):
                 raise ValueError(
                     f"registered model {self.model_number} is written in format version "
-                    f"{REGISTERED_VERSION[self.model_number]}"
+                    f"{' or '.join(map(str, sorted(model_versions(self.model_number))))}"
                 )
             model, precision = _varint(self.model_number), b""
         else:
@@ -369,7 +383,7 @@ class Header:
             number = r.varint("model number")
             if number not in REGISTERED_MODELS:
                 raise FormatError(f"unknown model number {number} (a newer neuralzip may know it)")
-            if REGISTERED_VERSION[number] != version:
+            if version not in model_versions(number):
                 raise FormatError(f"model {number} is not a model of format version {version}")
             name, sha = REGISTERED_MODELS[number]
         else:
@@ -407,7 +421,7 @@ class Header:
             metadata_length = r.varint("metadata block length")
             if metadata_length > MAX_METADATA_BLOCK:
                 raise FormatError(f"metadata block of {metadata_length:,} bytes (at most {MAX_METADATA_BLOCK:,})")
-            metadata = unpack_metadata(r.take(metadata_length, "metadata block"))
+            metadata = unpack_metadata(r.take(metadata_length, "metadata block"), version)
         header = cls(
             name,
             sha,
@@ -446,8 +460,9 @@ def pack_metadata(metadata: Metadata) -> bytes:
     return zlib.compress(raw, 9)
 
 
-def unpack_metadata(block: bytes) -> Metadata:
-    """Inverse of ``pack_metadata``; raises FormatError on a malformed block."""
+def unpack_metadata(block: bytes, version: int = FORMAT_VERSION) -> Metadata:
+    """Inverse of ``pack_metadata``, for a file of format ``version``; raises FormatError
+    on a malformed block, or one with kinds that version does not hold (5 and 6 before 6)."""
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(block, MAX_METADATA)
@@ -462,7 +477,9 @@ def unpack_metadata(block: bytes) -> Metadata:
             length = r.varint("metadata entry length")
             if length == 0:
                 raise FormatError("empty metadata entry")
-            if entries and (kind < entries[-1][0] or (kind == entries[-1][0] and kind != TEXT)):
+            if kind > (COMMENT if version >= METADATA_KINDS_VERSION else TEXT):
+                raise FormatError(f"invalid metadata block (kind {kind} in a file of format version {version})")
+            if entries and (kind < entries[-1][0] or (kind == entries[-1][0] and kind not in REPEATED)):
                 raise FormatError("invalid metadata block (entries out of order, or a kind twice)")
             if len(entries) == MAX_METADATA_ENTRIES:
                 raise FormatError(f"invalid metadata block (over {MAX_METADATA_ENTRIES:,} entries)")

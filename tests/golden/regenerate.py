@@ -17,7 +17,7 @@ from PIL import Image
 
 from neuralzip import zoo
 from neuralzip.core.container import Header
-from neuralzip.core.metadata import Metadata
+from neuralzip.core.metadata import ITXT_CHUNK, ITXT_COMPRESSED, TEXT_CHUNK, ZTXT_CHUNK, Metadata, PngText
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -32,11 +32,18 @@ SOURCES = {  # source name -> (model, source image, PIL mode, crop rows, crop co
     "urban_crop_cifar10": ("cifar10", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(8, 40), slice(30, 62)),
     "urban_crop_wide": ("photo-wide", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(None), slice(None)),
     "urban_crop_metadata": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 32), slice(0, 48)),
+    "urban_crop_png_text": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(32, 64), slice(0, 48)),
 }
 BLACK_TAIL = "urban_crop_black_tail"  # urban_crop with rows 32.. black: the last pixels decoded are 0
 METADATA = {
     "urban_crop_metadata": Metadata(icc_profile=b"neuralzip golden ICC profile bytes", exif=b"Exif\0\0MM\0*",
                                        xmp=b"<x:xmpmeta/>", text={"Title": "golden", "Beschreibung": "grün"}),
+    "urban_crop_png_text": Metadata(  # format version 6: PNG text chunks kept whole, comments
+        png_text=[PngText(TEXT_CHUNK, b"Author", b"one"), PngText(TEXT_CHUNK, b"Author", b"two"),
+                  PngText(ZTXT_CHUNK, b"Note", b"zipped " * 8),
+                  PngText(ITXT_CHUNK, b"Titel", "grüne Blätter".encode(), b"de", "Titel".encode()),
+                  PngText(ITXT_COMPRESSED, b"Beschreibung", "ein Bild".encode(), b"de-CH", "Description".encode())],
+        comments=[b"JPEG comment", b"another \xff comment"]),
 }
 NOISY_PHOTO = "sample_noisy_photo"  # sample.png's left 128 columns with sensor-like noise: adapted
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
