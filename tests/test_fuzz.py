@@ -19,7 +19,7 @@ import pytest
 import neuralzip
 from neuralzip.core import codec as codec_module
 from neuralzip.core.container import Header, _varint, pack_metadata
-from neuralzip.core.metadata import Metadata
+from neuralzip.core.metadata import ITXT_COMPRESSED, TEXT_CHUNK, Metadata, PngText
 
 MUTATIONS_PER_FILE = 600
 MAX_PIXELS = 1024  # a rewritten size may not make one decode slow
@@ -46,6 +46,11 @@ def originals(urban_crop):
     assert Header.unpack(files[-1][2])[0].packed
     meta = Metadata(icc_profile=b"icc " * 10, exif=b"Exif\0\0MM\0*", xmp=b"<x/>", text={"a": "b", "Title": "t"})
     files.append(("metadata", rgb, neuralzip.compress(rgb, metadata=meta)))
+    kept_whole = [PngText(TEXT_CHUNK, b"a", b"b"), PngText(TEXT_CHUNK, b"a", b"c"),
+                  PngText(ITXT_COMPRESSED, b"k", b"v", b"de")]
+    meta_6 = dataclasses.replace(meta, text={}, png_text=kept_whole, comments=[b"comment", b"another"])
+    files.append(("metadata v6", rgb, neuralzip.compress(rgb, metadata=meta_6)))
+    assert files[-1][2][2] == 6
     with pytest.MonkeyPatch.context() as patch:  # small files that carry per-image LS coefficients
         patch.setattr(codec_module, "IMAGE_LS_MIN_PIXELS", 1)
         for mode, image in (("RGB", urban_crop[8:20, 16:32]), ("L", urban_crop[30:42, 40:56, 1])):
@@ -60,8 +65,9 @@ def _rewrite_field(data: bytes, rng: np.random.Generator) -> bytes:
     header, offset = Header.unpack(data)
     payload = data[offset:]
     extreme_sides = [0, 1, 2, 3, 5, 17, 1 << 24, (1 << 24) + 1, 100_000, (1 << 35) - 1]
-    field = rng.choice(["width", "height", "payload_length", "checksum", "precision", "model_name",
-                        "model_sha", "coefs", "alpha"])
+    by_name = ["precision", "model_name", "model_sha"]  # as version 3 writes them: no version-6 metadata
+    field = rng.choice(["width", "height", "payload_length", "checksum", "coefs", "alpha"]
+                       + (by_name if header.version < 6 else []))
     value = {
         "width": lambda: int(rng.choice(extreme_sides)),
         "height": lambda: int(rng.choice(extreme_sides)),

@@ -201,3 +201,21 @@ def test_the_version_6_golden_file_writes_its_chunks_into_png(tmp_path):
         (b"tEXt", b"Comment\0JPEG comment"),
         (b"tEXt", b"Comment\0another \xff comment"),
     ]
+
+
+def test_an_xmp_chunk_png_options_would_not_write_back_stays_a_text_chunk(tmp_path):
+    """A compressed XMP iTXt is kept as the chunk it is; a plain one is the XMP (version 5)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>packed</x:xmpmeta>", zip=True)
+    Image.fromarray(IMAGE).save(tmp_path / "x.png", pnginfo=info)
+    _invoke("compress", str(tmp_path / "x.png"), "-q")
+    _invoke("decompress", str(tmp_path / "x.nz"), "-o", str(tmp_path / "back.png"), "-q")
+    assert _text_chunks(tmp_path / "back.png") == _text_chunks(tmp_path / "x.png")
+    with Image.open(tmp_path / "back.png") as back:
+        assert back.info["xmp"] == b"<x:xmpmeta>packed</x:xmpmeta>"
+    plain = PngImagePlugin.PngInfo()
+    plain.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>plain</x:xmpmeta>")
+    Image.fromarray(IMAGE).save(tmp_path / "p.png", pnginfo=plain)
+    with Image.open(tmp_path / "p.png") as image:
+        data = api.encode(image)[0]
+    assert data[2] == 5 and api.metadata(data) == Metadata(xmp=b"<x:xmpmeta>plain</x:xmpmeta>")

@@ -131,8 +131,8 @@ class PngText:
         return text
 
     def png_chunk(self) -> tuple[bytes, bytes]:
-        """(type, data) of the chunk in PNG; compressed text as zlib writes it by default,
-        as Pillow and libpng do."""
+        """(type, data) of the chunk in PNG; compressed text as zlib writes it at its
+        default level, as Pillow does."""
         name, compressed = _CHUNK_NAMES[self.chunk], self.chunk in (ZTXT_CHUNK, ITXT_COMPRESSED)
         text = zlib.compress(self.text) if compressed else self.text
         flags = b"\0" if self.chunk == ZTXT_CHUNK else bytes([compressed, 0]) if self.international else b""
@@ -237,24 +237,19 @@ class Metadata:
     def of(cls, image: Image.Image, source: str | os.PathLike | IO[bytes] | None = None) -> Metadata:
         """The metadata Pillow read with ``image`` (any format it reads). A PNG's text
         chunks are read again from ``source``, the file the image was read from (by
-        default its ``filename``): as one text entry each where every chunk is the one
-        ``PngText.of_text`` makes of its key and value and no key repeats (files of
-        version 5, as before), else kept whole (``png_text``). Where no source can be read
-        again, the text entries are those Pillow read. Comments: a JPEG's COM segments, in
-        order, or another format's ``info["comment"]`` bytes."""
+        default its ``filename``; ``_text_entries`` says what becomes of them); where no
+        source can be read again, the text entries are those Pillow read. Comments: a
+        JPEG's COM segments, in order, or another format's ``info["comment"]`` bytes."""
         info = image.info
+        xmp, exif = info.get("xmp"), info.get("exif") or None
+        xmp = (xmp.encode() if isinstance(xmp, str) else xmp) or None
         text = {k: v for k, v in getattr(image, "text", {}).items() if k != XMP_PNG_KEY and isinstance(v, str)}
-        png_text = []
+        png_text: list[PngText] = []
         if image.format == "PNG":
             with _reread(source or getattr(image, "filename", None) or None) as fp:
                 chunks = None if fp is None else read_png_text(fp)
             if chunks is not None:
-                xmp_chunk = [i for i, c in enumerate(chunks) if c.international and c.key == XMP_PNG_KEY][-1:]
-                chunks = [c for i, c in enumerate(chunks) if i not in xmp_chunk]  # the XMP, of info["xmp"]
-                text = {c.key: c.value for c in chunks}
-                if len(text) < len(chunks) or any(PngText.of_text(c.key, c.value) != c for c in chunks):
-                    text, png_text = {}, chunks
-        xmp, exif = info.get("xmp"), info.get("exif") or None
+                text, png_text, xmp = _text_entries(chunks, xmp)
         if exif is not None and not exif.startswith(EXIF_PREFIX):  # WebP's: as JPEG and PNG give it
             exif = EXIF_PREFIX + exif
         comments = [data for marker, data in getattr(image, "applist", []) if marker == "COM"]
@@ -263,7 +258,7 @@ class Metadata:
         return cls(
             icc_profile=info.get("icc_profile") or None,
             exif=exif,
-            xmp=(xmp.encode() if isinstance(xmp, str) else xmp) or None,
+            xmp=xmp,
             text=text,
             png_text=png_text,
             comments=[c for c in comments if c],
@@ -362,6 +357,24 @@ class Metadata:
     def describe(self) -> str:
         """One line for ``neuralzip info``."""
         return "; ".join(self.parts().values()) or "none"
+
+
+def _text_entries(chunks: list[PngText], xmp: bytes | None) -> tuple[dict[str, str], list[PngText], bytes | None]:
+    """(text entries, text chunks kept whole, XMP) of a PNG's text chunks and the XMP
+    Pillow read from them. The XMP's chunk is left out where it is the plain iTXt that
+    ``png_options`` writes back; otherwise it stays a text chunk, and the XMP is None.
+    The others are text entries where each is the chunk ``PngText.of_text`` makes of its
+    key and value and no key repeats (what version 5 holds), else all kept whole."""
+    plain_xmp = PngText(ITXT_CHUNK, XMP_PNG_KEY.encode(), xmp or b"")
+    if xmp and plain_xmp in chunks:
+        chunks = chunks.copy()
+        chunks.remove(plain_xmp)
+    else:
+        xmp = None
+    text = {chunk.key: chunk.value for chunk in chunks}
+    if len(text) < len(chunks) or any(PngText.of_text(chunk.key, chunk.value) != chunk for chunk in chunks):
+        return {}, chunks, xmp
+    return text, [], xmp
 
 
 @contextmanager
