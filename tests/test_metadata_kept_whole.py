@@ -219,3 +219,18 @@ def test_an_xmp_chunk_png_options_would_not_write_back_stays_a_text_chunk(tmp_pa
     with Image.open(tmp_path / "p.png") as image:
         data = api.encode(image)[0]
     assert data[2] == 5 and api.metadata(data) == Metadata(xmp=b"<x:xmpmeta>plain</x:xmpmeta>")
+
+
+def test_png_chunks_a_file_keeps_nothing_of_are_named_at_compress_time(tmp_path):
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 45455))
+    info.add_text("Title", "kept")
+    Image.fromarray(IMAGE).save(tmp_path / "g.png", pnginfo=info, dpi=(300, 300))
+    result = CliRunner().invoke(main, ["compress", str(tmp_path / "g.png"), "-q"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"neuralzip: warning: {tmp_path / 'g.png'}: the PNG's ")
+    assert "pHYs" in lines[0] and "gAMA" in lines[0] and lines[0].endswith("chunks are not kept, left out")
+    assert api.metadata((tmp_path / "g.nz").read_bytes()) == Metadata(text={"Title": "kept"})
+    stripped = CliRunner().invoke(main, ["compress", str(tmp_path / "g.png"), "-f", "-q", "--strip"])
+    assert stripped.exit_code == 0 and stripped.output == ""

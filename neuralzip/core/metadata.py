@@ -35,6 +35,7 @@ EXIF_PREFIX = b"Exif\0\0"  # how Pillow's info["exif"] starts for JPEG and PNG (
 _PNG_KEYWORD = re.compile(r"[\x20-\x7e\xa1-\xff]{1,79}")  # PNG: 1-79 printable Latin-1 characters ...
 _NOT_IN_PNG_KEYWORD = re.compile(r"[^\x20-\x7e\xa1-\xff]+")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_KEPT = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"iCCP", b"eXIf"}  # the pixels, ICC profile and EXIF (and text)
 _CHUNK_NAMES = {TEXT_CHUNK: b"tEXt", ZTXT_CHUNK: b"zTXt", ITXT_CHUNK: b"iTXt", ITXT_COMPRESSED: b"iTXt"}
 
 
@@ -177,17 +178,20 @@ def _inflate(data: bytes) -> bytes:
 
 def read_png_text(fp: IO[bytes]) -> list[PngText]:
     """The text chunks of the PNG file ``fp`` (read from where it is), in file order. A
-    damaged one (see ``PngText.from_png``) is left out with a MetadataWarning naming it.
-    Raises MetadataError where they hold more than MAX_METADATA bytes, read or inflated:
-    no .nz file holds that."""
+    damaged one (see ``PngText.from_png``) is left out with a MetadataWarning naming it,
+    and so are the chunks a .nz file keeps nothing of (``_PNG_KEPT``: gAMA, pHYs, tIME,
+    ...), in one. Raises MetadataError where the text chunks hold more than MAX_METADATA
+    bytes, read or inflated: no .nz file holds that."""
     import warnings
 
-    chunks, total = list[PngText](), 0
+    chunks, total, left_out = list[PngText](), 0, dict[str, None]()
     if fp.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
         return chunks
     while total <= MAX_METADATA and len(head := fp.read(8)) == 8 and head[4:] != b"IEND":
         length, name = int.from_bytes(head[:4], "big"), head[4:]
         if name not in _PNG_TEXT_SYNTAX:
+            if name not in _PNG_KEPT:
+                left_out[name.decode("latin-1")] = None
             fp.seek(length + 4, 1)
             continue
         total += length
@@ -201,6 +205,8 @@ def read_png_text(fp: IO[bytes]) -> list[PngText]:
             warnings.warn(MetadataWarning(f"a damaged {name.decode()} chunk ({exc}), left out"), stacklevel=2)
             continue
         total += max(0, len(chunks[-1].text) - length)
+    if left_out:
+        warnings.warn(MetadataWarning(f"the PNG's {', '.join(left_out)} chunks are not kept, left out"), stacklevel=2)
     if total > MAX_METADATA:
         raise MetadataError(
             f"PNG text chunks of over {MAX_METADATA:,} bytes: a file holds at most that (--strip leaves them out)"
