@@ -34,7 +34,7 @@ from .core.ans import PRECISION
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
 from .core.container import MAGIC, FormatError, Header, Truncated
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
-from .core.metadata import MetadataWarning
+from .core.metadata import TIFF_HOLDS, MetadataWarning
 from .images import IMAGE_SUFFIXES
 from .jobs import STDIO, File, Job, Task, UserError, error_message
 from .urls import is_url
@@ -298,16 +298,15 @@ def _png_pixels_only(png: bytes) -> bytes:
 
 def _metadata_options(header: Header, image_format: str) -> dict:
     """Pillow ``save`` options that write the file's metadata into ``image_format``: all of
-    it into PNG, the ICC profile and EXIF into TIFF, none into BMP and PPM. What the format
-    cannot hold gets one MetadataWarning naming it."""
+    it into PNG, the ICC profile, EXIF and XMP into TIFF, none into BMP and PPM. What the
+    format cannot hold gets one MetadataWarning naming it."""
     meta = header.metadata
     if not meta:
         return {}
     if image_format == "PNG":
         return meta.png_options()
-    held = (("icc_profile", meta.icc_profile), ("exif", meta.exif)) if image_format == "TIFF" else ()
-    options = {option: data for option, data in held if data}
-    left_out = [part for option, part in meta.parts().items() if option not in options]
+    options, held = (meta.tiff_options(), TIFF_HOLDS) if image_format == "TIFF" else ({}, set())
+    left_out = [part for option, part in meta.parts().items() if option not in held]
     if left_out:
         warnings.warn(MetadataWarning(f"{image_format} cannot hold the {'; '.join(left_out)}: left out"), stacklevel=2)
     return options

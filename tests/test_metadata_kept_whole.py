@@ -234,3 +234,19 @@ def test_png_chunks_a_file_keeps_nothing_of_are_named_at_compress_time(tmp_path)
     assert api.metadata((tmp_path / "g.nz").read_bytes()) == Metadata(text={"Title": "kept"})
     stripped = CliRunner().invoke(main, ["compress", str(tmp_path / "g.png"), "-f", "-q", "--strip"])
     assert stripped.exit_code == 0 and stripped.output == ""
+
+
+def test_tiff_gets_the_icc_profile_exif_and_xmp_and_a_warning_names_the_rest(tmp_path):
+    exif = Image.Exif()
+    exif[0x0131] = "neuralzip tests"  # Software
+    meta = Metadata(icc_profile=b"icc profile bytes", exif=exif.tobytes(), xmp=b"<x:xmpmeta>t</x:xmpmeta>",
+                    text={"Title": "t"}, comments=[b"a comment"])
+    (tmp_path / "m.nz").write_bytes(neuralzip.compress(IMAGE, metadata=meta))
+    result = CliRunner().invoke(main, ["decompress", str(tmp_path / "m.nz"), "-o", str(tmp_path / "m.tif"), "-q"])
+    assert result.exit_code == 0
+    assert result.output == f"neuralzip: warning: {tmp_path / 'm.nz'}: TIFF cannot hold the text Title; " \
+                            "comment 9 bytes: left out\n"
+    with Image.open(tmp_path / "m.tif") as back:
+        assert np.array_equal(np.asarray(back), IMAGE)
+        assert back.info["icc_profile"] == meta.icc_profile and back.info["xmp"] == meta.xmp
+        assert back.getexif()[0x0131] == "neuralzip tests"

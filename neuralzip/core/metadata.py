@@ -29,6 +29,8 @@ TEXT_CHUNK, ZTXT_CHUNK, ITXT_CHUNK, ITXT_COMPRESSED = 0, 1, 2, 3  # a PNG text c
 MAX_METADATA = 1 << 24  # bytes a metadata block may inflate to
 MAX_KEYWORD = 79  # bytes of a PNG text chunk's keyword (PNG's own limit)
 XMP_PNG_KEY = "XML:com.adobe.xmp"  # where PNG keeps XMP: an iTXt chunk of this keyword
+XMP_TIFF_TAG = 700  # where TIFF keeps it
+TIFF_HOLDS = {"icc_profile", "exif", "xmp"}  # the ``parts`` TIFF holds (``tiff_options``)
 COMMENT_PNG_KEY = b"Comment"  # the keyword of the tEXt chunk a comment becomes in PNG
 DESCRIBED_KEYS = 20  # text keys ``describe`` names; a file may hold 65,536 of them
 EXIF_PREFIX = b"Exif\0\0"  # how Pillow's info["exif"] starts for JPEG and PNG (not for WebP)
@@ -340,6 +342,22 @@ class Metadata:
             if self.xmp:
                 info.add_itxt(XMP_PNG_KEY, self.xmp.decode("utf-8", "replace"))
             options["pnginfo"] = info
+        return options
+
+    def tiff_options(self) -> dict:
+        """Keyword arguments of Pillow's TIFF ``save`` that write what TIFF holds of this
+        metadata (``TIFF_HOLDS``): the ICC profile, and EXIF's tags with the XMP packet as
+        tag 700."""
+        from PIL import Image
+
+        options: dict = {"icc_profile": self.icc_profile} if self.icc_profile else {}
+        if self.exif or self.xmp:
+            tags = Image.Exif()
+            if self.exif:
+                tags.load(self.exif)
+            if self.xmp:
+                tags[XMP_TIFF_TAG] = self.xmp
+            options["exif"] = tags
         return options
 
     def parts(self) -> dict[str, str]:
