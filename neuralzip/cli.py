@@ -24,7 +24,7 @@ from typing import IO, BinaryIO, cast
 
 import click
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 from tqdm import tqdm
 
 from . import api, interrupt, zoo
@@ -260,6 +260,19 @@ def _output_format(target: File | None) -> tuple[str, set[str]]:
     return OUTPUT_FORMATS[suffix]
 
 
+# A TIFF keeps EXIF's orientation as its Orientation tag, which readers apply (Pillow as it
+# loads): the read-back check compares them with the decoded pixels turned the same way.
+_TIFF_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
 def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
     image_format, modes = _output_format(job.target)
     (header, offset), data, size = _read_nz(job.source, max_pixels)
@@ -274,7 +287,10 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
     picture.save(out, format=image_format, **_metadata_options(header, image_format))
     pixels_only = _png_pixels_only(out.getvalue()) if image_format == "PNG" else out.getvalue()
     with Image.open(io.BytesIO(pixels_only)) as written:  # what a reader of the file will get
-        if written.mode != picture.mode or not np.array_equal(np.asarray(written), image):
+        orientation = written.getexif().get(ExifTags.Base.Orientation, 1) if image_format == "TIFF" else 1
+        turn = _TIFF_ORIENTATION.get(int(orientation))
+        shown = picture if turn is None else picture.transpose(turn)
+        if written.mode != shown.mode or not np.array_equal(np.asarray(written), np.asarray(shown)):
             raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
     return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
 

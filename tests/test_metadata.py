@@ -57,6 +57,21 @@ def test_jpeg_exif_orientation_is_kept_not_applied(tmp_path, sample):
     assert np.array_equal(np.asarray(back), want_pixels)  # same shape: not rotated
 
 
+def test_an_exif_orientation_goes_into_a_tiff_as_its_orientation_tag(tmp_path, sample):
+    """A TIFF's readers turn it by that tag (Pillow as it loads): the pixels are stored as
+    decoded, and what a reader shows is them turned, as a PNG viewer shows the PNG's."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display
+    _photo(sample).save(tmp_path / "a.png", exif=exif.tobytes())
+    CliRunner().invoke(main, ["compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.nz")])
+    result = CliRunner().invoke(main, ["decompress", str(tmp_path / "a.nz"), "-o", str(tmp_path / "a.tif")])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "a.tif") as tiff:
+        assert tiff.getexif()[0x0112] == 6
+        shown = np.asarray(tiff)
+    assert np.array_equal(shown, np.asarray(_photo(sample).transpose(Image.Transpose.ROTATE_270)))
+
+
 def test_strip_leaves_metadata_out_and_info_lists_it(tmp_path, sample):
     _photo(sample).save(tmp_path / "a.png", icc_profile=SRGB)
     assert "icc_profile" not in _round_trip(tmp_path, tmp_path / "a.png", "--strip").info
