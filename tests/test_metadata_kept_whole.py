@@ -4,6 +4,7 @@ tEXt chunk ``Comment``; what an output format cannot hold is named in one warnin
 Real files on disk, real Pillow, the command through CliRunner and as installed."""
 
 import dataclasses
+import io
 import shutil
 import struct
 import subprocess
@@ -234,6 +235,25 @@ def test_png_chunks_a_file_keeps_nothing_of_are_named_at_compress_time(tmp_path)
     assert api.metadata((tmp_path / "g.nz").read_bytes()) == Metadata(text={"Title": "kept"})
     stripped = CliRunner().invoke(main, ["compress", str(tmp_path / "g.png"), "-f", "-q", "--strip"])
     assert stripped.exit_code == 0 and stripped.output == ""
+
+
+def test_jpeg_segments_a_file_keeps_nothing_of_are_named_at_compress_time(tmp_path):
+    """APP13 (Photoshop's IPTC) is named; EXIF, XMP, the ICC profile, comments and the
+    segments of the JPEG's own coding (JFIF, Adobe) are not."""
+    buffer = io.BytesIO()
+    Image.fromarray(IMAGE).save(buffer, "JPEG", comment=b"kept", exif=Image.Exif().tobytes(), quality=95)
+    plain = buffer.getvalue()
+    iptc = b"Photoshop 3.0\0" + b"8BIM\x04\x04\0\0\0\0\0\0"
+    (tmp_path / "plain.jpg").write_bytes(plain)
+    (tmp_path / "iptc.jpg").write_bytes(plain[:2] + b"\xff\xed" + (len(iptc) + 2).to_bytes(2, "big") + iptc + plain[2:])
+    quiet = CliRunner().invoke(main, ["compress", str(tmp_path / "plain.jpg"), "-q"])
+    assert quiet.exit_code == 0 and quiet.output == ""
+    result = CliRunner().invoke(main, ["compress", str(tmp_path / "iptc.jpg"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        f"neuralzip: warning: {tmp_path / 'iptc.jpg'}: the JPEG's APP13 (Photoshop 3.0) segments are not kept, left out"
+    )
+    assert api.metadata((tmp_path / "iptc.nz").read_bytes()).comments == [b"kept"]
 
 
 def test_tiff_gets_the_icc_profile_exif_and_xmp_and_a_warning_names_the_rest(tmp_path):

@@ -37,6 +37,17 @@ EXIF_PREFIX = b"Exif\0\0"  # how Pillow's info["exif"] starts for JPEG and PNG (
 _PNG_KEYWORD = re.compile(r"[\x20-\x7e\xa1-\xff]{1,79}")  # PNG: 1-79 printable Latin-1 characters ...
 _NOT_IN_PNG_KEYWORD = re.compile(r"[^\x20-\x7e\xa1-\xff]+")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# a JPEG's segments whose content a .nz file keeps (marker, how the data starts): EXIF, XMP,
+# the ICC profile, comments; and those that only describe the JPEG's own coding (JFIF, Adobe)
+_JPEG_KEPT = (
+    ("APP0", b"JFIF\0"),
+    ("APP0", b"JFXX\0"),
+    ("APP1", EXIF_PREFIX),
+    ("APP1", b"http://ns.adobe.com/xap/1.0/\0"),
+    ("APP2", b"ICC_PROFILE\0"),
+    ("APP14", b"Adobe"),
+    ("COM", b""),
+)
 _PNG_KEPT = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"iCCP", b"eXIf"}  # the pixels, ICC profile and EXIF (and text)
 _CHUNK_NAMES = {TEXT_CHUNK: b"tEXt", ZTXT_CHUNK: b"zTXt", ITXT_CHUNK: b"iTXt", ITXT_COMPRESSED: b"iTXt"}
 
@@ -178,6 +189,21 @@ def _inflate(data: bytes) -> bytes:
     return text
 
 
+def _warn_jpeg_left_out(applist: list[tuple[str, bytes]]) -> None:
+    """One MetadataWarning naming a JPEG's segments (Pillow's ``applist``) that a .nz file
+    keeps nothing of (``_JPEG_KEPT``), e.g. APP13 Photoshop's IPTC, or none."""
+    import warnings
+
+    left_out = dict[str, None]()
+    for marker, data in applist:
+        if not any(marker == kept and data.startswith(start) for kept, start in _JPEG_KEPT):
+            name = data.split(b"\0", 1)[0][:40].decode("latin-1")
+            left_out[f"{marker} ({name})" if name.isprintable() and name else marker] = None
+    if left_out:
+        message = f"the JPEG's {', '.join(left_out)} segments are not kept, left out"
+        warnings.warn(MetadataWarning(message), stacklevel=3)
+
+
 def read_png_text(fp: IO[bytes]) -> list[PngText]:
     """The text chunks of the PNG file ``fp`` (read from where it is), in file order. A
     damaged one (see ``PngText.from_png``) is left out with a MetadataWarning naming it,
@@ -260,7 +286,9 @@ class Metadata:
                 text, png_text, xmp = _text_entries(chunks, xmp)
         if exif is not None and not exif.startswith(EXIF_PREFIX):  # WebP's: as JPEG and PNG give it
             exif = EXIF_PREFIX + exif
-        comments = [data for marker, data in getattr(image, "applist", []) if marker == "COM"]
+        applist = getattr(image, "applist", [])
+        _warn_jpeg_left_out(applist)
+        comments = [data for marker, data in applist if marker == "COM"]
         if not comments and isinstance(info.get("comment"), bytes):
             comments = [info["comment"]]
         return cls(
