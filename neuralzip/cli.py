@@ -289,8 +289,8 @@ def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str
     with Image.open(io.BytesIO(pixels_only)) as written:  # what a reader of the file will get
         orientation = written.getexif().get(ExifTags.Base.Orientation, 1) if image_format == "TIFF" else 1
         turn = _TIFF_ORIENTATION.get(int(orientation))
-        shown = picture if turn is None else picture.transpose(turn)
-        if written.mode != shown.mode or not np.array_equal(np.asarray(written), np.asarray(shown)):
+        shown = image if turn is None else np.asarray(picture.transpose(turn))
+        if written.mode != picture.mode or not np.array_equal(np.asarray(written), shown):
             raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
     return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
 
