@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ablation import images  # noqa: E402
+
 from neuralzip import zoo
 from neuralzip.core import adapt  # noqa: E402
+from neuralzip.core.adaptation_block import Adaptation  # noqa: E402
 from neuralzip.core.codec import Codec, adapted  # noqa: E402
-from neuralzip.core.container import Adaptation  # noqa: E402
 
 SHIPPED = "shipped: last hidden biases, output biases, output gains"
 VARIANTS = {  # name -> which of adapt.LEARNING_RATES stay (hidden offsets, output offsets, gains)

@@ -12,7 +12,7 @@ Importing neuralzip also registers the ``.nz`` format with Pillow (``pillow_plug
 from . import pillow_plugin  # noqa: F401 - registers the Pillow plugin
 from .api import compress, decompress, open, save
 from .core.codec import DecodeError, UnsupportedImage
-from .core.container import FormatError
+from .core.fields import FormatError
 
 # neuralzip.open is public too, but kept out of * imports, where it would hide the builtin open
 __all__ = ["compress", "decompress", "open", "save", "DecodeError", "FormatError", "UnsupportedImage"]

@@ -32,8 +32,9 @@ from .batch import default_workers, plan, run
 from .core.alpha import describe_alpha
 from .core.ans import PRECISION
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
-from .core.container import MAGIC, FormatError, Header, Truncated
+from .core.container import MAGIC, Header
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
+from .core.fields import FormatError, Truncated
 from .core.metadata import TIFF_HOLDS, MetadataWarning
 from .images import IMAGE_SUFFIXES
 from .jobs import STDIO, File, Job, Task, UserError, error_message

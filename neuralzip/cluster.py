@@ -39,7 +39,8 @@ from tqdm import tqdm
 
 from .atomic import OutputExists
 from .batch import _attempt, _write, writable_jobs
-from .core.container import MAGIC, FormatError, Header
+from .core.container import MAGIC, Header
+from .core.fields import FormatError
 from .core.kernel import THREADS_ENV
 from .jobs import File, Job, Outcome, Task, UserError, error_message
 from .urls import Url

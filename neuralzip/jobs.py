@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .atomic import OutputExists
 from .core.codec import DecodeError, UnsupportedImage
-from .core.container import FormatError
+from .core.fields import FormatError
 from .zoo import ModelNotFound
 
 STDIO = "-"

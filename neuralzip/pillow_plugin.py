@@ -25,8 +25,9 @@ from PIL import Image, ImageFile
 
 from . import api
 from .core.codec import UnsupportedImage
-from .core.container import MAGIC, Header, Truncated
+from .core.container import MAGIC, Header
 from .core.effort import DEFAULT_EFFORT
+from .core.fields import Truncated
 from .core.metadata import Metadata
 from .zoo import DEFAULT_MODEL
 

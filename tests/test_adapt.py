@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import reference
 
-from neuralzip import zoo
 import neuralzip
+from neuralzip import zoo
 from neuralzip.core import adapt
-from neuralzip.core.codec import Codec, DecodeError
-from neuralzip.core.codec import adapted
-from neuralzip.core.container import Adaptation, FormatError, Header, _Reader
+from neuralzip.core.adaptation_block import Adaptation
+from neuralzip.core.codec import Codec, DecodeError, adapted
+from neuralzip.core.container import Header
+from neuralzip.core.fields import FormatError, Reader
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +57,14 @@ def test_gains_scale_each_outputs_weights_in_integers(codec):
 def test_the_adaptation_block_round_trips():
     eights = np.array([0, -8, 8, 296, -16384, 16384])
     adaptation = Adaptation([None, eights, np.arange(-36, 36), eights + 1], np.arange(-5, 5))
-    back = Adaptation.unpack(_Reader(adaptation.pack() + b"rest"))
+    back = Adaptation.unpack(Reader(adaptation.pack() + b"rest"))
     assert back.bias_offsets[0] is None and np.array_equal(back.output_gains, adaptation.output_gains)
     assert all(np.array_equal(a, b) for a, b in zip(back.bias_offsets[1:], adaptation.bias_offsets[1:]))
-    assert Adaptation.unpack(_Reader(Adaptation([np.ones(3)]).pack())).output_gains is None
+    assert Adaptation.unpack(Reader(Adaptation([np.ones(3)]).pack())).output_gains is None
     assert len(Adaptation([np.full(128, 8 * 63)]).pack()) == 1 + (2 + 1 + 128) + 1  # multiples of 8: a byte each
     for bad in (b"\x00", b"\x11", b"\x01\x80\x20", b"\x01\x02\x00\x01", b"\x01\x01\x09\x00", b"\x01\x00"):
         with pytest.raises(FormatError):  # no layers, too many; too many values; short; scale over 8; no gains
-            Adaptation.unpack(_Reader(bad))
+            Adaptation.unpack(Reader(bad))
 
 
 @pytest.mark.parametrize("grey", [False, True])

@@ -139,13 +139,13 @@ def _with_metadata_block(data: bytes, raw: bytes) -> bytes:
     packed = pack_metadata(header.metadata)
     block = zlib.compress(raw, 9)
     prefix = header.pack()[: -len(packed)]
-    from neuralzip.core.container import _varint
+    from neuralzip.core.fields import varint
 
-    return prefix[: -len(_varint(len(packed)))] + _varint(len(block)) + block + data[offset:]
+    return prefix[: -len(varint(len(packed)))] + varint(len(block)) + block + data[offset:]
 
 
 def test_crafted_metadata_blocks_are_refused_fast(sample):
-    from neuralzip.core.container import FormatError
+    from neuralzip.core.fields import FormatError
     from neuralzip.core.metadata import Metadata
 
     data = neuralzip.compress(sample[:40, :40], metadata=Metadata(text={"a": "b"}))
@@ -286,7 +286,8 @@ def test_a_long_header_is_read_in_a_few_parses_not_one_per_chunk(tmp_path, monke
 
 
 def test_blocks_longer_than_any_writer_makes_are_refused_before_they_are_read(sample):
-    from neuralzip.core.container import MAX_METADATA_BLOCK, FormatError, _varint, pack_metadata
+    from neuralzip.core.container import MAX_METADATA_BLOCK, pack_metadata
+    from neuralzip.core.fields import FormatError, varint
     from neuralzip.core.metadata import Metadata
 
     header = Header.unpack(neuralzip.compress(np.dstack([sample[:16, :16], np.full((16, 16), 7, np.uint8)])))[0]
@@ -295,9 +296,9 @@ def test_blocks_longer_than_any_writer_makes_are_refused_before_they_are_read(sa
     before_metadata = header.pack()[: -len(pack_metadata(header.metadata)) - 1]
     started = time.perf_counter()
     with pytest.raises(FormatError, match="alpha block of 321 bytes is longer than any of a 16x16 image"):
-        Header.unpack_prefix(before_alpha + _varint(1 + 16 * 16 + 64))  # zlib writes at most 269 for 256
+        Header.unpack_prefix(before_alpha + varint(1 + 16 * 16 + 64))  # zlib writes at most 269 for 256
     with pytest.raises(FormatError, match=f"metadata block of {MAX_METADATA_BLOCK + 1:,} bytes"):
-        Header.unpack_prefix(before_metadata + _varint(MAX_METADATA_BLOCK + 1))  # refused from its length
+        Header.unpack_prefix(before_metadata + varint(MAX_METADATA_BLOCK + 1))  # refused from its length
     assert time.perf_counter() - started < 0.5
 
 
@@ -330,14 +331,15 @@ def test_the_16_kb_file_of_the_issue_fails_in_a_second_within_512_mb(tmp_path, s
     import sys
     import zlib
 
-    from neuralzip.core.container import _varint, pack_metadata
+    from neuralzip.core.container import pack_metadata
+    from neuralzip.core.fields import varint
     from neuralzip.core.metadata import Metadata
 
     data = neuralzip.compress(sample[:40, :40], metadata=Metadata(text={"a": "b"}))
     header, offset = Header.unpack(data)
     old = pack_metadata(header.metadata)
     block = zlib.compress(b"\x01\x02ab" * 5_600_000, 9)
-    crafted = header.pack()[: -len(old) - 1] + _varint(len(block)) + block + data[offset:]
+    crafted = header.pack()[: -len(old) - 1] + varint(len(block)) + block + data[offset:]
     assert len(crafted) < 24_000
     (tmp_path / "icc.nz").write_bytes(crafted)
     script = f"""

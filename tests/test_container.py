@@ -7,8 +7,10 @@ import pytest
 
 from neuralzip import zoo
 from neuralzip.core.codec import Codec, DecodeError
-from neuralzip.core.container import FORMAT_VERSION, FormatError, Header
+from neuralzip.core.container import Header
+from neuralzip.core.fields import FormatError
 from neuralzip.core.units import LS_TOTAL
+from neuralzip.core.versions import FORMAT_VERSION
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_format_md_states_every_limit_of_the_code():
     import importlib
 
     from neuralzip import cli
-    from neuralzip.core import codec, container
+    from neuralzip.core import adaptation_block, codec, container
 
     rows = _limits_table()
     named = set()
@@ -68,8 +68,8 @@ def test_format_md_states_every_limit_of_the_code():
         if isinstance(thing, int):
             stated = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", value)}
             assert thing in stated, f"FORMAT.md says {value!r} for {limit}, the code {thing:,}"
-    limits = {name for name in vars(container) if name.startswith("MAX_")}
-    assert limits <= named, f"limits of container.py missing from FORMAT.md: {sorted(limits - named)}"
+    limits = {name for module in (container, adaptation_block) for name in vars(module) if name.startswith("MAX_")}
+    assert limits <= named, f"limits of the container missing from FORMAT.md: {sorted(limits - named)}"
     assert {"DEFAULT_MAX_PIXELS", "MAX_PAYLOAD_BITS"} <= named
     assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and cli.MAX_PAYLOAD_BITS == 48
     stdin = next(value for limit, value, _ in rows if limit.startswith("an image read from stdin"))

@@ -18,7 +18,8 @@ import pytest
 
 import neuralzip
 from neuralzip.core import codec as codec_module
-from neuralzip.core.container import Header, _varint, pack_metadata
+from neuralzip.core.container import Header, pack_metadata
+from neuralzip.core.fields import varint
 from neuralzip.core.metadata import ITXT_COMPRESSED, TEXT_CHUNK, Metadata, PngText
 
 MUTATIONS_PER_FILE = 600
@@ -91,7 +92,7 @@ def _rewrite_entries(data: bytes, rng: np.random.Generator) -> bytes:
     that the entry parser, not zlib, meets them): a kind repeated, unknown or out of order,
     an entry empty, cut short or claiming more than follows, or tens of thousands of them."""
     header, offset = Header.unpack(data)
-    entries = [bytes([kind]) + _varint(len(body)) + body for kind, body in header.metadata.entries()]
+    entries = [bytes([kind]) + varint(len(body)) + body for kind, body in header.metadata.entries()]
     choice = rng.integers(0, 7)
     if choice == 0:
         entries.insert(int(rng.integers(0, len(entries) + 1)), entries[int(rng.integers(0, len(entries)))])
@@ -102,7 +103,7 @@ def _rewrite_entries(data: bytes, rng: np.random.Generator) -> bytes:
     elif choice == 3:
         entries.append(b"\x04\x00")  # empty
     elif choice == 4:
-        entries.append(b"\x04" + _varint(int(rng.integers(2, 1 << 20))) + b"a\0")  # claims more than follows
+        entries.append(b"\x04" + varint(int(rng.integers(2, 1 << 20))) + b"a\0")  # claims more than follows
     elif choice == 5:
         entries += [b"\x04\x03a\0b"] * int(rng.choice([10, 70_000]))
     else:
@@ -110,8 +111,8 @@ def _rewrite_entries(data: bytes, rng: np.random.Generator) -> bytes:
         entries[at] = entries[at][: int(rng.integers(1, len(entries[at])))]  # cut short
     block, old = zlib.compress(b"".join(entries), 9), pack_metadata(header.metadata)
     head = header.pack()
-    cut = len(head) - len(old) - len(_varint(len(old)))  # the metadata block ends the header
-    return head[:cut] + _varint(len(block)) + block + data[offset:]
+    cut = len(head) - len(old) - len(varint(len(old)))  # the metadata block ends the header
+    return head[:cut] + varint(len(block)) + block + data[offset:]
 
 
 def _damage(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:

@@ -31,9 +31,9 @@ from helpers import TookTooLong, deadline
 
 import neuralzip
 
-# the codec and container modules, wherever the package keeps them
+# the codec module, wherever the package keeps it, and the header
 codec_module = importlib.import_module(neuralzip.DecodeError.__module__)
-Header = importlib.import_module(neuralzip.FormatError.__module__).Header
+Header = importlib.import_module("neuralzip.core.container").Header
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PIXELS = 1 << 26  # the command's default --max-pixels

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralzip import zoo
-from neuralzip import decompress
-from neuralzip.core.container import FORMAT_VERSION, Header
+from neuralzip import decompress, zoo
+from neuralzip.core.container import Header
+from neuralzip.core.versions import FORMAT_VERSION
 
 HERE = Path(__file__).resolve().parent / "golden"
 MANIFEST = json.loads((HERE / "golden.json").read_text())

@@ -7,14 +7,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 import reference
+
 from neuralzip import zoo
 from neuralzip.core import _kernel
 from neuralzip.core.codec import Codec, DecodeError
-from neuralzip.core.container import REGISTERED_MODELS, FormatError, Header
+from neuralzip.core.container import Header
+from neuralzip.core.fields import FormatError
 from neuralzip.core.kernel import image_kernel
 from neuralzip.core.units import INT16_MAX
+from neuralzip.core.versions import REGISTERED_MODELS
 from neuralzip.training.quantize import to_int16
 
 PATHS = ["scalar", *_kernel.ISA_PATHS]

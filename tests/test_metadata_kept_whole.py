@@ -20,7 +20,8 @@ from PIL import Image, PngImagePlugin
 import neuralzip
 from neuralzip import api
 from neuralzip.cli import main
-from neuralzip.core.container import FormatError, Header, pack_metadata, unpack_metadata
+from neuralzip.core.container import Header, pack_metadata, unpack_metadata
+from neuralzip.core.fields import FormatError
 from neuralzip.core.metadata import (
     ITXT_CHUNK,
     TEXT_CHUNK,

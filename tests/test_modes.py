@@ -7,7 +7,8 @@ import pytest
 from neuralzip.core import codec as codec_module
 from neuralzip.core.alpha import decode_alpha, encode_alpha
 from neuralzip.core.codec import UnsupportedImage
-from neuralzip.core.container import MODES, FormatError, Header
+from neuralzip.core.container import MODES, Header
+from neuralzip.core.fields import FormatError
 
 
 @pytest.fixture(scope="module")

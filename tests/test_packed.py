@@ -13,7 +13,8 @@ from click.testing import CliRunner
 import neuralzip
 from neuralzip.cli import main
 from neuralzip.core import packed
-from neuralzip.core.container import FormatError, Header
+from neuralzip.core.container import Header
+from neuralzip.core.fields import FormatError
 from neuralzip.core.metadata import Metadata
 
 

@@ -87,7 +87,7 @@ def test_unknown_model_and_unknown_weights_are_named():
 
 def test_every_registered_model_is_installed():
     """Version-4 files name models by number: each number's weights must stay installed."""
-    from neuralzip.core.container import REGISTERED_MODELS
+    from neuralzip.core.versions import REGISTERED_MODELS
 
     for name, tag in REGISTERED_MODELS.values():
         assert zoo.load(name, tag).tag == tag

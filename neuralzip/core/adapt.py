@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import _adapt
-from .container import Adaptation
+from .adaptation_block import Adaptation
 from .intmodel import GAIN_LIMIT, IntegerModel
 from .kernel import default_threads
 from .terms import ImageTerms, analyse

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from .container import FormatError
+from .fields import FormatError
 
 CONSTANT, DEFLATE = 0, 1
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from . import packed
 from .adapt import choose_adaptation
+from .adaptation_block import Adaptation
 from .alpha import decode_alpha, encode_alpha
 from .ans import PRECISION, TERMINATOR_BITS, CoderError, StageDecoder, StageEncoder
-from .container import MODES, Adaptation, Header
+from .container import MODES, Header
 from .context import complete_coefs
 from .effort import DEFAULT_EFFORT
 from .effort import effort as effort_level

@@ -14,11 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .adaptation_block import Adaptation
+from .fields import FormatError, Reader, Truncated, varint
 from .metadata import COMMENT, MAX_METADATA, REPEATED, TEXT, Metadata, MetadataError
 from .units import LS_SIZES
+from .versions import (
+    FORMAT_VERSION,
+    METADATA_KINDS_VERSION,
+    REGISTERED_MODELS,
+    REGISTERED_PRECISION,
+    REGISTERED_VERSION,
+    model_versions,
+    registered_number,
+)
 
 MAGIC = b"NZ"
-FORMAT_VERSION = 6  # the newest version; a file is written in the oldest one that holds it
 FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
 FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
 FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
@@ -28,36 +38,7 @@ _FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
 _FLAGS_3 = _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION
 # version 3 also terminates ANS
 KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3, 5: _FLAGS_3, 6: _FLAGS_3}
-METADATA_KINDS_VERSION = 6  # version 6 is version 5 plus metadata kinds 5 and 6 (``metadata.PNG_TEXT``, ``COMMENT``)
-# version 4 names a registered model by a number instead of its name and hash (FORMAT.md,
-# "Registered models"); version 5 has the same layout and names the registered models of
-# int16 arithmetic (intmodel.py), 4 those of float64 arithmetic; version 6 names any of them.
-# An entry, once released, never changes.
-REGISTERED_MODELS = {
-    1: ("photo", bytes.fromhex("e8adac20")),
-    2: ("cifar10", bytes.fromhex("20ebacbd")),
-    3: ("photo", bytes.fromhex("265c3c51")),
-    4: ("cifar10", bytes.fromhex("b2b986c5")),
-    5: ("photo", bytes.fromhex("fa1a1841")),
-    6: ("cifar10", bytes.fromhex("5274e889")),
-    7: ("photo", bytes.fromhex("1057c8e3")),
-    8: ("cifar10", bytes.fromhex("1eeccc0d")),
-    9: ("photo-wide", bytes.fromhex("11446381")),
-}
-REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5}  # each model's oldest format version
-_REGISTRY = {model: number for number, model in REGISTERED_MODELS.items()}
-REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
-MAX_LAYERS = 16  # layers an adaptation block may describe ...
-MAX_UNITS = 4096  # ... and units of one layer
-MAX_OFFSET = 1 << 30  # the largest |offset|: its zigzag varint fits the reader's 5 bytes
-MAX_SHIFT = 8  # offsets are stored divided by 2**e, e <= MAX_SHIFT
 MAX_METADATA_ENTRIES = 1 << 16  # entries a metadata block may hold
-
-
-def model_versions(number: int) -> set[int]:
-    """The format versions whose files may name registered model ``number``: its own
-    (``REGISTERED_VERSION``), and every version from 6 on, which adds only metadata kinds."""
-    return {REGISTERED_VERSION[number], *range(METADATA_KINDS_VERSION, FORMAT_VERSION + 1)}
 
 
 def compress_bound(length: int) -> int:
@@ -71,20 +52,6 @@ MAX_METADATA_BLOCK = compress_bound(MAX_METADATA)  # bytes of a metadata block (
 MAX_NAME = 32
 MAX_SIDE = 1 << 24
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-class FormatError(ValueError):
-    """The bytes are not a valid .nz file; the message says what is wrong."""
-
-
-class Truncated(FormatError):
-    """The bytes end inside the header: a longer prefix of the file may still parse.
-    ``needed``: how many bytes of the file the field that ran past the end reaches to,
-    at least (a reader of a stream reads up to there before trying again)."""
-
-    def __init__(self, message: str, needed: int = 0):
-        super().__init__(message)
-        self.needed = needed
 
 
 @dataclass(frozen=True)
@@ -111,118 +78,6 @@ class Mode:
 
 
 MODES = {0: Mode("RGB", 3, False), 1: Mode("L", 1, False), 2: Mode("RGBA", 3, True), 3: Mode("LA", 1, True)}
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if self.pos + n > len(self.data):
-            raise Truncated(f"file is truncated (in the {what})", self.pos + n)
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def varint(self, what: str) -> int:
-        """An unsigned LEB128 value of at most 5 bytes, in its shortest encoding."""
-        value = 0
-        for shift in range(0, 35, 7):
-            byte = self.take(1, what)[0]
-            if shift and byte == 0:
-                raise FormatError(f"invalid {what} (overlong encoding)")
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-        raise FormatError(f"invalid {what}")
-
-
-def _zigzag(value: int) -> int:
-    return 2 * value if value >= 0 else -2 * value - 1
-
-
-def _common_shift(values: list[int]) -> int:
-    """The largest e <= MAX_SHIFT such that every value is a multiple of 2**e."""
-    shift = 0
-    while shift < MAX_SHIFT and all(v % (2 << shift) == 0 for v in values):
-        shift += 1
-    return shift
-
-
-def _pack_values(values: np.ndarray | None) -> bytes:
-    """varint count (0 for None), then for a count above 0 a byte e and the zigzag
-    varints of the values divided by 2**e (the largest power of two dividing them all,
-    at most MAX_SHIFT)."""
-    ints = [] if values is None else [int(v) for v in values]
-    if len(ints) > MAX_UNITS or any(abs(v) > MAX_OFFSET for v in ints):
-        raise ValueError(f"adaptation: at most {MAX_UNITS} values a layer, each within ±2**30")
-    if not ints:
-        return _varint(0)
-    shift = _common_shift(ints)
-    return _varint(len(ints)) + bytes([shift]) + b"".join(_varint(_zigzag(v >> shift)) for v in ints)
-
-
-def _unpack_values(r: _Reader) -> np.ndarray | None:
-    """Inverse of ``_pack_values``."""
-    count = r.varint("adaptation value count")
-    if count > MAX_UNITS:
-        raise FormatError(f"invalid adaptation value count {count}")
-    if not count:
-        return None
-    shift = r.take(1, "adaptation scale")[0]
-    if shift > MAX_SHIFT:
-        raise FormatError(f"invalid adaptation scale {shift}")
-    coded = [r.varint("adaptation value") for _ in range(count)]
-    values = np.array([c // 2 if c % 2 == 0 else -(c + 1) // 2 for c in coded], np.int64) << shift
-    if np.abs(values).max() > MAX_OFFSET:
-        raise FormatError("invalid adaptation value (over 2**30)")
-    return values
-
-
-@dataclass
-class Adaptation:
-    """A file's per-image adaptation of its model (``neuralzip.core.adapt``).
-
-    ``bias_offsets``: per layer, int64 (units,) or None (``IntegerModel.with_bias_offsets``);
-    ``output_gains``: int64 (outputs,) or None (``IntegerModel.with_output_gains``).
-    """
-
-    bias_offsets: list[np.ndarray | None]
-    output_gains: np.ndarray | None = None
-
-    def pack(self) -> bytes:
-        """varint layer count, each layer's bias offsets, then the output gains, each as a
-        varint count (0: none), a scale byte e and zigzag varints of the values / 2**e."""
-        if not 0 < len(self.bias_offsets) <= MAX_LAYERS:
-            raise ValueError(f"adaptation: 1 to {MAX_LAYERS} layers")
-        return (
-            _varint(len(self.bias_offsets))
-            + b"".join(map(_pack_values, self.bias_offsets))
-            + _pack_values(self.output_gains)
-        )
-
-    def describe(self) -> str:
-        """One line, e.g. ``200 bias offsets, 72 output gains, 283 bytes``."""
-        offsets = sum(len(v) for v in self.bias_offsets if v is not None)
-        gains = 0 if self.output_gains is None else len(self.output_gains)
-        return f"{offsets} bias offsets, {gains} output gains, {len(self.pack())} bytes"
-
-    @classmethod
-    def unpack(cls, r: _Reader) -> Adaptation:
-        """Inverse of ``pack``, from a reader at the block's start."""
-        layers = r.varint("adaptation layer count")
-        if not 0 < layers <= MAX_LAYERS:
-            raise FormatError(f"invalid adaptation layer count {layers}")
-        return cls([_unpack_values(r) for _ in range(layers)], _unpack_values(r))
 
 
 @dataclass
@@ -262,7 +117,7 @@ class Header:
     @property
     def model_number(self) -> int | None:
         """The model's number in ``REGISTERED_MODELS``, or None for an unregistered one."""
-        return _REGISTRY.get((self.model_name, self.model_sha))
+        return registered_number(self.model_name, self.model_sha)
 
     @property
     def written_version(self) -> int:
@@ -316,17 +171,17 @@ class Header:
                     f"registered model {self.model_number} is written in format version "
                     f"{' or '.join(map(str, sorted(model_versions(self.model_number))))}"
                 )
-            model, precision = _varint(self.model_number), b""
+            model, precision = varint(self.model_number), b""
         else:
             model, precision = bytes([len(name)]) + name + self.model_sha, bytes([self.precision])
         parts = [
             MAGIC,
             bytes([self.written_version, flags, self.mode]),
             model,
-            _varint(self.width),
-            _varint(self.height),
+            varint(self.width),
+            varint(self.height),
             precision,
-            _varint(self.payload_length),
+            varint(self.payload_length),
             struct.pack("<I", self.checksum),
         ]
         if self.coefs is not None:
@@ -336,10 +191,10 @@ class Header:
         if self.adaptation is not None:
             parts.append(self.adaptation.pack())
         if self.alpha is not None:
-            parts += [_varint(len(self.alpha)), self.alpha]
+            parts += [varint(len(self.alpha)), self.alpha]
         if self.metadata:
             block = pack_metadata(self.metadata)
-            parts += [_varint(len(block)), block]
+            parts += [varint(len(block)), block]
         return b"".join(parts)
 
     @classmethod
@@ -363,7 +218,7 @@ class Header:
         are checked first, so two bytes tell a file that is not .nz at all).
         ``check_size(width, height)``, if given, is called as soon as the size is read,
         before the blocks whose length grows with it (alpha): it raises to refuse it."""
-        r = _Reader(data)
+        r = Reader(data)
         if r.take(len(MAGIC), "magic bytes") != MAGIC:
             raise FormatError("not a neuralzip file (bad magic bytes)")
         version, flags, mode = r.take(3, "header")
@@ -451,7 +306,7 @@ def pack_metadata(metadata: Metadata) -> bytes:
     Raises ValueError for metadata a reader would refuse (over 16 MiB or 65,536 entries):
     the writer checks what the reader checks."""
     entries = metadata.entries()
-    raw = b"".join(bytes([kind]) + _varint(len(data)) + data for kind, data in entries)
+    raw = b"".join(bytes([kind]) + varint(len(data)) + data for kind, data in entries)
     if len(raw) > MAX_METADATA or len(entries) > MAX_METADATA_ENTRIES:
         raise ValueError(
             f"metadata of {len(raw):,} bytes in {len(entries):,} entries: a file holds at most "
@@ -470,7 +325,7 @@ def unpack_metadata(block: bytes, version: int = FORMAT_VERSION) -> Metadata:
         raise FormatError(f"invalid metadata block ({exc})") from None
     if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
         raise FormatError("invalid metadata block (not one complete zlib stream, or over 16 MiB)")
-    r, entries = _Reader(raw), list[tuple[int, bytes]]()
+    r, entries = Reader(raw), list[tuple[int, bytes]]()
     try:
         while r.pos < len(raw):
             kind = r.take(1, "metadata block")[0]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import lzma
 import zlib
 
-from .container import FormatError
+from .fields import FormatError
 
 DICT_SIZE = 1 << 23  # 8 MiB, LZMA preset 6's: about 100 MB to encode, 9 MB to decode
 _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": DICT_SIZE}]

@@ -16,7 +16,8 @@ import atheris
 with atheris.instrument_imports():
     import neuralzip
     from neuralzip.core.codec import DecodeError, UnsupportedImage
-    from neuralzip.core.container import FormatError, Header
+    from neuralzip.core.container import Header
+    from neuralzip.core.fields import FormatError
 
 MAX_PIXELS = 1 << 16  # bounded work per input
 
