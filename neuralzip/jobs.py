@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from .atomic import OutputExists
 from .core.codec import DecodeError, UnsupportedImage
 from .core.fields import FormatError
+from .core.metadata import MetadataError
 from .zoo import ModelNotFound
 
 STDIO = "-"
@@ -30,9 +31,8 @@ def error_message(exc: BaseException) -> str | None:
     """The one-line report of an expected failure; None for anything else (a bug)."""
     if isinstance(exc, OutputExists):
         return f"{exc} (use --force to overwrite)"
-    if isinstance(
-        exc, (UserError, FormatError, DecodeError, UnsupportedImage, ModelNotFound, Image.DecompressionBombError)
-    ):
+    expected = (UserError, FormatError, DecodeError, UnsupportedImage, MetadataError, ModelNotFound)
+    if isinstance(exc, (*expected, Image.DecompressionBombError)):
         return str(exc)
     if isinstance(exc, MemoryError):
         return "not enough memory for this image (see --max-pixels)"

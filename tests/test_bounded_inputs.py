@@ -173,6 +173,14 @@ def test_the_writer_refuses_metadata_a_reader_would_refuse(sample):
         neuralzip.compress(sample[:8, :8], metadata=many)
 
 
+def test_metadata_no_file_holds_is_refused_in_one_plain_line(tmp_path, sample):
+    Image.fromarray(sample[:8, :8]).save(tmp_path / "big.png", exif=b"Exif\0\0" + bytes(17 << 20))
+    result = CliRunner().invoke(main, ["compress", str(tmp_path / "big.png")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "at most 16,777,216 bytes" in result.output and "Error:" not in result.output  # no class name
+    assert not (tmp_path / "big.nz").exists()
+
+
 def test_a_named_pipe_is_an_input_and_os_errors_name_the_users_path(tmp_path, sample):
     import os
     import subprocess

@@ -149,7 +149,7 @@ class Header:
         if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
         if self.metadata and self.metadata.version > self.written_version:
-            raise ValueError(
+            raise MetadataError(
                 f"format version {self.written_version} cannot hold comments or PNG text chunks kept whole "
                 "(version 6 does, with a registered model only; --strip leaves the metadata out)"
             )
@@ -303,12 +303,12 @@ class Header:
 
 def pack_metadata(metadata: Metadata) -> bytes:
     """The metadata block: a zlib stream of entries ``kind | varint length | bytes``.
-    Raises ValueError for metadata a reader would refuse (over 16 MiB or 65,536 entries):
-    the writer checks what the reader checks."""
+    Raises MetadataError for metadata a reader would refuse (over 16 MiB or 65,536
+    entries): the writer checks what the reader checks."""
     entries = metadata.entries()
     raw = b"".join(bytes([kind]) + varint(len(data)) + data for kind, data in entries)
     if len(raw) > MAX_METADATA or len(entries) > MAX_METADATA_ENTRIES:
-        raise ValueError(
+        raise MetadataError(
             f"metadata of {len(raw):,} bytes in {len(entries):,} entries: a file holds at most "
             f"{MAX_METADATA:,} bytes and {MAX_METADATA_ENTRIES:,} entries (--strip leaves it out)"
         )
