@@ -54,6 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     trained = {e["file"]: e for e in _all_entries() if "curve" in e}
+    model_of = {e["file"]: name for name in zoo.available() for e in zoo.versions(name) + zoo.sources(name)}
     lines = [
         "# Learning curves",
         "",
@@ -65,11 +66,11 @@ def main() -> None:
         "as the training folders grew: a curve that starts higher than its parent ended is scored on more images.",
         "",
     ]
-    names = sorted({Path(f).stem.rsplit("-", 1)[0] for f in trained})
+    names = sorted({model_of[f] for f in trained})
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         for file, entry in trained.items():
-            if not file.startswith(f"{name}-") and file != f"{name}.npz":
+            if model_of[file] != name:
                 continue
             offset, batch = _pixels_before(entry, trained), entry.get("batch", DEFAULT_BATCH)
             label = f"{name} {entry['sha256'][:8]}"
@@ -84,9 +85,10 @@ def main() -> None:
             lines += [f"| {p:.3g} | {c['minutes']:.1f} | {c['step']:,} | {c['val_bpsp']:.4f} |"
                       for p, c in zip(seen, entry["curve"])]
             lines.append("")
-        lowest = min(e["curve"][-1]["val_bpsp"] for f, e in trained.items() if f.startswith(name))
+        lowest = min(e["curve"][-1]["val_bpsp"] for f, e in trained.items() if model_of[f] == name)
         ax.set_ylim(top=min(ax.get_ylim()[1], lowest * 1.07))  # the first minutes of a scratch run off the top
         ax.set_xscale("symlog", linthresh=1e7)
+        ax.set_xlim(left=0)
         ax.set_xlabel("training pixels seen (steps x batch, along the lineage)")
         ax.set_ylabel("validation NLL (bits per subpixel)")
         ax.set_title(f"{name}: learning curves")
