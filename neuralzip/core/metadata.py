@@ -12,6 +12,7 @@ version 6: 5 PNG text chunk (``PngText``: a tEXt, zTXt or iTXt chunk kept whole)
 from __future__ import annotations
 
 import re
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,19 +190,22 @@ def _inflate(data: bytes) -> bytes:
     return text
 
 
+def _warn_not_kept(parts: dict[str, None], source: str, unit: str) -> None:
+    """One MetadataWarning naming the ``parts`` (``unit``: chunks, segments) of a ``source``
+    file (PNG, JPEG) that a .nz file keeps nothing of, where there are any."""
+    if parts:
+        warnings.warn(MetadataWarning(f"the {source}'s {', '.join(parts)} {unit} are not kept, left out"), stacklevel=3)
+
+
 def _warn_jpeg_left_out(applist: list[tuple[str, bytes]]) -> None:
     """One MetadataWarning naming a JPEG's segments (Pillow's ``applist``) that a .nz file
     keeps nothing of (``_JPEG_KEPT``), e.g. APP13 Photoshop's IPTC, or none."""
-    import warnings
-
     left_out = dict[str, None]()
     for marker, data in applist:
         if not any(marker == kept and data.startswith(start) for kept, start in _JPEG_KEPT):
             name = data.split(b"\0", 1)[0][:40].decode("latin-1")
             left_out[f"{marker} ({name})" if name.isprintable() and name else marker] = None
-    if left_out:
-        message = f"the JPEG's {', '.join(left_out)} segments are not kept, left out"
-        warnings.warn(MetadataWarning(message), stacklevel=3)
+    _warn_not_kept(left_out, "JPEG", "segments")
 
 
 def read_png_text(fp: IO[bytes]) -> list[PngText]:
@@ -210,8 +214,6 @@ def read_png_text(fp: IO[bytes]) -> list[PngText]:
     and so are the chunks a .nz file keeps nothing of (``_PNG_KEPT``: gAMA, pHYs, tIME,
     ...), in one. Raises MetadataError where the text chunks hold more than MAX_METADATA
     bytes, read or inflated: no .nz file holds that."""
-    import warnings
-
     chunks, total, left_out = list[PngText](), 0, dict[str, None]()
     if fp.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
         return chunks
@@ -233,8 +235,7 @@ def read_png_text(fp: IO[bytes]) -> list[PngText]:
             warnings.warn(MetadataWarning(f"a damaged {name.decode()} chunk ({exc}), left out"), stacklevel=2)
             continue
         total += max(0, len(chunks[-1].text) - length)
-    if left_out:
-        warnings.warn(MetadataWarning(f"the PNG's {', '.join(left_out)} chunks are not kept, left out"), stacklevel=2)
+    _warn_not_kept(left_out, "PNG", "chunks")
     if total > MAX_METADATA:
         raise MetadataError(
             f"PNG text chunks of over {MAX_METADATA:,} bytes: a file holds at most that (--strip leaves them out)"
