@@ -127,6 +127,11 @@ class Ranks:
         return self.rank == 0
 
     @property
+    def device_name(self) -> str | None:
+        """The GPU's name where this process trains on one, else None."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None
+
+    @property
     def distributed(self) -> bool:
         return dist.is_available() and dist.is_initialized()
 
@@ -277,11 +282,10 @@ class Progress:
 
     def begin_stretch(self, command: str, ranks: Ranks) -> None:
         """Record this run as the history's next stretch (its end is filled in at each point)."""
-        device = torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else "cpu"
         self.history.stretches.append(
             {
                 "command": command,
-                "device": device,
+                "device": ranks.device_name or ranks.device.type,
                 "processes": ranks.world,
                 "from_step": self.step,
                 "from_minutes": round(self.elapsed / 60, 2),
@@ -558,7 +562,7 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         "steps": curve[-1]["step"],
         "processes": ranks.world,
         "device": ranks.device.type,
-        "device_name": torch.cuda.get_device_name(ranks.device) if ranks.device.type == "cuda" else None,
+        "device_name": ranks.device_name,
         "pixels_per_s": curve[-1].get("pixels_per_s"),
         "rank_weights_sha256": digests,
         "wall_s": round(time.time() - t0),
