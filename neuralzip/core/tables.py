@@ -1,9 +1,10 @@
 """Integer discretized logistic mixture: model outputs -> integer frequency tables.
 
-A subpixel value v in 0..255 has, per mixture component k, the mass of a logistic with mean
-m_k and scale s_k over the bin [v - 0.5, v + 0.5], with bins 0 and 255 taking the tails.
-Everything here is integer arithmetic through lookup tables (``Tables``), so the same
-(model outputs, decoded pixels) give the same table on every machine.
+The mixture of ``mixture.MIXTURE``, quantized: a subpixel value v in 0..255 has, per
+component k, the mass of a logistic with mean m_k and scale s_k over the bin
+[v - 0.5, v + 0.5], with bins 0 and 255 taking the tails. Everything here is integer
+arithmetic through lookup tables (``Tables``), so the same (model outputs, decoded pixels)
+give the same table on every machine.
 
 Integer units:
 
@@ -27,19 +28,8 @@ from decimal import Decimal, getcontext
 
 import numpy as np
 
-from .units import (
-    CDF_BITS,
-    INV_BITS,
-    LOGIT_RANGE,
-    LOGIT_STEP,
-    LOGSCALE_MAX,
-    LOGSCALE_MIN,
-    LOGSCALE_STEP,
-    STAGE,
-    T_FRAC,
-    T_MAX,
-    WEIGHT_BITS,
-)
+from .mixture import MIXTURE, LogisticMixture
+from .units import CDF_BITS, INV_BITS, STAGE, T_FRAC, T_MAX, WEIGHT_BITS
 
 # The least a coded subpixel can cost, in bits. Each of the 256 values holds at least
 # 1 / (2**CDF_BITS + 256) of C(256), so the likeliest bucket of a stage-1 table leaves at
@@ -53,12 +43,14 @@ class Tables:
     """Integer lookup tables; part of a model's weights file."""
 
     sigmoid: np.ndarray  # int64 (2*T_MAX*2**T_FRAC + 1,): round(2**20 * sigmoid(t))
-    inv_scale: np.ndarray  # int64 (LOGSCALE_MAX - LOGSCALE_MIN + 1,): round(2**18 / s)
-    weight: np.ndarray  # int64 (LOGIT_RANGE + 1,): round(2**12 * exp(-d / 16))
+    inv_scale: np.ndarray  # int64 (len(MIXTURE.log_scale_indices),): round(2**18 / s)
+    weight: np.ndarray  # int64 (len(MIXTURE.logit_gaps),): round(2**12 * exp(-d / 16))
 
     @classmethod
-    def build(cls) -> Tables:
-        """Compute the tables in exact decimal arithmetic (no platform float dependence)."""
+    def build(cls, mixture: LogisticMixture = MIXTURE) -> Tables:
+        """The tables of ``mixture``, in exact decimal arithmetic (no platform float dependence):
+        its logistic at t = -T_MAX..T_MAX by 2**-T_FRAC, the inverse scale of each log-scale
+        index, the weight of each logit gap relative to the top logit."""
         getcontext().prec = 40
         one = Decimal(1)
 
@@ -70,10 +62,8 @@ class Tables:
             rnd((1 << CDF_BITS) / (one + (Decimal(T_MAX * (1 << T_FRAC) - i) / (1 << T_FRAC)).exp()))
             for i in range(steps + 1)
         ]
-        inv = [
-            rnd((1 << INV_BITS) * (Decimal(-j) / LOGSCALE_STEP).exp()) for j in range(LOGSCALE_MIN, LOGSCALE_MAX + 1)
-        ]
-        wts = [rnd((1 << WEIGHT_BITS) * (Decimal(-d) / LOGIT_STEP).exp()) for d in range(LOGIT_RANGE + 1)]
+        inv = [rnd((1 << INV_BITS) * mixture.log_scales.value(Decimal(-j)).exp()) for j in mixture.log_scale_indices]
+        wts = [rnd((1 << WEIGHT_BITS) * mixture.logits.value(Decimal(-d)).exp()) for d in mixture.logit_gaps]
         return cls(np.array(sig, np.int64), np.array(inv, np.int64), np.array(wts, np.int64))
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,51 @@
+"""The one description of the discretized logistic mixture (``core.mixture.MIXTURE``): in
+numpy it is what the integer tables cost (of the reference, which does not read it),
+within their resolution."""
+
+import numpy as np
+
+from neuralzip.core.mixture import MIXTURE, NUMPY
+from neuralzip.core.tables import Tables
+from reference import channel_mixture, mixture_cdf
+
+
+def _outputs(n=4000, k=5, seed=0):
+    """Random outputs (n, 12, K) in integer units, LS bases (n, 3) q4 and targets (n, 3),
+    the tails 0 and 255 and clipped log-scales among them."""
+    rng = np.random.default_rng(seed)
+    out = np.concatenate([
+        rng.integers(-300, 300, (n, 3, k)),  # logits
+        rng.integers(-200, 200, (n, 3, k)),  # mean offsets (q4)
+        rng.integers(-160, 230, (n, 3, k)),  # log-scales, some beyond -128..192
+        rng.integers(-400, 400, (n, 3, k)),  # couplings
+    ], axis=1)
+    base = rng.integers(0, 255 * 16 + 1, (n, 3))
+    target = np.clip(base // 16 + rng.integers(-20, 21, (n, 3)), 0, 255)
+    return out, base, target
+
+
+def test_the_integer_tables_cost_what_the_float_mixture_costs():
+    """The tables are the float mixture quantized: the same bits up to their resolution
+    (the logistic at steps of 2**-10, weights of 2**-12, every value's floor of about
+    2**-20 of the mass)."""
+    out, base, target = _outputs(n=3000, seed=1)
+    rng = np.random.default_rng(2)
+    out[:, 0:3] = rng.integers(-40, 40, out[:, 0:3].shape)  # weights within e**5: 12 bits resolve them
+    out[:, 6:9] = rng.integers(32, 96, out[:, 6:9].shape)  # scales of e to e**3 levels
+    tables = Tables.build()
+    float_bits = MIXTURE.bits(out, base, target, NUMPY)
+    residuals = 16 * target - base
+    for ch in range(3):
+        prepared = channel_mixture(out, ch, base[:, ch], residuals).prepared(tables)
+        values = target[:, ch]
+        c = mixture_cdf(prepared, tables, np.stack([values, values + 1, np.full_like(values, 256)], axis=1))
+        gap = -np.log2((c[:, 1] - c[:, 0]) / c[:, 2]) - float_bits[:, ch]
+        likely = float_bits[:, ch] < 14  # far above the floor
+        assert likely.mean() > 0.95 and np.abs(gap[likely]).max() < 0.05 and abs(gap[likely].mean()) < 1e-3, ch
+
+
+def test_the_layout_is_twelve_rows_in_their_units():
+    assert MIXTURE.rows == 12
+    assert MIXTURE.steps == (16,) * 3 + (16,) * 3 + (32,) * 3 + (256,) * 3
+    assert [b.span for b in MIXTURE.blocks] == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)]
+    assert list(MIXTURE.log_scale_indices) == list(range(-128, 193)) and len(MIXTURE.logit_gaps) == 257
