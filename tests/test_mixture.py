@@ -1,12 +1,18 @@
-"""The one description of the discretized logistic mixture (``core.mixture.MIXTURE``): in
-numpy it is what the integer tables cost (of the reference, which does not read it),
+"""The one description of the discretized logistic mixture (``core.mixture.MIXTURE``): the
+training loss is it in torch, the same numbers as the loss written out by hand before;
+in numpy it is what the integer tables cost (of the reference, which does not read it),
 within their resolution."""
 
+import math
+
 import numpy as np
+import pytest
 
 from neuralzip.core.mixture import MIXTURE, NUMPY
 from neuralzip.core.tables import Tables
 from reference import channel_mixture, mixture_cdf
+
+torch = pytest.importorskip("torch")
 
 
 def _outputs(n=4000, k=5, seed=0):
@@ -22,6 +28,54 @@ def _outputs(n=4000, k=5, seed=0):
     base = rng.integers(0, 255 * 16 + 1, (n, 3))
     target = np.clip(base // 16 + rng.integers(-20, 21, (n, 3)), 0, 255)
     return out, base, target
+
+
+def _old_nll_bits(out, base_q4, target):
+    """The training loss as float_model.py wrote it before the description (issue 23)."""
+    def floor_ste(x):
+        return x + (torch.floor(x) - x).detach()
+
+    logits = out[:, 0:3] / 16
+    mean_q4 = base_q4[:, :, None] + out[:, 3:6]
+    log_scale = out[:, 6:9].clamp(-128, 192) / 32
+    d_r = (16 * target[:, 0] - base_q4[:, 0])[:, None]
+    d_g = (16 * target[:, 1] - base_q4[:, 1])[:, None]
+    alpha, beta, gamma = out[:, 9], out[:, 10], out[:, 11]
+    coupled_g = floor_ste((alpha * d_r + 128) / 256)
+    coupled_b = floor_ste((beta * d_r + gamma * d_g + 128) / 256)
+    mean_q4 = torch.stack([mean_q4[:, 0], mean_q4[:, 1] + coupled_g, mean_q4[:, 2] + coupled_b], 1)
+    value, mean = target[:, :, None], mean_q4 / 16
+    inv = torch.exp(-log_scale)
+    upper = torch.where(value >= 255, torch.ones_like(mean), torch.sigmoid((value + 0.5 - mean) * inv))
+    lower = torch.where(value <= 0, torch.zeros_like(mean), torch.sigmoid((value - 0.5 - mean) * inv))
+    logp = torch.log((upper - lower).clamp_min(1e-10))
+    mixed = torch.logsumexp(logp + torch.log_softmax(logits, dim=2), dim=2)
+    return -mixed / math.log(2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_training_loss_gives_the_numbers_and_gradients_of_the_old_formula(dtype):
+    from neuralzip.training.float_model import nll_bits
+
+    out, base, target = (torch.tensor(a, dtype=dtype) for a in _outputs())
+    results = []
+    for loss in (nll_bits, _old_nll_bits):
+        leaf = out.clone().requires_grad_(True)
+        bits = loss(leaf, base, target)
+        bits.sum().backward()
+        results.append((bits.detach(), leaf.grad))
+    (new, new_grad), (old, old_grad) = results
+    assert torch.equal(new, old) and torch.equal(new_grad, old_grad)
+    assert torch.isfinite(new).all() and torch.isfinite(new_grad).all()
+
+
+def test_numpy_and_torch_compute_the_same_float_mixture():
+    from neuralzip.training.float_model import TORCH
+
+    out, base, target = _outputs(n=1000)
+    in_numpy = MIXTURE.bits(out, base, target, NUMPY)
+    in_torch = MIXTURE.bits(*(torch.tensor(a, dtype=torch.float64) for a in (out, base, target)), TORCH)
+    assert in_numpy.shape == (1000, 3) and np.allclose(in_numpy, in_torch.numpy(), rtol=1e-6)
 
 
 def test_the_integer_tables_cost_what_the_float_mixture_costs():

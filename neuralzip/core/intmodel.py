@@ -13,7 +13,7 @@ Both bounds are checked here at load time (and again by the kernel), so any inst
 set, thread count, batch split or summation order gives the same result. Features are
 fixed point with 8 fractional bits; hidden activations are ``clamp(floor(acc / 2**frac),
 0, act_max)``, outputs ``round(acc / 2**(frac + 8))`` in the units of
-``units.OUTPUT_STEPS``. No torch here.
+``mixture.MIXTURE.steps``. No torch here.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MAX_SHIFT16 = 30
 @dataclass
 class IntegerMLP:
     """Integer MLP. ``weights[i]``: float64 (in, out) integer-valued, units 2**-fracs[i];
-    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: ``units.OUTPUT_STEPS``.
+    ``biases[i]``: float64 (out,), units 2**-(fracs[i] + 8). Output units: ``mixture.MIXTURE.steps``.
     ``fracs[i]``: an int per layer (``float64`` arithmetic) or int64 (out,) per output (``int16``)."""
 
     weights: list[np.ndarray]
@@ -110,7 +110,7 @@ class IntegerModel:
     def with_bias_offsets(self, offsets: Sequence[np.ndarray | None]) -> IntegerModel:
         """This model with per-layer offsets (int, one per unit, or None) on its units'
         results: a hidden unit's activation grows by ``offset`` in units of 2**-8, an
-        output by ``offset`` in its own units (``units.OUTPUT_STEPS``). Each is added to
+        output by ``offset`` in its own units (``mixture.MIXTURE.steps``). Each is added to
         the layer's bias times 2**frac (hidden) or 2**(frac + 8) (output), which the
         layer's floor or rounding shift carries over exactly. Raises ValueError for
         offsets that do not fit the layers or could take sums out of exact float64."""

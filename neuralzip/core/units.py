@@ -2,8 +2,8 @@
 
 Every module of the core, the float training twin (``training/float_model.py``) and the
 numpy reference of the tests read these; the compiled kernel (``_kernel.c``) has its own
-copy, which ``kernel.py`` checks against this one at import. A change here changes the
-bitstream: bump the format version (FORMAT.md).
+copy, which ``kernel.py`` checks against this one at import. The model outputs' layout is
+``mixture.py``'s. A change here changes the bitstream: bump the format version (FORMAT.md).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ ACT_MAX = 128 << ACT_FRAC  # hidden activations are clamped to [0, 128] (float64
 INT16_MAX = (1 << 15) - 1  # int16 arithmetic: inputs, activations and weights in -32767..32767
 ACT_MAX16 = INT16_MAX  # ... and hidden activations are clamped to [0, 32767 / 256]
 
-# -- mixture tables ---------------------------------------------------------------------------------
+# -- mixture units and tables (which output rows take which unit: mixture.py) ----------------------
 CDF_BITS = 20  # component CDFs are integers in [0, 2**20]
 T_FRAC = 10  # LUT resolution of (x - mean) / scale: 2**-10
 T_MAX = 16  # LUT covers (x - mean) / scale in [-16, 16]
@@ -90,10 +90,5 @@ LOGSCALE_MIN, LOGSCALE_MAX = -4 * LOGSCALE_STEP, 6 * LOGSCALE_STEP
 LOGIT_STEP = 16  # mixture logits in units of 1/16
 LOGIT_RANGE = 16 * LOGIT_STEP  # logits more than 16 below the largest get weight 0
 WEIGHT_BITS = 12  # the largest component weight is 2**12
+COUPLING_STEP = 256  # channel couplings in units of 2**-8 (q4 of mean per q4 of residual)
 STAGE = 16  # symbols per coding stage; 16 * 16 = 256 values
-
-# -- model outputs: 12 rows of K values per pixel ---------------------------------------------------
-# rows 0-2 mixture logits of R, G, B; 3-5 mean offsets (q4); 6-8 log-scales; 9-11 channel
-# coupling alpha (G from R's residual), beta (B from R's), gamma (B from G's), units 2**-8
-COUPLING_STEP = 256
-OUTPUT_STEPS = (LOGIT_STEP,) * 3 + (Q4,) * 3 + (LOGSCALE_STEP,) * 3 + (COUPLING_STEP,) * 3

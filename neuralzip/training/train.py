@@ -37,9 +37,10 @@ from ..atomic import atomic_output
 from ..core.context import solve_ls
 from ..core.intmodel import IntegerMLP, IntegerModel
 from ..core.ls import fit_ls, ls_normal_equations
+from ..core.mixture import MIXTURE
 from ..core.tables import Tables
 from ..core.terms import analyse
-from ..core.units import ACT_FRAC, DEFAULT_CONTEXT, LS_TOTAL, OUTPUT_STEPS, n_features
+from ..core.units import ACT_FRAC, DEFAULT_CONTEXT, LS_TOTAL, n_features
 from ..images import load_images
 from .float_model import MixtureMLP, nll_bits
 
@@ -392,7 +393,7 @@ def export(model: MixtureMLP, default_coefs: np.ndarray, context: int = DEFAULT_
     """Quantize a trained float model into the integer model the codec runs."""
     layers = [cast(torch.nn.Linear, layer) for layer in model.hidden] + [model.out]
     weights, biases, fracs = [], [], []
-    steps = np.repeat(np.array(OUTPUT_STEPS, np.float64), model.components)
+    steps = np.repeat(np.array(MIXTURE.steps, np.float64), model.components)
     for i, layer in enumerate(layers):
         w = layer.weight.detach().cpu().double().numpy().T  # (in, out)
         b = layer.bias.detach().cpu().double().numpy()
@@ -411,9 +412,9 @@ def float_state(intmodel: IntegerModel, context: int | None = None) -> dict[str,
     to fine-tune a shipped model. With a wider ``context`` than the model's, the new inputs
     get zero weights, so the float model starts as exactly the shipped one."""
     mlp = intmodel.mlp
-    steps = np.repeat(np.array(OUTPUT_STEPS, np.float64), mlp.components)
+    steps = np.repeat(np.array(MIXTURE.steps, np.float64), mlp.components)
     names = [f"hidden.{i}" for i in range(len(mlp.weights) - 1)] + ["out"]
-    state = {"steps": torch.tensor(OUTPUT_STEPS, dtype=torch.float32).repeat_interleave(mlp.components)}
+    state = {"steps": torch.tensor(MIXTURE.steps, dtype=torch.float32).repeat_interleave(mlp.components)}
     for i, (name, w, b, frac) in enumerate(zip(names, mlp.weights, mlp.biases, mlp.fracs)):
         w, b = w / 2.0**frac, b / 2.0 ** (frac + ACT_FRAC)
         if i == len(names) - 1:
