@@ -1,14 +1,16 @@
 """The one description of the discretized logistic mixture (``core.mixture.MIXTURE``): the
 training loss is it in torch, the same numbers as the loss written out by hand before;
 in numpy it is what the integer tables cost (of the reference, which does not read it),
-within their resolution."""
+within their resolution; the compiled modules hold its layout and constants."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from neuralzip.core.mixture import MIXTURE, NUMPY
+from neuralzip.core import _adapt, _kernel, kernel
+from neuralzip.core.mixture import MIXTURE, NUMPY, Rows
 from neuralzip.core.tables import Tables
 from reference import channel_mixture, mixture_cdf
 
@@ -103,3 +105,16 @@ def test_the_layout_is_twelve_rows_in_their_units():
     assert MIXTURE.steps == (16,) * 3 + (16,) * 3 + (32,) * 3 + (256,) * 3
     assert [b.span for b in MIXTURE.blocks] == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)]
     assert list(MIXTURE.log_scale_indices) == list(range(-128, 193)) and len(MIXTURE.logit_gaps) == 257
+
+
+def test_the_compiled_modules_hold_the_mixture_they_are_checked_against(monkeypatch):
+    """Every mixture constant the kernel and the adaptation's mirror use is exported and
+    compared at import: a layout edit on one side alone fails."""
+    layout = {"OUT_ROWS", "LOGIT_ROW", "MEAN_ROW", "LOGSCALE_ROW", "COUPLING_ROW", "COUPLING_STEP", "LEVELS",
+              "LOGSCALE_MIN", "LOGSCALE_MAX", "MAX_COMPONENTS"}
+    assert layout | {"HALF_BIN_Q4", "Q4", "LOGIT_RANGE", "OUT_LIMIT"} <= {*_kernel.CONSTANTS, *_kernel.LAYOUTS}
+    assert set(_adapt.CONSTANTS) == layout | {"HALF_BIN", "Q4", "LOGIT_STEP", "LOGSCALE_STEP", "MIN_MASS"}
+    assert all(MIXTURE.constants()[name] == value for name, value in _adapt.CONSTANTS.items())
+    assert kernel._kernel_disagrees() == []
+    monkeypatch.setattr(kernel, "MIXTURE", replace(MIXTURE, couplings=Rows(8, 256), half_bin=0.25))
+    assert sorted(kernel._kernel_disagrees()) == ["COUPLING_ROW", "HALF_BIN_Q4"]

@@ -26,17 +26,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the mixture's layout (core/mixture.py; checked by adapt.py against it): rows of K
+ * outputs, per channel c the logit at LOGIT_ROW + c, mean offset MEAN_ROW + c, log-scale
+ * LOGSCALE_ROW + c; couplings alpha, beta, gamma at COUPLING_ROW + 0, 1, 2 */
 #define OUT_ROWS 12
+#define LOGIT_ROW 0
+#define MEAN_ROW 3
+#define LOGSCALE_ROW 6
+#define COUPLING_ROW 9
 #define MAX_K 32
 #define MAX_HIDDEN 1024
 #define BLOCK 128 /* rows per block: the unit of the fixed summation order */
 #define MAX_THREADS 64
-/* the integer model's units (units.py; checked by adapt.py against its own) */
+/* the mixture's units and bins (core/mixture.py; checked by adapt.py against it) */
 #define LOGIT_STEP 16.0
 #define LOGSCALE_STEP 32.0
 #define LOGSCALE_MIN (-128)
 #define LOGSCALE_MAX 192
 #define Q4 16.0
+#define COUPLING_STEP 256.0
+#define LEVELS 256
+#define HALF_BIN 0.5
 #define MIN_MASS 1e-10
 
 #include "buffers.h"
@@ -119,28 +129,30 @@ static inline int sums_size(const Head *h) { return 1 + h->n_hidden + 2 * h->n_o
 static double mixture(const Head *h, const double *out, int32_t const *base, int32_t const *pixel, double *grad) {
     const int K = h->components;
     const double r0 = Q4 * pixel[0] - base[0], r1 = Q4 * pixel[1] - base[1]; /* residuals (q4) */
+    const double *coupling = out + COUPLING_ROW * K;
+    double *d_coupling = grad ? grad + COUPLING_ROW * K : NULL;
     double bits = 0.0;
     if (grad) memset(grad, 0, sizeof(double) * OUT_ROWS * K);
     for (int ch = 0; ch < h->channels; ch++) {
         double logits[MAX_K], ex[MAX_K], joint[MAX_K], d_logscale[MAX_K], d_mean[MAX_K];
-        for (int k = 0; k < K; k++) logits[k] = out[ch * K + k] / LOGIT_STEP;
+        for (int k = 0; k < K; k++) logits[k] = out[(LOGIT_ROW + ch) * K + k] / LOGIT_STEP;
         const double log_norm = det_logsumexp(logits, K, ex);
         const double value = pixel[ch];
         for (int k = 0; k < K; k++) {
             double coupled = 0.0;
-            if (ch == 1) coupled = floor((out[9 * K + k] * r0 + 128.0) / 256.0);
-            if (ch == 2) coupled = floor((out[10 * K + k] * r0 + out[11 * K + k] * r1 + 128.0) / 256.0);
-            const double mean = (base[ch] + out[(3 + ch) * K + k] + coupled) / Q4;
-            const double raw = out[(6 + ch) * K + k];
+            if (ch == 1) coupled = floor((coupling[k] * r0 + COUPLING_STEP / 2) / COUPLING_STEP);
+            if (ch == 2) coupled = floor((coupling[K + k] * r0 + coupling[2 * K + k] * r1 + COUPLING_STEP / 2) / COUPLING_STEP);
+            const double mean = (base[ch] + out[(MEAN_ROW + ch) * K + k] + coupled) / Q4;
+            const double raw = out[(LOGSCALE_ROW + ch) * K + k];
             const double log_scale = (raw < LOGSCALE_MIN ? LOGSCALE_MIN : raw > LOGSCALE_MAX ? LOGSCALE_MAX : raw) / LOGSCALE_STEP;
             const double inv = det_exp(-log_scale);
-            const double upper_t = (value + 0.5 - mean) * inv, lower_t = (value - 0.5 - mean) * inv;
-            const double upper = value >= 255 ? 1.0 : det_sigmoid(upper_t);
+            const double upper_t = (value + HALF_BIN - mean) * inv, lower_t = (value - HALF_BIN - mean) * inv;
+            const double upper = value >= LEVELS - 1 ? 1.0 : det_sigmoid(upper_t);
             const double lower = value <= 0 ? 0.0 : det_sigmoid(lower_t);
             const double diff = upper - lower, mass = diff > MIN_MASS ? diff : MIN_MASS;
             joint[k] = det_log(mass) + (logits[k] - log_norm);
             if (!grad) continue;
-            const double dens_u = value >= 255 ? 0.0 : upper * (1.0 - upper);
+            const double dens_u = value >= LEVELS - 1 ? 0.0 : upper * (1.0 - upper);
             const double dens_l = value <= 0 ? 0.0 : lower * (1.0 - lower);
             const int live = diff > MIN_MASS, in_range = raw >= LOGSCALE_MIN && raw <= LOGSCALE_MAX;
             d_mean[k] = live ? (dens_l - dens_u) * inv / mass : 0.0; /* d log mass / d mean */
@@ -155,13 +167,13 @@ static double mixture(const Head *h, const double *out, int32_t const *base, int
         for (int k = 0; k < K; k++) {
             const double post = shifted[k] / mass_sum, weight = ex[k] / norm;
             const double scale = -post / LN2; /* d bits / d log mass_k */
-            grad[ch * K + k] = -(post - weight) / LN2 / LOGIT_STEP;
-            grad[(3 + ch) * K + k] = scale * d_mean[k] / Q4;
-            grad[(6 + ch) * K + k] = scale * d_logscale[k] / LOGSCALE_STEP;
-            if (ch == 1) grad[9 * K + k] += scale * d_mean[k] / Q4 * r0 / 256.0;
+            grad[(LOGIT_ROW + ch) * K + k] = -(post - weight) / LN2 / LOGIT_STEP;
+            grad[(MEAN_ROW + ch) * K + k] = scale * d_mean[k] / Q4;
+            grad[(LOGSCALE_ROW + ch) * K + k] = scale * d_logscale[k] / LOGSCALE_STEP;
+            if (ch == 1) d_coupling[k] += scale * d_mean[k] / Q4 * r0 / COUPLING_STEP;
             if (ch == 2) {
-                grad[10 * K + k] += scale * d_mean[k] / Q4 * r0 / 256.0;
-                grad[11 * K + k] += scale * d_mean[k] / Q4 * r1 / 256.0;
+                d_coupling[K + k] += scale * d_mean[k] / Q4 * r0 / COUPLING_STEP;
+                d_coupling[2 * K + k] += scale * d_mean[k] / Q4 * r1 / COUPLING_STEP;
             }
         }
     }
@@ -261,7 +273,7 @@ static PyObject *head_bits(PyObject *self, PyObject *args, PyObject *kwds) {
         if (rows[i] < 0 || rows[i] >= n) { PyErr_SetString(PyExc_IndexError, "row out of the sample"); goto fail; }
     const int32_t *pixels = v[PIXELS].buf;
     for (Py_ssize_t i = 0; i < n * 3; i++)
-        if (pixels[i] < 0 || pixels[i] > 255) { PyErr_SetString(PyExc_ValueError, "pixel values must be 0..255"); goto fail; }
+        if (pixels[i] < 0 || pixels[i] > LEVELS - 1) { PyErr_SetString(PyExc_ValueError, "pixel values must be 0..255"); goto fail; }
     const int want_grad = grad_o != Py_None;
     if (want_grad && get_buffer(grad_o, &v[got++], 'd', H + 2 * O, 1, "gradient") < 0) goto fail;
     Head h = {(int)H, O, components, channels, act_max, v[BEFORE].buf, v[W].buf, v[WT].buf, v[BIAS].buf, v[BASE].buf, pixels,
@@ -335,8 +347,12 @@ PyMODINIT_FUNC PyInit__adapt(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddStringConstant(m, "ISA", ISA_NAMES[active_isa]) < 0) { Py_DECREF(m); return NULL; }
-    PyObject *constants = Py_BuildValue("{s:d,s:d,s:i,s:i}", "LOGIT_STEP", LOGIT_STEP,
-                                        "LOGSCALE_STEP", LOGSCALE_STEP, "LOGSCALE_MIN", LOGSCALE_MIN, "LOGSCALE_MAX", LOGSCALE_MAX);
+    PyObject *constants = Py_BuildValue(
+        "{s:d,s:d,s:i,s:i,s:d,s:d,s:i,s:d,s:d,s:i,s:i,s:i,s:i,s:i,s:i}", "LOGIT_STEP", LOGIT_STEP, "LOGSCALE_STEP",
+        LOGSCALE_STEP, "LOGSCALE_MIN", LOGSCALE_MIN, "LOGSCALE_MAX", LOGSCALE_MAX, "Q4", Q4, "COUPLING_STEP",
+        COUPLING_STEP, "LEVELS", LEVELS, "HALF_BIN", HALF_BIN, "MIN_MASS", MIN_MASS, "OUT_ROWS", OUT_ROWS, "LOGIT_ROW",
+        LOGIT_ROW, "MEAN_ROW", MEAN_ROW, "LOGSCALE_ROW", LOGSCALE_ROW, "COUPLING_ROW", COUPLING_ROW, "MAX_COMPONENTS",
+        MAX_K);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     return m;
 }

@@ -52,7 +52,18 @@
  * prepare() and cdf() below 2**62 whatever a crafted file's adaptation says. */
 #define OUT_LIMIT ((int64_t)1 << 24)
 #define STAGE 16
+/* The mixture's layout (core/mixture.py): rows of K outputs per pixel, per channel c the
+ * logit at LOGIT_ROW + c, mean offset MEAN_ROW + c, log-scale LOGSCALE_ROW + c; couplings
+ * alpha (G from R), beta (B from R), gamma (B from G) at COUPLING_ROW + 0, 1, 2, in units
+ * of 2**-COUPLING_SHIFT. Value v's bin is v +- HALF_BIN_Q4 (q4); 0 and LEVELS - 1 take the tails. */
 #define OUT_ROWS 12
+#define LOGIT_ROW 0
+#define MEAN_ROW 3
+#define LOGSCALE_ROW 6
+#define COUPLING_ROW 9
+#define COUPLING_SHIFT 8
+#define LEVELS 256
+#define HALF_BIN_Q4 (Q4 / 2)
 #define MAX_K 32
 #define MAX_LAYERS 8
 #define W_ 0
@@ -593,7 +604,8 @@ static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
  * (q4) and the pixel's residuals of earlier channels (q4). */
 static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t base, const int32_t res[3], Prepared *p) {
     const int K = k->components;
-    const int64_t *logit = out + ch * K, *offset = out + (3 + ch) * K, *logscale = out + (6 + ch) * K;
+    const int64_t *logit = out + (LOGIT_ROW + ch) * K, *offset = out + (MEAN_ROW + ch) * K;
+    const int64_t *logscale = out + (LOGSCALE_ROW + ch) * K, *coupling = out + COUPLING_ROW * K;
     int64_t top = logit[0];
     for (int i = 1; i < K; i++) top = logit[i] > top ? logit[i] : top;
     p->n = 0;
@@ -602,17 +614,23 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
         const int64_t weight = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
         if (weight == 0) continue;
         int64_t mean = base + offset[i];
-        if (ch == 1) mean += round_shift(out[9 * K + i] * res[0], 8);
-        if (ch == 2) mean += round_shift(out[10 * K + i] * res[0] + out[11 * K + i] * res[1], 8);
+        if (ch == 1) mean += round_shift(coupling[i] * res[0], COUPLING_SHIFT);
+        if (ch == 2) mean += round_shift(coupling[K + i] * res[0] + coupling[2 * K + i] * res[1], COUPLING_SHIFT);
         p->mean[p->n] = clamp64(mean, -OUT_LIMIT, OUT_LIMIT);
         p->inv[p->n] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
         p->weight[p->n++] = weight;
     }
 }
 
-/* Mixture CDF C(j) at bin edge j in 0..256 (between values j-1 and j). */
+/* Bin edge j in 0..LEVELS (between values j-1 and j) in q4; edges 0 and LEVELS lie beyond
+ * every component's lookup table (the tails). */
+static inline int64_t edge_q4(int j) {
+    return j == 0 ? -((int64_t)1 << 30) : (j == LEVELS ? ((int64_t)1 << 30) : Q4 * (int64_t)j - HALF_BIN_Q4);
+}
+
+/* Mixture CDF C(j) at bin edge j in 0..LEVELS. */
 static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
-    const int64_t x = j == 0 ? -((int64_t)1 << 30) : (j == 256 ? ((int64_t)1 << 30) : 16 * (int64_t)j - 8);
+    const int64_t x = edge_q4(j);
     int64_t total = 0;
     for (int i = 0; i < p->n; i++) {
         int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
@@ -624,8 +642,7 @@ static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
 
 /* The lookup-table index of component i at edge j (as in cdf()). */
 static inline int64_t edge_index(const Prepared *p, int i, int j) {
-    const int64_t x = j == 0 ? -((int64_t)1 << 30) : (j == 256 ? ((int64_t)1 << 30) : 16 * (int64_t)j - 8);
-    const int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
+    const int64_t t = ((edge_q4(j) - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
     return clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
 }
 
@@ -1548,11 +1565,15 @@ PyMODINIT_FUNC PyInit__kernel(void) {
         return NULL;
     }
     PyObject *constants = Py_BuildValue(
-        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,"
+        "s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "SKEW", SKEW, "N_FEATURES", N_FEATURES,
         "MAX_FEATURES", MAX_FEATURES,
         "LS_FRAC", LS_FRAC, "LS_BIAS_INPUT", LS_BIAS_INPUT, "LS_TOTAL", LS_TOTAL, "Q4", Q4, "ACT_FRAC", ACT_FRAC,
         "CDF_BITS", CDF_BITS, "T_FRAC", T_FRAC, "T_MAX", T_MAX, "INV_BITS", INV_BITS, "LOGSCALE_MIN", LOGSCALE_MIN,
-        "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE, "ACT_MAX", ACT_MAX, "ACT_MAX16", ACT_MAX16);
+        "LOGSCALE_MAX", LOGSCALE_MAX, "STAGE", STAGE, "ACT_MAX", ACT_MAX, "ACT_MAX16", ACT_MAX16,
+        "OUT_ROWS", OUT_ROWS, "LOGIT_ROW", LOGIT_ROW, "MEAN_ROW", MEAN_ROW, "LOGSCALE_ROW", LOGSCALE_ROW,
+        "COUPLING_ROW", COUPLING_ROW, "COUPLING_STEP", 1 << COUPLING_SHIFT, "LEVELS", LEVELS, "HALF_BIN_Q4", HALF_BIN_Q4,
+        "OUT_LIMIT", (int)OUT_LIMIT, "MAX_COMPONENTS", MAX_K);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     /* the layouts: neighbour offsets and LS design sizes, checked by kernel.py against units.py */
     PyObject *nb = PyList_New(0), *wide = PyList_New(0), *wide_res = PyList_New(0), *ls = PyList_New(0);

@@ -27,15 +27,11 @@ from . import _adapt
 from .adaptation_block import Adaptation
 from .intmodel import GAIN_LIMIT, IntegerModel
 from .kernel import default_threads
+from .mixture import MIXTURE
 from .terms import ImageTerms, analyse
-from .units import ACT_FRAC, LOGIT_STEP, LOGSCALE_MAX, LOGSCALE_MIN, LOGSCALE_STEP
+from .units import ACT_FRAC
 
-if _adapt.CONSTANTS != {
-    "LOGIT_STEP": LOGIT_STEP,
-    "LOGSCALE_STEP": LOGSCALE_STEP,
-    "LOGSCALE_MIN": LOGSCALE_MIN,
-    "LOGSCALE_MAX": LOGSCALE_MAX,
-}:  # a stale build
+if any(MIXTURE.constants().get(name) != value for name, value in _adapt.CONSTANTS.items()):  # a stale build
     raise ImportError("neuralzip.core._adapt was built from other sources: rebuild it with `pip install -e .`")
 
 MIN_PIXELS = 16384  # smaller images: the sample is too small to pay for the header bytes

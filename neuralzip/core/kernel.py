@@ -14,6 +14,7 @@ import numpy as np
 
 from . import units
 from .intmodel import IntegerModel
+from .mixture import MIXTURE
 
 try:
     from . import _kernel
@@ -27,10 +28,12 @@ ImageKernel = _kernel.ImageKernel
 
 
 def _kernel_disagrees() -> list[str]:
-    """Names of the constants and layouts (neighbour offsets, LS design sizes) that the
-    compiled kernel holds otherwise than ``units``: a stale build or an edit on one side."""
+    """Names of the constants and layouts (neighbour offsets, LS design sizes, the mixture's
+    rows and bins) that the compiled kernel holds otherwise than ``units`` or, for a name
+    units lacks, ``MIXTURE.constants()``: a stale build or an edit on one side."""
     found = {**_kernel.CONSTANTS, **_kernel.LAYOUTS}
-    ours = {name: np.asarray(getattr(units, name)).tolist() for name in found}
+    mixture = MIXTURE.constants()
+    ours = {name: np.asarray(getattr(units, name, mixture.get(name))).tolist() for name in found}
     return [name for name, value in found.items() if np.asarray(value).tolist() != ours[name]]
 
 

@@ -91,4 +91,5 @@ LOGIT_STEP = 16  # mixture logits in units of 1/16
 LOGIT_RANGE = 16 * LOGIT_STEP  # logits more than 16 below the largest get weight 0
 WEIGHT_BITS = 12  # the largest component weight is 2**12
 COUPLING_STEP = 256  # channel couplings in units of 2**-8 (q4 of mean per q4 of residual)
+OUT_LIMIT = 1 << 24  # model outputs and mixture means (q4) are clamped to +-2**24
 STAGE = 16  # symbols per coding stage; 16 * 16 = 256 values
