@@ -8,6 +8,7 @@ metadata block; FORMAT.md), with ``adaptation_block``, ``alpha`` and ``metadata`
 fields' bytes in ``fields`` and the versions and registered models in ``versions``.
 Graphics the model codes badly take
 ``packed`` (LZMA2) instead of the last three. ``kernel`` (``_kernel.c``) computes the per-pixel stages
-for ``codec``, which ties them together. Units and layouts: ``units``. Every bitstream
+for ``codec``, which ties them together. Units and layouts: ``units``; the mixture the model's outputs
+describe (once, for the tables and training's loss): ``mixture``. Every bitstream
 change lands here and bumps the format version.
 """
