@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from . import api, interrupt, zoo
 from .batch import default_workers, plan, run
-from .core.alpha import describe_alpha
 from .core.ans import PRECISION
 from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
 from .core.container import MAGIC, Header
@@ -44,13 +43,6 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 NZ_SUFFIX = ".nz"
 MAX_PAYLOAD_BITS = 2 * PRECISION  # a coded subpixel is two ANS symbols, each of probability >= 2**-24
-
-
-_PAYLOAD_KINDS = {
-    (False, False): "",
-    (True, False): " (pixels stored raw)",  # by (stored, packed)
-    (False, True): " (pixels packed with LZMA2)",
-}
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -517,25 +509,7 @@ def info(files: tuple[Path, ...]) -> None:
             click.echo(f"neuralzip: error: {path}: {message}", err=True)
             failed = True
             continue
-        mode = header.image_mode
-        ls = f"per-image, {len(header.coefs)} coefficients" if header.coefs is not None else "the model's defaults"
-        lines = [
-            f"file: {path}",
-            f"model: {header.model_name} (weights {header.model_sha.hex()}"
-            + (f", registered model {header.model_number})" if header.written_version >= 4 else ")"),
-            f"format version: {header.version}",
-            f"mode: {mode.name} ({mode.colour_channels} colour channel{'s' * (mode.colour_channels > 1)} coded"
-            f"{', alpha block' if mode.alpha else ''})",
-            f"size: {header.width}x{header.height}",
-            f"coder precision: {header.precision} bits",
-            f"LS coefficients: {ls}",
-            f"adaptation: {header.adaptation.describe() if header.adaptation else 'none'}",
-            *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
-            f"metadata: {header.metadata.describe() if header.metadata else 'none'}",
-            f"payload: {header.payload_length:,} bytes{_PAYLOAD_KINDS[header.stored, header.packed]}",
-            f"checksum: CRC-32 {header.checksum:08x}",
-            f"total: {_describe(header, size)}",
-        ]
+        lines = [f"file: {path}", *header.info_lines(), f"total: {_describe(header, size)}"]
         click.echo(("\n" if i else "") + "\n".join(lines))
     if failed:
         sys.exit(EXIT_ERROR)
