@@ -53,7 +53,7 @@ def _limits_table() -> list[tuple[str, str, str]]:
 def test_format_md_states_every_limit_of_the_code():
     import importlib
 
-    from neuralzip import cli
+    from neuralzip import inputs
     from neuralzip.core import adaptation_block, codec, container
 
     rows = _limits_table()
@@ -61,7 +61,7 @@ def test_format_md_states_every_limit_of_the_code():
     for limit, value, code in rows:
         module_name, attribute = code.strip("`").rsplit(".", 1)
         module = importlib.import_module(
-            f"neuralzip.{module_name}" if module_name == "cli" else f"neuralzip.core.{module_name}"
+            f"neuralzip.{module_name}" if module_name == "inputs" else f"neuralzip.core.{module_name}"
         )
         thing = getattr(module, attribute)  # every name in the table exists
         named.add(attribute)
@@ -71,7 +71,7 @@ def test_format_md_states_every_limit_of_the_code():
     limits = {name for module in (container, adaptation_block) for name in vars(module) if name.startswith("MAX_")}
     assert limits <= named, f"limits of the container missing from FORMAT.md: {sorted(limits - named)}"
     assert {"DEFAULT_MAX_PIXELS", "MAX_PAYLOAD_BITS"} <= named
-    assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and cli.MAX_PAYLOAD_BITS == 48
+    assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and inputs.MAX_PAYLOAD_BITS == 48
     stdin = next(value for limit, value, _ in rows if limit.startswith("an image read from stdin"))
     assert f"{(8 * codec.DEFAULT_MAX_PIXELS + (1 << 26)) >> 20} MiB by default" in stdin
 
