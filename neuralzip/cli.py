@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import json
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -267,7 +266,7 @@ def info(files: tuple[Path, ...]) -> None:
     show_default=True,
     help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)",
 )
-def train(paths, out, val_paths, context, **options) -> None:
+def train(paths: tuple[str, ...], out: str, val_paths: tuple[str, ...], **options: Any) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
     Re-running with the same --out resumes from OUT's .ckpt checkpoint. Needs PyTorch
@@ -282,16 +281,7 @@ def train(paths, out, val_paths, context, **options) -> None:
         )
     from .training.train import Settings, train_main
 
-    init = options.pop("init")
-    settings = Settings(
-        hidden=tuple(int(h) for h in options.pop("hidden").split(",")),
-        per_image_ls=not options.pop("global_ls"),
-        init=Path(init) if init else None,
-        eval_every_s=options.pop("eval_every"),
-        context=context,
-        command=shlex.join(["neuralzip", *sys.argv[1:]]),
-        **options,
-    )
+    settings = Settings.of_options(command=shlex.join(["neuralzip", *sys.argv[1:]]), **options)
     report = train_main(list(paths), Path(out), settings, list(val_paths) or None, log=click.echo)
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
 
@@ -317,22 +307,14 @@ def publish(npz: Path, name: str, made_with: str, weights: Path, source: bool) -
     its manifest entry from the training report beside it (NPZ with .json), with real-file
     bpsp measured on its validation images (not for a --source). No field is edited by hand."""
     with _reported_errors():
-        report_path = npz.with_suffix(".json")
-        if not report_path.is_file():
-            raise UserError(f"{report_path}: no training report (neuralzip train writes it beside the model)")
-        report = json.loads(report_path.read_text())
-        from .training.publish import publish as ship
+        from .training.publish import publish_trained
 
-        entry = ship(npz, name, made_with, report, None if source else report.get("val_images"), weights, source)
+        entry = publish_trained(npz, name, made_with, weights, source)
         validation = entry.get("validation")
         click.echo(
             f"published {name} ({entry['sha256'][:8]}) into {weights}"
             + (f": validation {validation['bpsp']:.4f} bpsp on {validation['images']} images" if validation else "")
         )
-
-
-def _codec_names(values: tuple[str, ...]) -> list[str]:
-    return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
 @main.command()
@@ -372,19 +354,7 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
 @click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
 @click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
-def benchmark(
-    paths: tuple[Path, ...],
-    codecs: tuple[str, ...],
-    exclude: tuple[str, ...],
-    limit: int | None,
-    jobs: int,
-    out: Path,
-    merge: bool,
-    headers: bool,
-    title: str | None,
-    machine: str | None,
-    list_only: bool,
-) -> None:
+def benchmark(**options: Any) -> None:
     """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
     subpixel, encode/decode time and memory, every round trip checked pixel-exact.
 
@@ -392,61 +362,6 @@ def benchmark(
     repository's samples/]. Writes OUT/results.json, OUT/results.md and PNG plots.
     """
     with _reported_errors():
-        from tqdm import tqdm
+        from .bench.command import benchmark_command
 
-        from .bench.report import plots_missing, totals_table
-        from .bench.runner import collect
-        from .bench.suite import UnknownCodec, default_paths, select
-        from .bench.suite import benchmark as run_benchmark
-
-        try:
-            chosen, skipped = select(_codec_names(codecs), _codec_names(exclude))
-        except UnknownCodec as exc:
-            raise UserError(str(exc)) from None
-        if list_only:
-            for c in chosen:
-                click.echo(f"{c.name:12} {c.settings}")
-            for name, why in skipped.items():
-                click.echo(f"{name:12} unavailable: {why}")
-            return
-        # what a minimal install lacks is said up front, one line per cause, before any coding
-        by_cause: dict[str, list[str]] = {}
-        for name, why in skipped.items():
-            by_cause.setdefault(why, []).append(name)
-        for why, names in by_cause.items():
-            click.echo(f"note: skipping codec{'s' * (len(names) > 1)} {', '.join(names)}: {why}", err=True)
-        if not chosen:
-            raise UserError("no codec left to run")
-        no_plots = plots_missing()
-        if no_plots:
-            click.echo(f"note: drawing no plots (results.json and results.md only): {no_plots}", err=True)
-        paths = paths or default_paths()
-        images = collect(list(paths), limit)
-        if not images:
-            raise UserError(f"no images under {', '.join(map(str, paths))}")
-        with tqdm(total=len(images) * len(chosen), unit="pair", file=sys.stderr, disable=None) as bar:
-
-            def progress(record) -> None:
-                bar.set_postfix_str(f"{record.codec} {record.image}", refresh=False)
-                bar.update()
-                if record.error:
-                    bar.write(f"neuralzip: ERROR: {record.codec} on {record.image}: {record.error}", file=sys.stderr)
-
-            results, written = run_benchmark(
-                images,
-                chosen,
-                out,
-                title=title or ", ".join(p.resolve().name for p in paths),
-                skipped=skipped,
-                jobs=jobs,
-                merge=merge,
-                headers=headers,
-                machine=machine,
-                plot=no_plots is None,
-                progress=progress,
-            )
-        click.echo("\n".join(totals_table(results, headers)))
-        click.echo("wrote " + ", ".join(map(str, written)))
-        failures = results.failures()
-        if failures:
-            raise UserError(f"{len(failures)} image x codec pair(s) failed; see the FAILURES in {out / 'results.md'}")
+        benchmark_command(**options, echo=click.echo)
