@@ -76,7 +76,7 @@ def zigzag(value: int) -> int:
 # versions that have it and the condition that gates it. Reading, writing, ``neuralzip info``
 # and FORMAT.md's header table (tests/test_format_doc.py) all walk that one table.
 
-Values = dict[str, Any]  # the fields read (or to be written) so far, by name
+Values = dict[str, Any]  # by name, the fields read so far (for a writer: the version, flags and mode)
 
 
 class Encoding(Protocol):
@@ -92,7 +92,8 @@ class Encoding(Protocol):
 
 
 class Byte:
-    """An unsigned byte. Where one ends the file, the header is truncated (``what`` unsaid)."""
+    """An unsigned byte. A file that ends before one is "truncated (in the header)", the
+    field unnamed, as readers have always said."""
 
     size = "1"
 
