@@ -1,5 +1,7 @@
-"""Command line: ``neuralzip compress|decompress|info|train|benchmark``, a thin layer over
-``neuralzip.api`` (and ``neuralzip.batch`` for many files, ``neuralzip.bench`` for benchmarks).
+"""Command line: ``neuralzip compress|decompress|info|train|publish|benchmark``, a thin
+layer over ``neuralzip.tasks`` (one file of compress and decompress, run over many by
+``neuralzip.batch`` or ``neuralzip.cluster``), ``neuralzip.inputs`` (a .nz file's header),
+``neuralzip.training`` and ``neuralzip.bench``.
 
 Errors print one ``neuralzip: error:`` line on stderr (one per failing file) and exit
 non-zero; outputs are written whole or not at all, also on Ctrl-C. Progress bars go to
@@ -11,46 +13,28 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import io
-import json
-import multiprocessing
 import shlex
 import sys
-import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import Any
 
 import click
-import numpy as np
-from PIL import ExifTags, Image
-from tqdm import tqdm
 
-from . import api, interrupt, zoo
+from . import interrupt, zoo
 from .batch import default_workers, plan, run
-from .core.alpha import describe_alpha
-from .core.ans import PRECISION
-from .core.codec import DEFAULT_MAX_PIXELS, DecodeError, check_pixels
-from .core.container import MAGIC, Header
+from .core.codec import DEFAULT_MAX_PIXELS
 from .core.effort import DEFAULT_EFFORT, EFFORTS, FAST_EFFORT
-from .core.fields import FormatError, Truncated
-from .core.metadata import TIFF_HOLDS, MetadataWarning
 from .images import IMAGE_SUFFIXES
-from .jobs import STDIO, File, Job, Task, UserError, error_message
+from .inputs import describe, read_nz
+from .jobs import STDIO, Task, UserError, error_message
+from .outputs import output_format
+from .tasks import compress_task, decompress_task
 from .urls import is_url
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 NZ_SUFFIX = ".nz"
-MAX_PAYLOAD_BITS = 2 * PRECISION  # a coded subpixel is two ANS symbols, each of probability >= 2**-24
-
-
-_PAYLOAD_KINDS = {
-    (False, False): "",
-    (True, False): " (pixels stored raw)",  # by (stored, packed)
-    (False, True): " (pixels packed with LZMA2)",
-}
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -76,20 +60,21 @@ def _convert(
     sources: tuple[str, ...],
     suffixes: set[str],
     new_suffix: str,
+    task: Task,
     output: str | None,
-    out_dir: Path | None,
+    out_dir: str | None,
     recursive: bool,
     force: bool,
     jobs: int | None,
     quiet: bool,
-    task: Task,
-    cluster: str | None = None,
+    cluster: str | None,
+    max_pixels: int,
 ) -> None:
-    """Run ``task`` over the files that ``sources`` name (on a Dask cluster with
-    ``cluster``: see ``neuralzip.cluster``); exit non-zero if any failed."""
-    if out_dir is not None and not is_url(out_dir):
-        out_dir = Path(out_dir)
-    planned, errors = plan(sources, suffixes, new_suffix, output, out_dir, recursive)
+    """Run ``task`` over the files that ``sources`` name, with the options of
+    ``_many_files`` (on a Dask cluster with ``cluster``: see ``neuralzip.cluster``); exit
+    non-zero if any failed."""
+    target_dir = None if out_dir is None else out_dir if is_url(out_dir) else Path(out_dir)
+    planned, errors = plan(sources, suffixes, new_suffix, output, target_dir, recursive)
     if cluster is not None:
         from . import cluster as dask_cluster
 
@@ -98,235 +83,6 @@ def _convert(
         failed = run(planned, errors, task, jobs or default_workers(), force, quiet)
     if failed:
         sys.exit(EXIT_ERROR)
-
-
-def _bar_wanted(quiet: bool) -> bool:
-    """Whether to draw a progress bar: not with -q, not in a worker process (the workers'
-    bars would garble each other), and only on a terminal."""
-    return not quiet and multiprocessing.parent_process() is None and sys.stderr.isatty()
-
-
-@contextlib.contextmanager
-def _progress_bar(desc: str, unit: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback that draws a bar on stderr, shown once the work
-    has taken a second and cleared when it ends; None where no bar is wanted (see
-    ``_bar_wanted``). No tqdm is made then: in a worker process its lock's semaphores
-    would be reported as leaked when Ctrl-C terminates the worker."""
-    if not _bar_wanted(quiet):
-        yield None
-        return
-    with tqdm(desc=desc, unit=unit, delay=1.0, leave=False, file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        yield progress
-
-
-def _read_image_stdin(max_pixels: int) -> bytes:
-    """stdin's bytes, refused at the first byte past what any image file of ``max_pixels``
-    pixels could need (8 bytes a pixel, plus 64 MiB of headers and metadata): a stream
-    without end (``/dev/zero``) is cut short, never read whole, and memory grows with what
-    was read, not with the limit."""
-    limit = 8 * max_pixels + (1 << 26)
-    stream, data = _stdin(), bytearray()
-    while len(data) <= limit:
-        chunk = stream.read(min(limit + 1 - len(data), max(_CHUNK, len(data))))
-        if not chunk:
-            return bytes(data)
-        data += chunk
-    raise UserError(f"standard input is longer than any image of --max-pixels {max_pixels} pixels could be")
-
-
-def _stdin() -> BinaryIO:
-    if sys.stdin is None:
-        raise UserError("standard input is closed")
-    return sys.stdin.buffer
-
-
-_CHUNK = 1 << 16
-
-
-def _read_nz(
-    source: File | None, max_pixels: int | None = None, keep_payload: bool = True
-) -> tuple[tuple[Header, int], bytes, int]:
-    """((header, offset of the payload), the file's bytes, its length) of a .nz file or of
-    stdin (None), its header read and checked before the rest: two bytes refuse a stream
-    that is not .nz at all, and an image over ``max_pixels`` (before the alpha block is
-    read) or a payload longer than any image of its size could need (``MAX_PAYLOAD_BITS``
-    bits a subpixel) is refused before the payload is read. Each try to parse the header
-    reads up to where the field it stopped in ends (in chunks that at most double what is
-    held, so a length that lies costs no memory), so the header is parsed a few times at
-    most (once per field that runs past what was read), never once per chunk. Without
-    ``keep_payload`` the payload is only counted (the bytes returned are the header's)."""
-
-    def check_size(width: int, height: int) -> None:
-        if max_pixels is not None:
-            check_pixels(width, height, max_pixels, DecodeError)
-
-    with contextlib.ExitStack() as stack:
-        stream = _stdin() if source is None else stack.enter_context(source.open("rb"))
-        data, needed = bytearray(), len(MAGIC)
-        while True:
-            want = needed if needed <= len(MAGIC) else max(needed, _CHUNK)  # the magic bytes first
-            while len(data) < want:
-                chunk = stream.read(min(want - len(data), max(_CHUNK, len(data))))
-                if not chunk:
-                    break
-                data += chunk
-            try:
-                header, offset = Header.unpack_prefix(bytes(data), check_size)
-                break
-            except Truncated as exc:
-                if len(data) < needed:  # the stream ended
-                    raise
-                needed = max(exc.needed, len(data) + 1)
-        subpixels = header.width * header.height * header.image_mode.colour_channels
-        if header.payload_length > subpixels * MAX_PAYLOAD_BITS // 8 + 16:
-            raise FormatError(
-                f"payload length {header.payload_length:,} is more than a {header.width}x{header.height} image can need"
-            )
-        total = len(data)
-        if not keep_payload:
-            del data[offset:]
-        if not keep_payload and isinstance(source, Path) and source.is_file():
-            total = source.stat().st_size  # a file's size says how long it is: the payload is not read
-        else:
-            while total <= offset + header.payload_length:  # a byte past the end tells a longer file
-                chunk = stream.read(min(max(_CHUNK, total), offset + header.payload_length + 1 - total))
-                if not chunk:
-                    break
-                total += len(chunk)
-                if keep_payload:
-                    data += chunk
-    if total < offset + header.payload_length:
-        raise FormatError(f"file is truncated (payload {total - offset} bytes, header says {header.payload_length})")
-    if total > offset + header.payload_length:
-        raise FormatError(f"file is longer than its header says (header says {header.payload_length} bytes of payload)")
-    return (header, offset), bytes(data), total
-
-
-def _describe(header: Header, size: int) -> str:
-    """``WxH MODE, N bytes, B bpsp`` of a .nz file of ``size`` bytes."""
-    subpixels = header.width * header.height * header.image_mode.channels
-    return f"{header.width}x{header.height} {header.image_mode.name}, {size:,} bytes, {8 * size / subpixels:.4f} bpsp"
-
-
-def _compress_task(
-    job: Job, model: str, max_pixels: int, quiet: bool, strip: bool = False, effort: int = DEFAULT_EFFORT
-) -> tuple[bytes, str]:
-    """Encode one image and its metadata (unless ``strip``); one over ``max_pixels`` is
-    refused from its header, before its pixels are decoded."""
-    if job.source is None:
-        source: Path | IO[bytes] = io.BytesIO(_read_image_stdin(max_pixels))
-    else:  # a Path, or on a --cluster worker a cluster._Source: an open file object, which Pillow reads as such
-        source = job.source if isinstance(job.source, Path) else cast("IO[bytes]", job.source)
-    if strip:
-        image, metadata = api.read_image(source, max_pixels=max_pixels), None
-    else:
-        image, metadata = api.read_image_and_metadata(source, max_pixels=max_pixels)
-    with _progress_bar("encoding", "px", quiet) as progress:
-        data, stats = api.encode(
-            image, model, max_pixels=max_pixels, progress=progress, metadata=metadata, strip=strip, effort=effort
-        )
-    of_colour = " of colour" if stats.model_subpixels < stats.subpixels else ""
-    described = _describe(Header.unpack(data)[0], len(data))
-    return data, f"{described} (model NLL {stats.nll_bpsp:.4f} bpsp{of_colour}), {stats.seconds:.2f} s"
-
-
-# Output formats written losslessly, by suffix, with the modes each keeps exactly (Pillow
-# writes RGBA as RGB to BMP and PPM, and lossy or resized pixels to JPEG, WebP, ICO, ...).
-OUTPUT_FORMATS = {
-    ".png": ("PNG", {"L", "LA", "RGB", "RGBA"}),
-    ".tif": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
-    ".tiff": ("TIFF", {"L", "LA", "RGB", "RGBA"}),
-    ".bmp": ("BMP", {"L", "RGB"}),
-    ".ppm": ("PPM", {"L", "RGB"}),
-    ".pgm": ("PPM", {"L"}),
-    ".pnm": ("PPM", {"L", "RGB"}),
-}
-
-
-def _output_format(target: File | None) -> tuple[str, set[str]]:
-    """(Pillow format, modes it writes losslessly) of an output path (PNG for stdout or a
-    path without a suffix); UserError for any other suffix."""
-    suffix = "" if target is None else target.suffix.lower()
-    if suffix == "":
-        return OUTPUT_FORMATS[".png"]
-    if suffix not in OUTPUT_FORMATS:
-        raise UserError(
-            f"{target}: {suffix} is not an output format written losslessly; use one of {', '.join(OUTPUT_FORMATS)}"
-        )
-    return OUTPUT_FORMATS[suffix]
-
-
-# A TIFF keeps EXIF's orientation as its Orientation tag, which readers apply (Pillow as it
-# loads): the read-back check compares them with the decoded pixels turned the same way.
-_TIFF_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _decompress_task(job: Job, max_pixels: int, quiet: bool) -> tuple[bytes, str]:
-    image_format, modes = _output_format(job.target)
-    (header, offset), data, size = _read_nz(job.source, max_pixels)
-    if header.image_mode.name not in modes:
-        raise UserError(
-            f"{job.target}: {image_format} cannot hold a {header.image_mode.name} image losslessly (use .png or .tif)"
-        )
-    t0 = time.perf_counter()
-    with _progress_bar("decoding", "step", quiet) as progress:
-        image = api.decompress(data, max_pixels=max_pixels, progress=progress, parsed=(header, offset))
-    out, picture = io.BytesIO(), Image.fromarray(image)
-    picture.save(out, format=image_format, **_metadata_options(header, image_format))
-    pixels_only = _png_pixels_only(out.getvalue()) if image_format == "PNG" else out.getvalue()
-    with Image.open(io.BytesIO(pixels_only)) as written:  # what a reader of the file will get
-        orientation = written.getexif().get(ExifTags.Base.Orientation, 1) if image_format == "TIFF" else 1
-        turn = _TIFF_ORIENTATION.get(int(orientation))
-        shown = image if turn is None else np.asarray(picture.transpose(turn))
-        if written.mode != picture.mode or not np.array_equal(np.asarray(written), shown):
-            raise UserError(f"{job.target_name}: {image_format} did not keep the pixels exactly; nothing written")
-    return out.getvalue(), f"{_describe(header, size)}, {time.perf_counter() - t0:.2f} s"
-
-
-_PNG_METADATA_CHUNKS = {b"iCCP", b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
-
-
-def _png_pixels_only(png: bytes) -> bytes:
-    """``png`` without its metadata chunks: the pixels read back are checked on it, so that
-    metadata over Pillow's own chunk limit (``PngImagePlugin.MAX_TEXT_CHUNK``, 1 MiB: an
-    ICC profile of a few MiB) neither fails the check nor needs that limit lifted for the
-    whole process."""
-    kept, pos = [png[:8]], 8
-    while pos + 8 <= len(png):
-        length, kind = int.from_bytes(png[pos : pos + 4], "big"), png[pos + 4 : pos + 8]
-        if kind not in _PNG_METADATA_CHUNKS:
-            kept.append(png[pos : pos + 12 + length])
-        pos += 12 + length
-    return b"".join(kept)
-
-
-def _metadata_options(header: Header, image_format: str) -> dict:
-    """Pillow ``save`` options that write the file's metadata into ``image_format``: all of
-    it into PNG, the ICC profile, EXIF and XMP into TIFF, none into BMP and PPM. What the
-    format cannot hold gets one MetadataWarning naming it."""
-    meta = header.metadata
-    if not meta:
-        return {}
-    if image_format == "PNG":
-        return meta.png_options()
-    options, held = (meta.tiff_options(), TIFF_HOLDS) if image_format == "TIFF" else ({}, set())
-    left_out = [part for option, part in meta.parts().items() if option not in held]
-    if left_out:
-        warnings.warn(MetadataWarning(f"{image_format} cannot hold the {'; '.join(left_out)}: left out"), stacklevel=2)
-    return options
 
 
 _MANY_FILES = [
@@ -405,21 +161,7 @@ def entry() -> None:
     + "; ".join(f"{e.level}: {e.summary}" for e in EFFORTS.values()),
 )
 @click.option("--fast", is_flag=True, help=f"the same as --effort {FAST_EFFORT}")
-def compress(
-    sources: tuple[str, ...],
-    output: str | None,
-    out_dir: Path | None,
-    recursive: bool,
-    force: bool,
-    jobs: int | None,
-    max_pixels: int,
-    quiet: bool,
-    cluster: str | None,
-    model: str,
-    strip: bool,
-    effort: int,
-    fast: bool,
-) -> None:
+def compress(sources: tuple[str, ...], model: str, strip: bool, effort: int, fast: bool, **many: Any) -> None:
     """Compress images to .nz files (X.png -> X.nz).
 
     SOURCES are image files (PNG, BMP, PPM, TIFF, WebP, ...), folders of them, or - for
@@ -439,42 +181,16 @@ def compress(
     """
     with _reported_errors():
         zoo.load(model)  # an unknown model fails once, not once per file
-        _convert(
-            sources,
-            IMAGE_SUFFIXES,
-            NZ_SUFFIX,
-            output,
-            out_dir,
-            recursive,
-            force,
-            jobs,
-            quiet,
-            functools.partial(
-                _compress_task,
-                model=model,
-                max_pixels=max_pixels,
-                quiet=quiet,
-                strip=strip,
-                effort=FAST_EFFORT if fast else effort,
-            ),
-            cluster,
-        )
+        effort = FAST_EFFORT if fast else effort
+        options = {"max_pixels": many["max_pixels"], "quiet": many["quiet"], "strip": strip, "effort": effort}
+        task = functools.partial(compress_task, model=model, **options)
+        _convert(sources, IMAGE_SUFFIXES, NZ_SUFFIX, task, **many)
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
-def decompress(
-    sources: tuple[str, ...],
-    output: str | None,
-    out_dir: Path | None,
-    recursive: bool,
-    force: bool,
-    jobs: int | None,
-    max_pixels: int,
-    quiet: bool,
-    cluster: str | None,
-) -> None:
+def decompress(sources: tuple[str, ...], output: str | None, **many: Any) -> None:
     """Decompress .nz files to PNG (X.nz -> X.png; -o picks another lossless format by its
     suffix: .tif, .tiff, .bmp, .ppm, .pgm, .pnm; lossy ones such as .jpg are refused).
 
@@ -484,20 +200,9 @@ def decompress(
     """
     with _reported_errors():
         if output not in (None, STDIO):
-            _output_format(Path(output))  # a lossy or unknown format is refused before any decoding
-        _convert(
-            sources,
-            {NZ_SUFFIX},
-            ".png",
-            output,
-            out_dir,
-            recursive,
-            force,
-            jobs,
-            quiet,
-            functools.partial(_decompress_task, max_pixels=max_pixels, quiet=quiet),
-            cluster,
-        )
+            output_format(Path(output))  # a lossy or unknown format is refused before any decoding
+        task = functools.partial(decompress_task, max_pixels=many["max_pixels"], quiet=many["quiet"])
+        _convert(sources, {NZ_SUFFIX}, ".png", task, output=output, **many)
 
 
 @main.command()
@@ -509,7 +214,7 @@ def info(files: tuple[Path, ...]) -> None:
         try:
             if str(path) != STDIO and not path.is_file():
                 raise UserError("no such file")
-            (header, _), _, size = _read_nz(None if str(path) == STDIO else path, keep_payload=False)
+            (header, _), _, size = read_nz(None if str(path) == STDIO else path, keep_payload=False)
         except Exception as exc:
             message = error_message(exc)
             if message is None:
@@ -517,25 +222,7 @@ def info(files: tuple[Path, ...]) -> None:
             click.echo(f"neuralzip: error: {path}: {message}", err=True)
             failed = True
             continue
-        mode = header.image_mode
-        ls = f"per-image, {len(header.coefs)} coefficients" if header.coefs is not None else "the model's defaults"
-        lines = [
-            f"file: {path}",
-            f"model: {header.model_name} (weights {header.model_sha.hex()}"
-            + (f", registered model {header.model_number})" if header.written_version >= 4 else ")"),
-            f"format version: {header.version}",
-            f"mode: {mode.name} ({mode.colour_channels} colour channel{'s' * (mode.colour_channels > 1)} coded"
-            f"{', alpha block' if mode.alpha else ''})",
-            f"size: {header.width}x{header.height}",
-            f"coder precision: {header.precision} bits",
-            f"LS coefficients: {ls}",
-            f"adaptation: {header.adaptation.describe() if header.adaptation else 'none'}",
-            *([f"alpha: {describe_alpha(header.alpha)}"] if header.alpha is not None else []),
-            f"metadata: {header.metadata.describe() if header.metadata else 'none'}",
-            f"payload: {header.payload_length:,} bytes{_PAYLOAD_KINDS[header.stored, header.packed]}",
-            f"checksum: CRC-32 {header.checksum:08x}",
-            f"total: {_describe(header, size)}",
-        ]
+        lines = [f"file: {path}", *header.info_lines(), f"total: {describe(header, size)}"]
         click.echo(("\n" if i else "") + "\n".join(lines))
     if failed:
         sys.exit(EXIT_ERROR)
@@ -579,7 +266,7 @@ def info(files: tuple[Path, ...]) -> None:
     show_default=True,
     help="the model's inputs: 1, the 17-neighbour window; 2, that plus a wider window (114 inputs)",
 )
-def train(paths, out, val_paths, context, **options) -> None:
+def train(paths: tuple[str, ...], out: str, val_paths: tuple[str, ...], **options: Any) -> None:
     """Train a model on image folders or .npy arrays (validation split carved from them).
 
     Re-running with the same --out resumes from OUT's .ckpt checkpoint. Needs PyTorch
@@ -594,16 +281,7 @@ def train(paths, out, val_paths, context, **options) -> None:
         )
     from .training.train import Settings, train_main
 
-    init = options.pop("init")
-    settings = Settings(
-        hidden=tuple(int(h) for h in options.pop("hidden").split(",")),
-        per_image_ls=not options.pop("global_ls"),
-        init=Path(init) if init else None,
-        eval_every_s=options.pop("eval_every"),
-        context=context,
-        command=shlex.join(["neuralzip", *sys.argv[1:]]),
-        **options,
-    )
+    settings = Settings.of_options(command=shlex.join(["neuralzip", *sys.argv[1:]]), **options)
     report = train_main(list(paths), Path(out), settings, list(val_paths) or None, log=click.echo)
     click.echo(f"wrote {out}: validation {report['val_bpsp_float']:.4f} bpsp (float model)")
 
@@ -629,22 +307,14 @@ def publish(npz: Path, name: str, made_with: str, weights: Path, source: bool) -
     its manifest entry from the training report beside it (NPZ with .json), with real-file
     bpsp measured on its validation images (not for a --source). No field is edited by hand."""
     with _reported_errors():
-        report_path = npz.with_suffix(".json")
-        if not report_path.is_file():
-            raise UserError(f"{report_path}: no training report (neuralzip train writes it beside the model)")
-        report = json.loads(report_path.read_text())
-        from .training.publish import publish as ship
+        from .training.publish import publish_trained
 
-        entry = ship(npz, name, made_with, report, None if source else report.get("val_images"), weights, source)
+        entry = publish_trained(npz, name, made_with, weights, source)
         validation = entry.get("validation")
         click.echo(
             f"published {name} ({entry['sha256'][:8]}) into {weights}"
             + (f": validation {validation['bpsp']:.4f} bpsp on {validation['images']} images" if validation else "")
         )
-
-
-def _codec_names(values: tuple[str, ...]) -> list[str]:
-    return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
 @main.command()
@@ -684,19 +354,7 @@ def _codec_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--title", help="name of the image set in reports [default: the PATHS' names]")
 @click.option("--machine", help="description of this machine in the results [default: cores and CPU model]")
 @click.option("--list", "list_only", is_flag=True, help="list the codecs, their settings and availability, and exit")
-def benchmark(
-    paths: tuple[Path, ...],
-    codecs: tuple[str, ...],
-    exclude: tuple[str, ...],
-    limit: int | None,
-    jobs: int,
-    out: Path,
-    merge: bool,
-    headers: bool,
-    title: str | None,
-    machine: str | None,
-    list_only: bool,
-) -> None:
+def benchmark(**options: Any) -> None:
     """Measure lossless codecs (neuralzip, PNG, WebP, JPEG-XL, ...) on images: bits per
     subpixel, encode/decode time and memory, every round trip checked pixel-exact.
 
@@ -704,61 +362,6 @@ def benchmark(
     repository's samples/]. Writes OUT/results.json, OUT/results.md and PNG plots.
     """
     with _reported_errors():
-        from tqdm import tqdm
+        from .bench.command import benchmark_command
 
-        from .bench.report import plots_missing, totals_table
-        from .bench.runner import collect
-        from .bench.suite import UnknownCodec, default_paths, select
-        from .bench.suite import benchmark as run_benchmark
-
-        try:
-            chosen, skipped = select(_codec_names(codecs), _codec_names(exclude))
-        except UnknownCodec as exc:
-            raise UserError(str(exc)) from None
-        if list_only:
-            for c in chosen:
-                click.echo(f"{c.name:12} {c.settings}")
-            for name, why in skipped.items():
-                click.echo(f"{name:12} unavailable: {why}")
-            return
-        # what a minimal install lacks is said up front, one line per cause, before any coding
-        by_cause: dict[str, list[str]] = {}
-        for name, why in skipped.items():
-            by_cause.setdefault(why, []).append(name)
-        for why, names in by_cause.items():
-            click.echo(f"note: skipping codec{'s' * (len(names) > 1)} {', '.join(names)}: {why}", err=True)
-        if not chosen:
-            raise UserError("no codec left to run")
-        no_plots = plots_missing()
-        if no_plots:
-            click.echo(f"note: drawing no plots (results.json and results.md only): {no_plots}", err=True)
-        paths = paths or default_paths()
-        images = collect(list(paths), limit)
-        if not images:
-            raise UserError(f"no images under {', '.join(map(str, paths))}")
-        with tqdm(total=len(images) * len(chosen), unit="pair", file=sys.stderr, disable=None) as bar:
-
-            def progress(record) -> None:
-                bar.set_postfix_str(f"{record.codec} {record.image}", refresh=False)
-                bar.update()
-                if record.error:
-                    bar.write(f"neuralzip: ERROR: {record.codec} on {record.image}: {record.error}", file=sys.stderr)
-
-            results, written = run_benchmark(
-                images,
-                chosen,
-                out,
-                title=title or ", ".join(p.resolve().name for p in paths),
-                skipped=skipped,
-                jobs=jobs,
-                merge=merge,
-                headers=headers,
-                machine=machine,
-                plot=no_plots is None,
-                progress=progress,
-            )
-        click.echo("\n".join(totals_table(results, headers)))
-        click.echo("wrote " + ", ".join(map(str, written)))
-        failures = results.failures()
-        if failures:
-            raise UserError(f"{len(failures)} image x codec pair(s) failed; see the FAILURES in {out / 'results.md'}")
+        benchmark_command(**options, echo=click.echo)

@@ -18,7 +18,8 @@ from PIL import Image
 import neuralzip
 from neuralzip import cluster
 from neuralzip.batch import plan
-from neuralzip.cli import _compress_task, main
+from neuralzip.cli import main
+from neuralzip.tasks import compress_task
 
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
@@ -95,7 +96,7 @@ def _slow_once(marker: Path, job, **kwargs):
     if job.source.stem == "p03" and not marker.exists():
         marker.write_text(str(os.getpid()))
         time.sleep(60)
-    return _compress_task(job, **kwargs)
+    return compress_task(job, **kwargs)
 
 
 def test_a_worker_killed_mid_task_is_retried_and_leaves_no_partial_file(tmp_path, urban_crop, client, capsys):

@@ -87,3 +87,24 @@ def test_huge_claimed_size_is_refused_before_allocation(codec):
     h = Header("photo", codec.zoo_model.tag, 100_000, 100_000, 0, 24, 4, 0)
     with pytest.raises(DecodeError, match="exceeds the limit"):
         codec.decode(h.pack() + bytes(4))
+
+
+def test_every_golden_header_is_written_again_byte_for_byte():
+    """The table of fields reads and writes every version's header as it was written."""
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent / "golden").glob("*.nz")):
+        data = path.read_bytes()
+        header, offset = Header.unpack(data)
+        assert header.pack() == data[:offset], path.name
+
+
+def test_every_header_attribute_is_a_field_of_the_table_or_a_flag():
+    from dataclasses import fields
+
+    from neuralzip.core.container import HEADER_FIELDS
+
+    held = {f.attr for f in HEADER_FIELDS if f.attr is not None}
+    assert {f.name for f in fields(Header)} == held | {"stored", "packed"}  # the payload's kind: flags bits 2, 3
+    names = [f.name for f in HEADER_FIELDS]
+    assert len(set(names)) == len(names)

@@ -53,7 +53,7 @@ def _limits_table() -> list[tuple[str, str, str]]:
 def test_format_md_states_every_limit_of_the_code():
     import importlib
 
-    from neuralzip import cli
+    from neuralzip import inputs
     from neuralzip.core import adaptation_block, codec, container
 
     rows = _limits_table()
@@ -61,7 +61,7 @@ def test_format_md_states_every_limit_of_the_code():
     for limit, value, code in rows:
         module_name, attribute = code.strip("`").rsplit(".", 1)
         module = importlib.import_module(
-            f"neuralzip.{module_name}" if module_name == "cli" else f"neuralzip.core.{module_name}"
+            f"neuralzip.{module_name}" if module_name == "inputs" else f"neuralzip.core.{module_name}"
         )
         thing = getattr(module, attribute)  # every name in the table exists
         named.add(attribute)
@@ -71,7 +71,7 @@ def test_format_md_states_every_limit_of_the_code():
     limits = {name for module in (container, adaptation_block) for name in vars(module) if name.startswith("MAX_")}
     assert limits <= named, f"limits of the container missing from FORMAT.md: {sorted(limits - named)}"
     assert {"DEFAULT_MAX_PIXELS", "MAX_PAYLOAD_BITS"} <= named
-    assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and cli.MAX_PAYLOAD_BITS == 48
+    assert codec.DEFAULT_MAX_PIXELS == 1 << 26 and inputs.MAX_PAYLOAD_BITS == 48
     stdin = next(value for limit, value, _ in rows if limit.startswith("an image read from stdin"))
     assert f"{(8 * codec.DEFAULT_MAX_PIXELS + (1 << 26)) >> 20} MiB by default" in stdin
 
@@ -90,3 +90,47 @@ def test_compress_bound_is_the_formula_format_md_states():
         assert all(len(zlib.compress(data, level)) <= compress_bound(n) for level in (0, 1, 9))
     assert MAX_METADATA_BLOCK == compress_bound(MAX_METADATA) == 16_782_349
     assert f"compressBound(16 MiB) = {MAX_METADATA_BLOCK:,}" in text
+
+
+def _header_table() -> list[dict[str, str]]:
+    """The rows of FORMAT.md's header table (offset, size, field, versions, present, meaning)."""
+    text = FORMAT_MD.read_text()
+    lines = text[text.index("| offset | size | field |"):].split("\n\n")[0].splitlines()
+    columns = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    return [dict(zip(columns, (cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip()[1:-1])))) for row in lines[2:]]
+
+
+def test_format_md_header_table_is_the_field_table():
+    """Every field of the header's table (container.HEADER_FIELDS), in its order, with its
+    size, the versions that have it and what else it needs; then the payload."""
+    from neuralzip.core.container import HEADER_FIELDS
+
+    rows = _header_table()
+    *fields, payload = rows
+    assert [row["field"] for row in fields] == [f.name for f in HEADER_FIELDS]
+    for row, field in zip(fields, HEADER_FIELDS):
+        versions = field.exists_in
+        assert row["size"] == field.encoding.size, field.name
+        assert row["versions"] == f"{versions[0]}–{versions[-1]}", field.name
+        assert row["present"] == (field.when.doc if field.when else "always"), field.name
+    assert (payload["field"], payload["size"], payload["present"]) == ("payload", "payload length", "always")
+    sized = {row["size"]: row["field"] for row in fields if re.fullmatch("[a-z]", row["size"])}
+    for letter, name in sized.items():  # a length says it: `n`, the ..., and comes right before
+        length = next(f for f in HEADER_FIELDS if f.name == name).encoding.length
+        assert rows[[row["field"] for row in rows].index(name) - 1]["field"] == length
+        assert next(row for row in fields if row["field"] == length)["meaning"].startswith(f"`{letter}`")
+
+
+def test_format_md_flags_are_the_flags_of_the_code():
+    """FORMAT.md's flags cell says each bit in the versions that have it (container.FLAGS,
+    from which the reader's known flags of each version come)."""
+    from neuralzip.core.container import FLAGS, KNOWN_FLAGS
+    from neuralzip.core.versions import FORMAT_VERSION
+
+    cell = next(row for row in _header_table() if row["field"] == "flags")["meaning"]
+    parts = re.split(r"Versions (\d) to (\d) only:", cell)
+    stated = {int(bit): range(1, FORMAT_VERSION + 1) for bit in re.findall(r"\bbit (\d)[:,]", parts[0])}
+    for first, last, part in zip(parts[1::3], parts[2::3], parts[3::3]):
+        stated |= {int(bit): range(int(first), int(last) + 1) for bit in re.findall(r"\bbit (\d)[:,]", part)}
+    assert stated == {flag.bit: flag.versions for flag in FLAGS}
+    assert KNOWN_FLAGS == {1: 0x01, 2: 0x07, 3: 0x1F, 4: 0x1F, 5: 0x1F, 6: 0x1F}

@@ -18,7 +18,8 @@ LAYERS = [  # bottom first: (layer, module prefixes)
     ("zoo", ("neuralzip.zoo",)),
     ("images", ("neuralzip.images", "neuralzip.atomic", "neuralzip.interrupt")),
     ("api", ("neuralzip.api", "neuralzip.pillow_plugin")),
-    ("jobs", ("neuralzip.jobs", "neuralzip.urls", "neuralzip.batch", "neuralzip.cluster")),
+    ("jobs", ("neuralzip.jobs", "neuralzip.urls", "neuralzip.batch", "neuralzip.cluster", "neuralzip.inputs",
+              "neuralzip.outputs", "neuralzip.tasks")),
     ("training and bench", ("neuralzip.training", "neuralzip.bench")),
     ("command line", ("neuralzip.cli", "neuralzip.__main__", "neuralzip")),
 ]

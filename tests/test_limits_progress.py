@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import neuralzip
-from neuralzip import api, cli
+from neuralzip import api, tasks
 from neuralzip.cli import main
 
 HUGE = 20000  # a HUGE x HUGE image: 400 megapixels, past Pillow's decompression-bomb error
@@ -158,10 +158,10 @@ class _Terminal(io.StringIO):
 
 def test_bars_only_on_a_terminal_without_quiet(monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Terminal())
-    assert cli._bar_wanted(quiet=False)
-    assert not cli._bar_wanted(quiet=True)
+    assert tasks.bar_wanted(quiet=False)
+    assert not tasks.bar_wanted(quiet=True)
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe or file: not a terminal
-    assert not cli._bar_wanted(quiet=False)
+    assert not tasks.bar_wanted(quiet=False)
 
 
 def test_progress_bar_follows_the_callback(monkeypatch):
@@ -169,14 +169,14 @@ def test_progress_bar_follows_the_callback(monkeypatch):
     def undelayed(*args, **kwargs):
         return tqdm(*args, **{**kwargs, "delay": 0, "mininterval": 0})
 
-    monkeypatch.setattr(cli, "tqdm", undelayed)
+    monkeypatch.setattr(tasks, "tqdm", undelayed)
     err = _Terminal()
     monkeypatch.setattr(sys, "stderr", err)
-    with cli._progress_bar("encoding", "step", quiet=False) as progress:
+    with tasks.progress_bar("encoding", "step", quiet=False) as progress:
         progress(3, 10)
         progress(10, 10)
     assert "encoding" in err.getvalue() and "10/10" in err.getvalue()
-    with cli._progress_bar("encoding", "step", quiet=True) as progress:
+    with tasks.progress_bar("encoding", "step", quiet=True) as progress:
         assert progress is None  # no bar made at all
 
 

@@ -1,26 +1,49 @@
 """The ``.nz`` container: header fields <-> bytes. Layout in FORMAT.md.
 
-Only (de)serialisation and range checks live here; what the fields mean for decoding is
-the codec's business.
+The header is one table, ``HEADER_FIELDS``, in the order of the file: ``Header.pack``
+writes its fields, ``Header.unpack_prefix`` reads them, ``Header.info_lines`` shows them
+(``neuralzip info``), and tests/test_format_doc.py checks FORMAT.md's header table against
+it. Only (de)serialisation and range checks live here; what the fields mean for decoding
+is the codec's business.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .adaptation_block import Adaptation
-from .fields import FormatError, Reader, Truncated, varint
+from .alpha import describe_alpha
+from .fields import (
+    EVERY_VERSION,
+    NO_DEFAULT,
+    Byte,
+    Field,
+    Flag,
+    FormatError,
+    Int16s,
+    Raw,
+    Reader,
+    Shown,
+    Sized,
+    Truncated,
+    Uint32,
+    Values,
+    Varint,
+    since,
+    varint,
+)
 from .metadata import COMMENT, MAX_METADATA, REPEATED, TEXT, Metadata, MetadataError
 from .units import LS_SIZES
 from .versions import (
     FORMAT_VERSION,
     METADATA_KINDS_VERSION,
+    MODEL_NUMBER_VERSION,
     REGISTERED_MODELS,
     REGISTERED_PRECISION,
     REGISTERED_VERSION,
@@ -29,15 +52,14 @@ from .versions import (
 )
 
 MAGIC = b"NZ"
-FLAG_IMAGE_LS = 0x01  # per-image LS coefficients follow the header
-FLAG_METADATA = 0x02  # version 2: a metadata block follows the alpha block
-FLAG_STORED = 0x04  # version 2: the payload is the raw colour pixels, not ANS words
-FLAG_PACKED = 0x08  # version 3: the payload is an LZMA2 stream of the raw colour pixels
-FLAG_ADAPTATION = 0x10  # version 3: the per-image adaptation block follows the LS coefficients
-_FLAGS_2 = FLAG_IMAGE_LS | FLAG_METADATA | FLAG_STORED
-_FLAGS_3 = _FLAGS_2 | FLAG_PACKED | FLAG_ADAPTATION
+FLAG_IMAGE_LS = Flag(0, EVERY_VERSION)  # per-image LS coefficients follow the header
+FLAG_METADATA = Flag(1, since(2))  # a metadata block follows the alpha block
+FLAG_STORED = Flag(2, since(2))  # the payload is the raw colour pixels, not ANS words
+FLAG_PACKED = Flag(3, since(3))  # the payload is an LZMA2 stream of the raw colour pixels
+FLAG_ADAPTATION = Flag(4, since(3))  # the per-image adaptation block follows the LS coefficients
+FLAGS = (FLAG_IMAGE_LS, FLAG_METADATA, FLAG_STORED, FLAG_PACKED, FLAG_ADAPTATION)
 # version 3 also terminates ANS
-KNOWN_FLAGS = {1: FLAG_IMAGE_LS, 2: _FLAGS_2, 3: _FLAGS_3, 4: _FLAGS_3, 5: _FLAGS_3, 6: _FLAGS_3}
+KNOWN_FLAGS = {version: sum(flag.mask for flag in FLAGS if version in flag.versions) for version in EVERY_VERSION}
 MAX_METADATA_ENTRIES = 1 << 16  # entries a metadata block may hold
 
 
@@ -76,8 +98,243 @@ class Mode:
         """Number of per-image LS coefficients a file of this mode carries: the coded channels'."""
         return sum(LS_SIZES[: self.colour_channels])
 
+    def describe(self) -> str:
+        """E.g. ``RGBA (3 colour channels coded, alpha block)``."""
+        plural = "s" * (self.colour_channels > 1)
+        return f"{self.name} ({self.colour_channels} colour channel{plural} coded{', alpha block' * self.alpha})"
+
 
 MODES = {0: Mode("RGB", 3, False), 1: Mode("L", 1, False), 2: Mode("RGBA", 3, True), 3: Mode("LA", 1, True)}
+_PAYLOAD_KINDS = {
+    (False, False): "",
+    (True, False): " (pixels stored raw)",  # by (stored, packed)
+    (False, True): " (pixels packed with LZMA2)",
+}
+
+
+class _AlphaModes:
+    """The gate of the alpha block's fields: the modes with alpha, in every version."""
+
+    versions = EVERY_VERSION
+
+    @property
+    def doc(self) -> str:
+        return ", ".join(mode.name for mode in MODES.values() if mode.alpha)
+
+    def holds(self, values: Values) -> bool:
+        return MODES[values["mode"]].alpha
+
+
+class _ModelName(Sized):
+    """The model's name: written in ASCII, read as Latin-1 (``_valid_name`` then refuses
+    anything but a name)."""
+
+    def to_bytes(self, value: str) -> bytes:
+        return value.encode("ascii")
+
+    def from_bytes(self, data: bytes, values: Values) -> str:
+        return data.decode("latin-1")
+
+
+class _MetadataBlock(Sized):
+    """The metadata block (``pack_metadata``), read as its file's format version holds it."""
+
+    def to_bytes(self, value: Metadata) -> bytes:
+        return pack_metadata(value)
+
+    def from_bytes(self, data: bytes, values: Values) -> Metadata:
+        return unpack_metadata(data, values["version"])
+
+
+class _AdaptationBlock:
+    """The adaptation block (``adaptation_block.Adaptation``), which says its own length."""
+
+    size = "…"
+
+    def write(self, value: Adaptation) -> bytes:
+        return value.pack()
+
+    def read(self, r: Reader, what: str, values: Values) -> Adaptation:
+        return Adaptation.unpack(r)
+
+
+class _Magic:
+    """The magic bytes ``NZ``, which ``_is_neuralzip`` checks."""
+
+    size = str(len(MAGIC))
+
+    def write(self, value: None) -> bytes:
+        return MAGIC
+
+    def read(self, r: Reader, what: str, values: Values) -> bytes:
+        return r.take(len(MAGIC), what)
+
+
+# What a reader refuses, checked as soon as the field is read (``Field.check``)
+
+
+def _is_neuralzip(values: Values) -> None:
+    if values["magic bytes"] != MAGIC:
+        raise FormatError("not a neuralzip file (bad magic bytes)")
+
+
+def _known_version(values: Values) -> None:
+    if values["version"] not in KNOWN_FLAGS:
+        raise FormatError(
+            f"unsupported format version {values['version']} (this neuralzip reads versions 1 to {FORMAT_VERSION})"
+        )
+
+
+def _known_flags(values: Values) -> None:
+    version, flags = values["version"], values["flags"]
+    if flags & ~KNOWN_FLAGS[version]:
+        raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
+    if flags & (FLAG_STORED.mask | FLAG_PACKED.mask) and flags & (FLAG_IMAGE_LS.mask | FLAG_ADAPTATION.mask):
+        raise FormatError("a stored or packed payload carries no LS coefficients or adaptation")
+    if flags & FLAG_STORED.mask and flags & FLAG_PACKED.mask:
+        raise FormatError("a payload is stored or packed, not both")
+
+
+def _known_mode(values: Values) -> None:
+    if values["mode"] not in MODES:
+        raise FormatError(f"unknown image mode {values['mode']}")
+
+
+def _registered(values: Values) -> None:
+    number, version = values["model number"], values["version"]
+    if number not in REGISTERED_MODELS:
+        raise FormatError(f"unknown model number {number} (a newer neuralzip may know it)")
+    if version not in model_versions(number):
+        raise FormatError(f"model {number} is not a model of format version {version}")
+
+
+def _valid_name_length(values: Values) -> None:
+    if not 0 < values["name length"] <= MAX_NAME:
+        raise FormatError("invalid model name length")
+
+
+def _valid_name(values: Values) -> None:
+    if not _MODEL_NAME.fullmatch(values["model name"]):
+        raise FormatError("invalid model name")
+
+
+def _valid_size(values: Values) -> None:
+    width, height = values["width"], values["height"]
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise FormatError(f"invalid image size {width}x{height}")
+
+
+def _valid_alpha_length(values: Values) -> None:
+    length, width, height = values["alpha block length"], values["width"], values["height"]
+    if length == 0:
+        raise FormatError("empty alpha block")
+    if length > 1 + compress_bound(width * height):
+        raise FormatError(f"alpha block of {length:,} bytes is longer than any of a {width}x{height} image")
+
+
+def _valid_metadata_length(values: Values) -> None:
+    length = values["metadata block length"]
+    if length > MAX_METADATA_BLOCK:
+        raise FormatError(f"metadata block of {length:,} bytes (at most {MAX_METADATA_BLOCK:,})")
+
+
+def _model_text(header: Header) -> str:
+    return f"{header.model_name} (weights {header.model_sha.hex()})"
+
+
+def _registered_model_text(header: Header) -> str:
+    return f"{header.model_name} (weights {header.model_sha.hex()}, registered model {header.model_number})"
+
+
+_BY_NAME = range(1, MODEL_NUMBER_VERSION)  # the versions that name a model by its name and hash
+_ALPHA = _AlphaModes()
+# The header, field by field in the order of the file: FORMAT.md's header table, row by row
+HEADER_FIELDS: tuple[Field, ...] = (
+    Field("magic bytes", _Magic(), check=_is_neuralzip),
+    Field(
+        "version",
+        Byte(),
+        attr="version",
+        source="written_version",
+        check=_known_version,
+        shown=Shown(1, "format version", lambda h: str(h.written_version)),
+    ),
+    Field("flags", Byte(), source="flags", check=_known_flags),
+    Field("mode", Byte(), attr="mode", check=_known_mode, shown=Shown(2, "mode", lambda h: h.image_mode.describe())),
+    Field(
+        "model number",
+        Varint(),
+        since(MODEL_NUMBER_VERSION),
+        source="model_number",
+        default=NO_DEFAULT,
+        check=_registered,
+        shown=Shown(0, "model", _registered_model_text),
+    ),
+    Field("name length", Byte(), _BY_NAME, check=_valid_name_length),
+    Field(
+        "model name",
+        _ModelName("name length", "n"),
+        _BY_NAME,
+        attr="model_name",
+        default=NO_DEFAULT,
+        check=_valid_name,
+        shown=Shown(0, "model", _model_text),
+    ),
+    Field("model hash", Raw(4), _BY_NAME, attr="model_sha", default=NO_DEFAULT),
+    Field("width", Varint(), attr="width", shown=Shown(3, "size", lambda h: f"{h.width}x{h.height}")),
+    Field("height", Varint(), attr="height", check=_valid_size),
+    Field(
+        "precision",
+        Byte(),
+        _BY_NAME,
+        attr="precision",
+        default=REGISTERED_PRECISION,
+        shown=Shown(4, "coder precision", lambda h: f"{h.precision} bits"),
+    ),
+    Field(
+        "payload length",
+        Varint(),
+        attr="payload_length",
+        shown=Shown(9, "payload", lambda h: f"{h.payload_length:,} bytes{_PAYLOAD_KINDS[h.stored, h.packed]}"),
+    ),
+    Field("checksum", Uint32(), attr="checksum", shown=Shown(10, "checksum", lambda h: f"CRC-32 {h.checksum:08x}")),
+    Field(
+        "LS coefficients",
+        Int16s(lambda values: MODES[values["mode"]].ls_coefs),
+        when=FLAG_IMAGE_LS,
+        attr="coefs",
+        shown=Shown(
+            5,
+            "LS coefficients",
+            lambda h: "the model's defaults" if h.coefs is None else f"per-image, {len(h.coefs)} coefficients",
+        ),
+    ),
+    Field(
+        "adaptation",
+        _AdaptationBlock(),
+        when=FLAG_ADAPTATION,
+        attr="adaptation",
+        shown=Shown(6, "adaptation", lambda h: h.adaptation.describe() if h.adaptation else "none"),
+    ),
+    Field("alpha block length", Varint(), when=_ALPHA, check=_valid_alpha_length),
+    Field(
+        "alpha block",
+        Sized("alpha block length", "a"),
+        when=_ALPHA,
+        attr="alpha",
+        shown=Shown(7, "alpha", lambda h: None if h.alpha is None else describe_alpha(h.alpha)),
+    ),
+    Field("metadata block length", Varint(), when=FLAG_METADATA, check=_valid_metadata_length),
+    Field(
+        "metadata block",
+        _MetadataBlock("metadata block length", "m"),
+        when=FLAG_METADATA,
+        attr="metadata",
+        shown=Shown(8, "metadata", lambda h: h.metadata.describe() if h.metadata else "none"),
+    ),
+)
+# each length field -> the field whose bytes it counts (a writer writes it from them)
+_LENGTH_OF = {f.encoding.length: f.name for f in HEADER_FIELDS if isinstance(f.encoding, Sized)}
 
 
 @dataclass
@@ -137,20 +394,26 @@ class Header:
         """Whether the payload is an ANS stream that ends with the coder's terminator."""
         return not (self.stored or self.packed) and self.written_version >= 3
 
-    def pack(self) -> bytes:
-        name = self.model_name.encode("ascii")
-        flags = (
-            (FLAG_IMAGE_LS if self.coefs is not None else 0)
-            | (FLAG_METADATA if self.metadata else 0)
-            | (FLAG_STORED if self.stored else 0)
-            | (FLAG_PACKED if self.packed else 0)
-            | (FLAG_ADAPTATION if self.adaptation is not None else 0)
+    @property
+    def flags(self) -> int:
+        """The flags byte: which optional fields follow, and what the payload is."""
+        return (
+            (FLAG_IMAGE_LS.mask if self.coefs is not None else 0)
+            | (FLAG_METADATA.mask if self.metadata else 0)
+            | (FLAG_STORED.mask if self.stored else 0)
+            | (FLAG_PACKED.mask if self.packed else 0)
+            | (FLAG_ADAPTATION.mask if self.adaptation is not None else 0)
         )
-        if self.written_version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[self.written_version]:
+
+    def _check_writable(self) -> None:
+        """Raise ValueError (MetadataError for the metadata) for a header that no version
+        holds, or that a reader would refuse."""
+        version, flags = self.written_version, self.flags
+        if version not in KNOWN_FLAGS or flags & ~KNOWN_FLAGS[version]:
             raise ValueError(f"format version {self.version} cannot hold this header")
-        if self.metadata and self.metadata.version > self.written_version:
+        if self.metadata and self.metadata.version > version:
             raise MetadataError(
-                f"format version {self.written_version} cannot hold comments or PNG text chunks kept whole "
+                f"format version {version} cannot hold comments or PNG text chunks kept whole "
                 "(version 6 does, with a registered model only; --strip leaves the metadata out)"
             )
         if (self.alpha is not None) != self.image_mode.alpha:
@@ -163,39 +426,47 @@ class Header:
             raise ValueError("a payload is stored or packed, not both")
         if (self.stored or self.packed) and self.adaptation is not None:
             raise ValueError("a stored or packed payload carries no adaptation")
-        if self.written_version >= 4:
+        if version >= MODEL_NUMBER_VERSION:
             if self.model_number is None or self.precision != REGISTERED_PRECISION:
                 raise ValueError("format versions 4 to 6 hold registered models at precision 24 only")
-            if self.written_version not in model_versions(self.model_number):
+            if version not in model_versions(self.model_number):
                 raise ValueError(
                     f"registered model {self.model_number} is written in format version "
                     f"{' or '.join(map(str, sorted(model_versions(self.model_number))))}"
                 )
-            model, precision = varint(self.model_number), b""
-        else:
-            model, precision = bytes([len(name)]) + name + self.model_sha, bytes([self.precision])
-        parts = [
-            MAGIC,
-            bytes([self.written_version, flags, self.mode]),
-            model,
-            varint(self.width),
-            varint(self.height),
-            precision,
-            varint(self.payload_length),
-            struct.pack("<I", self.checksum),
+        if self.coefs is not None and len(self.coefs) != self.image_mode.ls_coefs:
+            raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
+
+    def pack(self) -> bytes:
+        """The header's bytes: each field of ``HEADER_FIELDS`` that its version, flags and
+        mode have, in order, a length written from the bytes it counts."""
+        self._check_writable()
+        fields = [f for f in HEADER_FIELDS if f.present(self._layout)]
+        written = {f.name: f.encoding.write(self._value(f)) for f in fields if f.name not in _LENGTH_OF}
+        lengths = {f.name: f.encoding.write(len(written[_LENGTH_OF[f.name]])) for f in fields if f.name in _LENGTH_OF}
+        return b"".join((written | lengths)[f.name] for f in fields)
+
+    @property
+    def _layout(self) -> Values:
+        """What decides which fields the header has."""
+        return {"version": self.written_version, "flags": self.flags, "mode": self.mode}
+
+    def _value(self, field: Field) -> Any:
+        """What ``pack`` writes in ``field`` (None for the magic bytes)."""
+        name = field.source or field.attr
+        return None if name is None else getattr(self, name)
+
+    def info_lines(self) -> list[str]:
+        """``label: value`` lines of the fields ``neuralzip info`` shows (``Field.shown``), in
+        their order: those the header's version has, and the others' defaults (the coder
+        precision of a version-4 file, an adaptation of a version-1 one: none)."""
+        shown = [
+            f.shown
+            for f in HEADER_FIELDS
+            if f.shown is not None and (self.written_version in f.exists_in or f.default is not NO_DEFAULT)
         ]
-        if self.coefs is not None:
-            if len(self.coefs) != self.image_mode.ls_coefs:
-                raise ValueError(f"mode {self.image_mode.name} carries {self.image_mode.ls_coefs} LS coefficients")
-            parts.append(np.asarray(self.coefs, "<i2").tobytes())
-        if self.adaptation is not None:
-            parts.append(self.adaptation.pack())
-        if self.alpha is not None:
-            parts += [varint(len(self.alpha)), self.alpha]
-        if self.metadata:
-            block = pack_metadata(self.metadata)
-            parts += [varint(len(block)), block]
-        return b"".join(parts)
+        lines = [(s.label, s.text(self)) for s in sorted(shown, key=lambda s: s.rank)]
+        return [f"{label}: {text}" for label, text in lines if text is not None]
 
     @classmethod
     def unpack(cls, data: bytes) -> tuple[Header, int]:
@@ -218,82 +489,19 @@ class Header:
         are checked first, so two bytes tell a file that is not .nz at all).
         ``check_size(width, height)``, if given, is called as soon as the size is read,
         before the blocks whose length grows with it (alpha): it raises to refuse it."""
-        r = Reader(data)
-        if r.take(len(MAGIC), "magic bytes") != MAGIC:
-            raise FormatError("not a neuralzip file (bad magic bytes)")
-        version, flags, mode = r.take(3, "header")
-        if version not in KNOWN_FLAGS:
-            raise FormatError(
-                f"unsupported format version {version} (this neuralzip reads versions 1 to {FORMAT_VERSION})"
-            )
-        if flags & ~KNOWN_FLAGS[version]:
-            raise FormatError(f"unknown header flags 0x{flags:02x} for version {version}")
-        if flags & (FLAG_STORED | FLAG_PACKED) and flags & (FLAG_IMAGE_LS | FLAG_ADAPTATION):
-            raise FormatError("a stored or packed payload carries no LS coefficients or adaptation")
-        if flags & FLAG_STORED and flags & FLAG_PACKED:
-            raise FormatError("a payload is stored or packed, not both")
-        if mode not in MODES:
-            raise FormatError(f"unknown image mode {mode}")
-        if version >= 4:
-            number = r.varint("model number")
-            if number not in REGISTERED_MODELS:
-                raise FormatError(f"unknown model number {number} (a newer neuralzip may know it)")
-            if version not in model_versions(number):
-                raise FormatError(f"model {number} is not a model of format version {version}")
-            name, sha = REGISTERED_MODELS[number]
-        else:
-            name_len = r.take(1, "header")[0]
-            if not 0 < name_len <= MAX_NAME:
-                raise FormatError("invalid model name length")
-            name = r.take(name_len, "model name").decode("latin-1")
-            if not _MODEL_NAME.fullmatch(name):
-                raise FormatError("invalid model name")
-            sha = r.take(4, "model hash")
-        width, height = r.varint("width"), r.varint("height")
-        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
-            raise FormatError(f"invalid image size {width}x{height}")
-        if check_size is not None:
-            check_size(width, height)
-        precision = REGISTERED_PRECISION if version >= 4 else r.take(1, "header")[0]
-        payload_length = r.varint("payload length")
-        (checksum,) = struct.unpack("<I", r.take(4, "checksum"))
-        coefs = alpha = None
-        if flags & FLAG_IMAGE_LS:
-            n_coefs = MODES[mode].ls_coefs
-            coefs = np.frombuffer(r.take(2 * n_coefs, "LS coefficients"), "<i2").astype(np.int64)
-        adaptation = Adaptation.unpack(r) if flags & FLAG_ADAPTATION else None
-        if MODES[mode].alpha:
-            alpha_length = r.varint("alpha block length")
-            if alpha_length == 0:
-                raise FormatError("empty alpha block")
-            if alpha_length > 1 + compress_bound(width * height):
-                raise FormatError(
-                    f"alpha block of {alpha_length:,} bytes is longer than any of a {width}x{height} image"
-                )
-            alpha = r.take(alpha_length, "alpha block")
-        metadata = None
-        if flags & FLAG_METADATA:
-            metadata_length = r.varint("metadata block length")
-            if metadata_length > MAX_METADATA_BLOCK:
-                raise FormatError(f"metadata block of {metadata_length:,} bytes (at most {MAX_METADATA_BLOCK:,})")
-            metadata = unpack_metadata(r.take(metadata_length, "metadata block"), version)
-        header = cls(
-            name,
-            sha,
-            width,
-            height,
-            mode,
-            precision,
-            payload_length,
-            checksum,
-            coefs,
-            alpha,
-            metadata,
-            bool(flags & FLAG_STORED),
-            bool(flags & FLAG_PACKED),
-            adaptation,
-            version,
-        )
+        r, values = Reader(data), Values()
+        for field in HEADER_FIELDS:
+            if field.present(values):
+                values[field.name] = field.encoding.read(r, field.name, values)
+                if field.check is not None:
+                    field.check(values)
+                if field.name == "height" and check_size is not None:  # before the alpha block
+                    check_size(values["width"], values["height"])
+        attrs = {f.attr: values.get(f.name, f.default) for f in HEADER_FIELDS if f.attr is not None}
+        if "model number" in values:
+            attrs["model_name"], attrs["model_sha"] = REGISTERED_MODELS[values["model number"]]
+        header = cls(**attrs, stored=FLAG_STORED.holds(values), packed=FLAG_PACKED.holds(values))
+        width, height, payload_length = header.width, header.height, header.payload_length
         if header.stored and payload_length != header.raw_length:
             raise FormatError(f"stored payload of {payload_length} bytes does not hold a {width}x{height} image")
         if header.packed and payload_length >= header.raw_length:  # the writer packs only what gets smaller

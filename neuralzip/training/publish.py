@@ -11,6 +11,7 @@ from pathlib import Path
 from ..core.codec import Codec
 from ..core.intmodel import IntegerModel, ZooModel
 from ..images import read_rgb
+from ..jobs import UserError
 
 
 def publish(
@@ -71,3 +72,14 @@ def publish(
         manifest[name] = entry
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return entry
+
+
+def publish_trained(npz: Path, name: str, command: str, weights: Path, source: bool) -> dict:
+    """``publish`` with the training report that ``neuralzip train`` wrote beside ``npz``
+    (``npz`` with .json), measured on its validation images unless ``source``
+    (``neuralzip publish``); UserError where there is no report."""
+    report_path = npz.with_suffix(".json")
+    if not report_path.is_file():
+        raise UserError(f"{report_path}: no training report (neuralzip train writes it beside the model)")
+    report = json.loads(report_path.read_text())
+    return publish(npz, name, command, report, None if source else report.get("val_images"), weights, source)

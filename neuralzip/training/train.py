@@ -103,6 +103,18 @@ class Settings:
     device: str = "cpu"
     command: str = ""  # the command line that started this stretch, kept in the training's history
 
+    @classmethod
+    def of_options(cls, hidden: str, global_ls: bool, init: str | None, eval_every: float, **options: Any) -> Settings:
+        """The settings that ``neuralzip train``'s options give (``--hidden 128,128``,
+        ``--global-ls``, ``--init``, ``--eval-every``; the others by their own names)."""
+        return cls(
+            hidden=tuple(int(h) for h in hidden.split(",")),
+            per_image_ls=not global_ls,
+            init=Path(init) if init else None,
+            eval_every_s=eval_every,
+            **options,
+        )
+
 
 @dataclass
 class History:
