@@ -150,7 +150,9 @@ def entry() -> None:
 @click.argument("sources", nargs=-1, required=True)
 @_many_files
 @click.option("-m", "--model", default=zoo.DEFAULT_MODEL, show_default=True, help="shipped model to use")
-@click.option("--strip", is_flag=True, help="leave out the metadata (ICC profile, EXIF, XMP, text), kept by default")
+@click.option(
+    "--strip", is_flag=True, help="leave out the metadata (ICC profile, EXIF, XMP, text, comments), kept by default"
+)
 @click.option(
     "-e",
     "--effort",

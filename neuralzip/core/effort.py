@@ -32,9 +32,9 @@ class Effort:
 # (benchmarks/results/speed/results.md, benchmarks/results/kodak/cli_roundtrip*.md)
 EFFORTS = {
     1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.839 bpsp)"),
-    2: Effort(2, Search(steps=12, batch=4096, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.773)"),
-    3: Effort(3, Search(steps=30, batch=4096, sample=1 << 15), True, "the default (1.6x; Kodak 2.740)"),
-    4: Effort(4, Search(steps=40, batch=8192, sample=1 << 16), True, "a longer adaptation (3.2x; Kodak 2.729)"),
+    2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.773)"),
+    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.6x; Kodak 2.740)"),
+    4: Effort(4, Search(steps=160, batch=2048, sample=1 << 16), True, "a longer adaptation (3.2x; Kodak 2.729)"),
     5: Effort(
         5,
         Search(steps=80, batch=8192, sample=1 << 17),

@@ -1,10 +1,12 @@
 """Write the golden .nz files of the current encoder and their md5 manifest.
 
 Each source image gives ``<source>_v<format version>_<weights tag>.nz`` (files of
-versions 1 to 3 are named without the tag). Files already in the manifest stay as they
-are, frozen: no encoder need reproduce them, but every release must keep decoding them to
-the same pixels. Run only for a deliberate bitstream change (new weights or a new format
-version):
+versions 1 to 3 are named without the tag), and ``..._e<n>`` for the n-th encoder whose
+choices (the per-image adaptation's search) made other bytes of the same version and
+weights. Files already in the manifest stay as they are, frozen: no encoder need
+reproduce them, but every release must keep decoding them to the same pixels. Run only
+for a deliberate change of the bytes (new weights, a new format version, a new encoder
+search):
     python tests/golden/regenerate.py
 """
 
@@ -96,7 +98,11 @@ def main() -> None:
         codec = zoo.codec(model)
         data, _ = codec.encode(image, metadata=METADATA.get(source))
         version = Header.unpack(data)[0].version
-        name = f"{source}_v{version}_{codec.zoo_model.tag.hex()}"
+        name = stem = f"{source}_v{version}_{codec.zoo_model.tag.hex()}"
+        revision = 1
+        while name in manifest and manifest[name]["nz_md5"] != hashlib.md5(data).hexdigest():
+            revision += 1
+            name = f"{stem}_e{revision}"
         (HERE / f"{name}.nz").write_bytes(data)
         manifest[name] = {
             "source": source,
