@@ -319,20 +319,16 @@ def fit(
     model: MixtureMLP,
     train: PixelTensors,
     val: PixelTensors | None,
-    minutes: float,
     checkpoint: Path,
-    lr: float = 2e-3,
-    batch: int = 8192,
-    seed: int = 0,
-    eval_every_s: float = 120.0,
+    settings: Settings,
     log=print,
     ranks: Ranks | None = None,
-    command: str = "",
     started: float | None = None,
 ) -> History:
-    """Adam with a cosine schedule over a wall-time budget; returns the training's history,
-    this run (``command``, begun at ``started`` by ``time.time()``, data preparation
-    included) its last stretch.
+    """Adam with a cosine schedule over ``settings.minutes`` of wall time (peak rate
+    ``settings.lr``, ``settings.batch`` pixels a step, validation and checkpoint every
+    ``settings.eval_every_s``); returns the training's history, this run (``settings.command``,
+    begun at ``started`` by ``time.time()``, data preparation included) its last stretch.
 
     Resumes from ``checkpoint`` if it exists (``Progress``). With ``ranks`` of a torchrun
     job, trains data-parallel: ``train`` is this rank's own pixels, batches are drawn with a
@@ -341,6 +337,7 @@ def fit(
     speed, ``pixels_per_s`` (all ranks together).
     """
     ranks = ranks or Ranks()
+    seed, batch, lr = settings.seed, settings.batch, settings.lr
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     progress = Progress.resume(checkpoint, model, opt, ranks)
@@ -358,9 +355,9 @@ def fit(
         curve.append({"minutes": 0.0, "step": 0, "val_bpsp": evaluate(model, val)})
         log(f"start: val {curve[-1]['val_bpsp']:.4f} bpsp")
     if ranks.main:
-        progress.begin_stretch(command, ranks)
+        progress.begin_stretch(settings.command, ranks)
     run_started = time.time() if started is None else started
-    budget, start = minutes * 60, time.time() - progress.elapsed
+    budget, start = settings.minutes * 60, time.time() - progress.elapsed
     first_step, t_first, last_eval = progress.step, time.time(), time.time()
     running: torch.Tensor | None = None
 
@@ -392,7 +389,7 @@ def fit(
         if progress.step % 20 == 0:
             bar.update(round(elapsed) - bar.n)
             bar.set_postfix(step=progress.step, bpsp=f"{float(running):.4f}")
-        if ranks.main and time.time() - last_eval > eval_every_s:
+        if ranks.main and time.time() - last_eval > settings.eval_every_s:
             last_eval = time.time()
             add_point()
     if ranks.main and running is not None and curve[-1]["step"] != progress.step:  # the end of the budget
@@ -501,6 +498,21 @@ def train_main(paths: list[str], out: Path, settings: Settings, val_paths: list[
             dist.destroy_process_group()
 
 
+def initial_model(settings: Settings) -> MixtureMLP:
+    """The model a stretch starts from: a new one of ``settings``' shape, or ``settings.init``
+    (a shipped or exported integer model, or a training checkpoint) grown to ``settings.hidden``."""
+    model = MixtureMLP(n_features(settings.context), settings.hidden, settings.components)
+    init = settings.init
+    if init is not None:
+        state = (
+            float_state(IntegerModel.load(init), settings.context)
+            if Path(init).suffix == ".npz"
+            else torch.load(init, weights_only=False, map_location="cpu")["model"]
+        )
+        model.load_state_dict(widen(state, settings.hidden, settings.seed))
+    return model
+
+
 def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: Settings, log, ranks: Ranks) -> dict:
     if not ranks.main:
         log = lambda *_: None  # noqa: E731
@@ -523,30 +535,15 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         f"{len(pixels):,} training pixels{' per process' if ranks.world > 1 else ''}, "
         f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)"
     )
-    model = MixtureMLP(n_features(context), settings.hidden, settings.components)
-    init = settings.init
-    if init is not None:  # a shipped or exported integer model, or a checkpoint; grown to --hidden
-        state = (
-            float_state(IntegerModel.load(init), context)
-            if Path(init).suffix == ".npz"
-            else torch.load(init, weights_only=False, map_location="cpu")["model"]
-        )
-        model.load_state_dict(widen(state, settings.hidden, seed))
-    model.to(ranks.device)
-    checkpoint = out.with_suffix(".ckpt")
+    model = initial_model(settings).to(ranks.device)
     history = fit(
         model,
         PixelTensors.on(pixels, ranks.device),
         PixelTensors.on(val, ranks.device) if val is not None else None,
-        settings.minutes,
-        checkpoint,
-        lr=settings.lr,
-        batch=settings.batch,
-        seed=seed,
-        eval_every_s=settings.eval_every_s,
+        out.with_suffix(".ckpt"),
+        settings,
         log=log,
         ranks=ranks,
-        command=settings.command,
         started=t0,
     )
     curve = history.curve
