@@ -1,0 +1,93 @@
+"""How the per-image adaptation's search (``adapt.Search``: Adam steps, pixels a step,
+sample size) trades encoder work for bits, on validation photos.
+
+For each search: the real cost of each whole image under the integer model with the
+adaptation that search chooses (bits per subpixel, kernel tables, the adaptation block's
+bytes; the model unadapted where the encoder judges the block would not pay), pooled, and
+the seconds the choice took. The photos are the validation photos carved from
+``train/`` (``training.train.split``; the non-BSDS ones first, as they are larger), never
+Kodak: the effort levels' searches (``core/effort.py``) are chosen here. Run from the
+repository root:
+
+    python benchmarks/adaptation_search.py --images 21 --out benchmarks/results/adaptation_search.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from adapters import validation_photos  # noqa: E402
+
+from neuralzip import zoo  # noqa: E402
+from neuralzip.core.adapt import Search, choose_adaptation  # noqa: E402
+from neuralzip.core.codec import adapted  # noqa: E402
+
+SEARCHES = {  # name -> search (steps, pixels a step, sample pixels)
+    "effort 2 before 0.6.1": Search(12, 4096, 1 << 14),
+    "effort 2": Search(24, 2048, 1 << 14),
+    "effort 3 before 0.6.1": Search(30, 4096, 1 << 15),
+    "effort 3 (default)": Search(60, 2048, 1 << 15),
+    "120 steps of 1,024": Search(120, 1024, 1 << 15),
+    "90 steps of 2,048": Search(90, 2048, 1 << 15),
+    "effort 4 before 0.6.1": Search(40, 8192, 1 << 16),
+    "effort 4": Search(160, 2048, 1 << 16),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=21, help="validation photos (non-BSDS first)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adaptation_search.md")
+    args = ap.parse_args()
+    codec = zoo.codec("photo")
+    model = codec.zoo_model.model
+    bits = dict.fromkeys(SEARCHES, 0.0)
+    seconds = dict.fromkeys(SEARCHES, 0.0)
+    subpixels, t0 = 0, time.perf_counter()
+    for path in validation_photos(args.images):
+        image = np.array(Image.open(path).convert("RGB"))
+        coefs, _ = codec.choose_coefs(image, 3)
+        subpixels += image.size
+        row = []
+        for name, search in SEARCHES.items():
+            start = time.perf_counter()
+            adaptation = choose_adaptation(model, image, coefs, 3, search)
+            seconds[name] += time.perf_counter() - start
+            tuned, stored = (model, 0) if adaptation is None else (adapted(model, adaptation), len(adaptation.pack()))
+            bits[name] += codec._encode_pixels(image, coefs, 3, tuned, None)[1] + 8 * stored
+            row.append(f"{bits[name] / subpixels:.4f}")
+        print(Path(path).name, *row, flush=True)
+    reference = bits["effort 3 before 0.6.1"]
+    lines = [
+        f"# The adaptation's search against bits (`photo` {codec.zoo_model.tag.hex()}, "
+        f"{args.images} validation photos)",
+        "",
+        f"Command: `python benchmarks/adaptation_search.py --images {args.images}` "
+        f"({time.perf_counter() - t0:.0f} s, {codec.threads or 'all'} kernel threads). Real code lengths of "
+        "whole images under the integer model, the adaptation block's bytes included, pooled. "
+        "Work: Adam steps x pixels a step, the cost of the search itself; seconds: choosing it, summed "
+        "over the images (the machine may have been shared: compare the work column).",
+        "",
+        "| search | steps | pixels a step | sample | work | bpsp | change | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, search in SEARCHES.items():
+        lines.append(
+            f"| {name} | {search.steps} | {search.batch:,} | {search.sample:,} | {search.steps * search.batch:,} "
+            f"| {bits[name] / subpixels:.4f} | {100 * (bits[name] / reference - 1):+.2f} % | {seconds[name]:.1f} |"
+        )
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
