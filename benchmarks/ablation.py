@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import reference  # noqa: E402
 from neuralzip.core.ls import fit_ls  # noqa: E402
+from neuralzip.core.mixture import MIXTURE  # noqa: E402
 from neuralzip.training.train import split  # noqa: E402
 from neuralzip.zoo import load  # noqa: E402
 
@@ -70,9 +71,10 @@ def shifted(mix: reference.Mixture, mean=0, logscale=0) -> reference.Mixture:
 
 def summary(mix: reference.Mixture) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean (q4) and scale (q4) of each subpixel's mixture."""
-    w = np.exp((mix.logit_q4 - mix.logit_q4.max(1, keepdims=True)) / 16.0)
+    w = np.exp(MIXTURE.logits.value(mix.logit_q4 - mix.logit_q4.max(1, keepdims=True)))
     w /= w.sum(1, keepdims=True)
-    scale = 16 * np.exp(np.clip(mix.logscale_idx, -128, 192) / 32.0)
+    log_scale = MIXTURE.log_scales.value(np.clip(mix.logscale_idx, MIXTURE.log_scale_min, MIXTURE.log_scale_max))
+    scale = MIXTURE.means.step * np.exp(log_scale)
     return (w * mix.mean_q4).sum(1), (w * scale).sum(1)
 
 

@@ -111,10 +111,12 @@ def test_the_compiled_modules_hold_the_mixture_they_are_checked_against(monkeypa
     """Every mixture constant the kernel and the adaptation's mirror use is exported and
     compared at import: a layout edit on one side alone fails."""
     layout = {"OUT_ROWS", "LOGIT_ROW", "MEAN_ROW", "LOGSCALE_ROW", "COUPLING_ROW", "COUPLING_STEP", "LEVELS",
-              "LOGSCALE_MIN", "LOGSCALE_MAX", "MAX_COMPONENTS"}
+              "LOGSCALE_MIN", "LOGSCALE_MAX", "MAX_COMPONENTS", "COUPLING_PAIRS"}
     assert layout | {"HALF_BIN_Q4", "Q4", "LOGIT_RANGE", "OUT_LIMIT"} <= {*_kernel.CONSTANTS, *_kernel.LAYOUTS}
     assert set(_adapt.CONSTANTS) == layout | {"HALF_BIN", "Q4", "LOGIT_STEP", "LOGSCALE_STEP", "MIN_MASS"}
     assert all(MIXTURE.constants()[name] == value for name, value in _adapt.CONSTANTS.items())
     assert kernel._kernel_disagrees() == []
-    monkeypatch.setattr(kernel, "MIXTURE", replace(MIXTURE, couplings=Rows(8, 256), half_bin=0.25))
-    assert sorted(kernel._kernel_disagrees()) == ["COUPLING_ROW", "HALF_BIN_Q4"]
+    swapped = ((1, 0), (2, 1), (2, 0))  # B's couplings read the other way round
+    edited = replace(MIXTURE, couplings=Rows(8, 256), half_bin=0.25, coupling_pairs=swapped)
+    monkeypatch.setattr(kernel, "MIXTURE", edited)
+    assert sorted(kernel._kernel_disagrees()) == ["COUPLING_PAIRS", "COUPLING_ROW", "HALF_BIN_Q4"]

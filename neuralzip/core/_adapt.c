@@ -45,6 +45,9 @@
 #define LOGSCALE_MAX 192
 #define Q4 16.0
 #define COUPLING_STEP 256.0
+/* (channel, earlier channel) of coupling rows COUPLING_ROW + 0, 1, 2: G from R, B from R, B from G */
+#define N_COUPLINGS 3
+static const int COUPLING_PAIRS[N_COUPLINGS][2] = {{1, 0}, {2, 0}, {2, 1}};
 #define LEVELS 256
 #define HALF_BIN 0.5
 #define MIN_MASS 1e-10
@@ -128,7 +131,7 @@ static inline int sums_size(const Head *h) { return 1 + h->n_hidden + 2 * h->n_o
  * ``grad`` (12, K) if not NULL. */
 static double mixture(const Head *h, const double *out, int32_t const *base, int32_t const *pixel, double *grad) {
     const int K = h->components;
-    const double r0 = Q4 * pixel[0] - base[0], r1 = Q4 * pixel[1] - base[1]; /* residuals (q4) */
+    const double residual[2] = {Q4 * pixel[0] - base[0], Q4 * pixel[1] - base[1]}; /* of R and G (q4) */
     const double *coupling = out + COUPLING_ROW * K;
     double *d_coupling = grad ? grad + COUPLING_ROW * K : NULL;
     double bits = 0.0;
@@ -139,9 +142,14 @@ static double mixture(const Head *h, const double *out, int32_t const *base, int
         const double log_norm = det_logsumexp(logits, K, ex);
         const double value = pixel[ch];
         for (int k = 0; k < K; k++) {
-            double coupled = 0.0;
-            if (ch == 1) coupled = floor((coupling[k] * r0 + COUPLING_STEP / 2) / COUPLING_STEP);
-            if (ch == 2) coupled = floor((coupling[K + k] * r0 + coupling[2 * K + k] * r1 + COUPLING_STEP / 2) / COUPLING_STEP);
+            double coupled = 0.0; /* the coupling rows of ch, summed in row order (as before: the same bits) */
+            int coupled_rows = 0;
+            for (int r = 0; r < N_COUPLINGS; r++)
+                if (COUPLING_PAIRS[r][0] == ch) {
+                    const double term = coupling[r * K + k] * residual[COUPLING_PAIRS[r][1]];
+                    coupled = coupled_rows++ ? coupled + term : term;
+                }
+            if (coupled_rows) coupled = floor((coupled + COUPLING_STEP / 2) / COUPLING_STEP);
             const double mean = (base[ch] + out[(MEAN_ROW + ch) * K + k] + coupled) / Q4;
             const double raw = out[(LOGSCALE_ROW + ch) * K + k];
             const double log_scale = (raw < LOGSCALE_MIN ? LOGSCALE_MIN : raw > LOGSCALE_MAX ? LOGSCALE_MAX : raw) / LOGSCALE_STEP;
@@ -170,11 +178,9 @@ static double mixture(const Head *h, const double *out, int32_t const *base, int
             grad[(LOGIT_ROW + ch) * K + k] = -(post - weight) / LN2 / LOGIT_STEP;
             grad[(MEAN_ROW + ch) * K + k] = scale * d_mean[k] / Q4;
             grad[(LOGSCALE_ROW + ch) * K + k] = scale * d_logscale[k] / LOGSCALE_STEP;
-            if (ch == 1) d_coupling[k] += scale * d_mean[k] / Q4 * r0 / COUPLING_STEP;
-            if (ch == 2) {
-                d_coupling[K + k] += scale * d_mean[k] / Q4 * r0 / COUPLING_STEP;
-                d_coupling[2 * K + k] += scale * d_mean[k] / Q4 * r1 / COUPLING_STEP;
-            }
+            for (int r = 0; r < N_COUPLINGS; r++)
+                if (COUPLING_PAIRS[r][0] == ch)
+                    d_coupling[r * K + k] += scale * d_mean[k] / Q4 * residual[COUPLING_PAIRS[r][1]] / COUPLING_STEP;
         }
     }
     return bits;
@@ -348,11 +354,12 @@ PyMODINIT_FUNC PyInit__adapt(void) {
     if (!m) return NULL;
     if (PyModule_AddStringConstant(m, "ISA", ISA_NAMES[active_isa]) < 0) { Py_DECREF(m); return NULL; }
     PyObject *constants = Py_BuildValue(
-        "{s:d,s:d,s:i,s:i,s:d,s:d,s:i,s:d,s:d,s:i,s:i,s:i,s:i,s:i,s:i}", "LOGIT_STEP", LOGIT_STEP, "LOGSCALE_STEP",
+        "{s:d,s:d,s:i,s:i,s:d,s:d,s:i,s:d,s:d,s:i,s:i,s:i,s:i,s:i,s:i,s:[[ii][ii][ii]]}", "LOGIT_STEP", LOGIT_STEP, "LOGSCALE_STEP",
         LOGSCALE_STEP, "LOGSCALE_MIN", LOGSCALE_MIN, "LOGSCALE_MAX", LOGSCALE_MAX, "Q4", Q4, "COUPLING_STEP",
         COUPLING_STEP, "LEVELS", LEVELS, "HALF_BIN", HALF_BIN, "MIN_MASS", MIN_MASS, "OUT_ROWS", OUT_ROWS, "LOGIT_ROW",
         LOGIT_ROW, "MEAN_ROW", MEAN_ROW, "LOGSCALE_ROW", LOGSCALE_ROW, "COUPLING_ROW", COUPLING_ROW, "MAX_COMPONENTS",
-        MAX_K);
+        MAX_K, "COUPLING_PAIRS", COUPLING_PAIRS[0][0], COUPLING_PAIRS[0][1], COUPLING_PAIRS[1][0], COUPLING_PAIRS[1][1],
+        COUPLING_PAIRS[2][0], COUPLING_PAIRS[2][1]);
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     return m;
 }

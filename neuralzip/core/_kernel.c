@@ -77,6 +77,9 @@ static const int WIDE_DR[N_WIDE] = {0, -1, -2, -2, -3, -3, -3, -3};
 static const int WIDE_DC[N_WIDE] = {-4, -4, 4, 6, -2, 0, 2, 5};
 static const int WIDE_RES[4] = {1, 4, 8, 13}; /* (0,-2), (-1,-2), (-1,+2), (-2,0) */
 static const int LS_SIZES[3] = {18, 23, 24};
+/* (channel, earlier channel) of coupling rows COUPLING_ROW + 0, 1, 2: G from R, B from R, B from G */
+#define N_COUPLINGS 3
+static const int COUPLING_PAIRS[N_COUPLINGS][2] = {{1, 0}, {2, 0}, {2, 1}};
 static const int LS_OFFSETS[3] = {0, 18, 41};
 #define LS_TOTAL 65
 #define LS_MAX_SIZE 24
@@ -613,9 +616,10 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
         int64_t d = top - logit[i];
         const int64_t weight = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
         if (weight == 0) continue;
-        int64_t mean = base + offset[i];
-        if (ch == 1) mean += round_shift(coupling[i] * res[0], COUPLING_SHIFT);
-        if (ch == 2) mean += round_shift(coupling[K + i] * res[0] + coupling[2 * K + i] * res[1], COUPLING_SHIFT);
+        int64_t mean = base + offset[i], coupled = 0;
+        for (int r = 0; r < N_COUPLINGS; r++)
+            if (COUPLING_PAIRS[r][0] == ch) coupled += coupling[r * K + i] * res[COUPLING_PAIRS[r][1]];
+        mean += round_shift(coupled, COUPLING_SHIFT); /* 0 where no row couples ch (channel 0) */
         p->mean[p->n] = clamp64(mean, -OUT_LIMIT, OUT_LIMIT);
         p->inv[p->n] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
         p->weight[p->n++] = weight;
@@ -1577,17 +1581,20 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) { Py_XDECREF(constants); Py_DECREF(m); return NULL; }
     /* the layouts: neighbour offsets and LS design sizes, checked by kernel.py against units.py */
     PyObject *nb = PyList_New(0), *wide = PyList_New(0), *wide_res = PyList_New(0), *ls = PyList_New(0);
-    int ok = nb && wide && wide_res && ls;
+    PyObject *pairs = PyList_New(0);
+    int ok = nb && wide && wide_res && ls && pairs;
     for (int j = 0; ok && j < N_NB; j++) ok = add_pair(nb, NB_DR[j], NB_DC[j]);
     for (int j = 0; ok && j < N_WIDE; j++) ok = add_pair(wide, WIDE_DR[j], WIDE_DC[j]);
     for (int j = 0; ok && j < 4; j++) ok = add_int(wide_res, WIDE_RES[j]);
     for (int j = 0; ok && j < 3; j++) ok = add_int(ls, LS_SIZES[j]);
-    PyObject *layouts = ok ? Py_BuildValue("{s:O,s:O,s:O,s:O,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "NEIGHBOURS", nb,
+    for (int j = 0; ok && j < N_COUPLINGS; j++) ok = add_pair(pairs, COUPLING_PAIRS[j][0], COUPLING_PAIRS[j][1]);
+    PyObject *layouts = ok ? Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "NEIGHBOURS", nb,
                                            "WIDE_NEIGHBOURS", wide, "WIDE_RESIDUALS", wide_res, "LS_SIZES", ls,
+                                           "COUPLING_PAIRS", pairs,
                                            "CUR_R", CUR_R, "CUR_G", CUR_G, "W_", W_, "N_", N_, "NW_", NW_, "NE_", NE_,
                                            "LOGIT_RANGE", LOGIT_RANGE, "WEIGHT_BITS", WEIGHT_BITS)
                           : NULL;
-    Py_XDECREF(nb); Py_XDECREF(wide); Py_XDECREF(wide_res); Py_XDECREF(ls);
+    Py_XDECREF(nb); Py_XDECREF(wide); Py_XDECREF(wide_res); Py_XDECREF(ls); Py_XDECREF(pairs);
     if (!layouts || PyModule_AddObject(m, "LAYOUTS", layouts) < 0) { Py_XDECREF(layouts); Py_DECREF(m); return NULL; }
     return m;
 }

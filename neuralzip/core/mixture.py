@@ -134,7 +134,7 @@ class LogisticMixture:
         """Every distance below the top logit (1/LOGIT_STEP) whose component the tables keep."""
         return range(self.logit_range + 1)
 
-    def constants(self) -> dict[str, int | float]:
+    def constants(self) -> dict[str, int | float | list[list[int]]]:
         """These numbers under the names the compiled modules give theirs (their import checks)."""
         return {
             "OUT_ROWS": self.rows,
@@ -154,6 +154,7 @@ class LogisticMixture:
             "HALF_BIN_Q4": round(self.half_bin * self.means.step),
             "MIN_MASS": self.min_mass,
             "MAX_COMPONENTS": self.max_components,
+            "COUPLING_PAIRS": [list(pair) for pair in self.coupling_pairs],
         }
 
     def log_scale(self, out: Any, ops: ArrayOps) -> Any:
