@@ -39,14 +39,26 @@ TILE = 64  # side of a sample tile
 MARGINS = {1: 4, 2: 8}  # per context: rows above and columns beside a tile analysed for its context, then dropped
 
 
+SAMPLE_SHARE = 64  # images over 64 * sample pixels are sampled at 1 pixel in 64 ...
+MAX_SAMPLE = 1 << 17  # ... up to this many
+
+
 @dataclass(frozen=True)
 class Search:
     """How much work the encoder spends on the adaptation (``effort.EFFORTS`` picks one):
-    ``steps`` Adam steps of ``batch`` pixels of a sample of about ``sample`` pixels."""
+    ``steps`` Adam steps of ``batch`` pixels of a sample of about ``sample`` pixels
+    (``sample_for``: more of a large image)."""
 
     steps: int
     batch: int
     sample: int
+
+    def sample_for(self, pixels: int) -> int:
+        """Pixels to sample of an image of ``pixels`` pixels: ``sample``, or 1 in
+        SAMPLE_SHARE of a larger image up to MAX_SAMPLE. The steps stay the same; more tiles
+        of a large image make the tuning and its judge see more of its variety (the 12 MP
+        mosaic of photos in benchmarks/speed.py, which 2**15 pixels misjudged)."""
+        return max(self.sample, min(pixels // SAMPLE_SHARE, MAX_SAMPLE))
 
 
 # per variable: last hidden layer's bias offsets (units of 2**-8 activation), output bias
@@ -91,7 +103,7 @@ def choose_adaptation(
     mlp = model.mlp
     if height * width < MIN_PIXELS or len(mlp.weights) < 2:
         return None
-    terms = sample_terms(image, coefs, model.context, search.sample)
+    terms = sample_terms(image, coefs, model.context, search.sample_for(height * width))
     head = _Head(mlp, terms.features, terms.base_q4, terms.pixels, colour_channels)
     order = np.random.default_rng(0).permutation(len(terms.pixels))
     held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
