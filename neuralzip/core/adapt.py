@@ -131,6 +131,9 @@ def choose_adaptation(
     return adaptation
 
 
+_ROWS = 8192  # sample pixels a _Head runs its first layers on at a time
+
+
 class _Head:
     """The model's last two layers and its mixture likelihood over a pixel sample, with the
     adaptation as the only variables: the last hidden layer's bias offsets (units of 2**-8
@@ -146,13 +149,15 @@ class _Head:
     """
 
     def __init__(self, mlp, features: np.ndarray, base_q4: np.ndarray, pixels: np.ndarray, channels: int):
-        h = features.astype(np.float64)
+        self.before = np.empty((len(features), mlp.weights[-2].shape[1]), np.float32)
         with threadpool_limits(1, "blas"):  # exact in any order; BLAS threads would only spin beside ours
-            for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
-                h = np.clip(np.floor((h @ w + b) / 2.0 ** np.asarray(frac)), 0, mlp.act_max)
-            before = np.floor((h @ mlp.weights[-2] + mlp.biases[-2]) / 2.0 ** np.asarray(mlp.fracs[-2]))  # 2**-8
-        # beyond these the clamp to 0..ACT_MAX decides, whatever the offsets: exact in float32
-        self.before = np.ascontiguousarray(np.clip(before, -(1 << 20), 1 << 20), np.float32)
+            for a in range(0, len(features), _ROWS):  # by rows: float64 temporaries of _ROWS rows at most
+                h = features[a : a + _ROWS].astype(np.float64)
+                for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
+                    h = np.clip(np.floor((h @ w + b) / 2.0 ** np.asarray(frac)), 0, mlp.act_max)
+                before = np.floor((h @ mlp.weights[-2] + mlp.biases[-2]) / 2.0 ** np.asarray(mlp.fracs[-2]))  # 2**-8
+                # beyond these the clamp to 0..ACT_MAX decides, whatever the offsets: exact in float32
+                self.before[a : a + _ROWS] = np.clip(before, -(1 << 20), 1 << 20)
         out_scale = 2.0 ** (np.asarray(mlp.fracs[-1]) + ACT_FRAC)
         self.act_max = mlp.act_max
         self.weights = np.ascontiguousarray(mlp.weights[-1] / out_scale, np.float32)
