@@ -150,7 +150,7 @@ class _Head:
 
     def __init__(self, mlp, features: np.ndarray, base_q4: np.ndarray, pixels: np.ndarray, channels: int):
         self.before = np.empty((len(features), mlp.weights[-2].shape[1]), np.float32)
-        with threadpool_limits(1, "blas"):  # exact in any order; BLAS threads would only spin beside ours
+        with threadpool_limits(default_threads(), "blas"):  # integer products below 2**53: exact in any order
             for a in range(0, len(features), _ROWS):  # by rows: float64 temporaries of _ROWS rows at most
                 h = features[a : a + _ROWS].astype(np.float64)
                 for w, b, frac in zip(mlp.weights[:-2], mlp.biases[:-2], mlp.fracs[:-2]):
