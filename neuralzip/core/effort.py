@@ -33,14 +33,14 @@ class Effort:
 # searches were chosen on validation photos (benchmarks/results/adaptation_search.md)
 EFFORTS = {
     1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.839 bpsp)"),
-    2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "a short adaptation (1.2x; Kodak 2.758)"),
-    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.6x; Kodak 2.730)"),
-    4: Effort(4, Search(steps=160, batch=2048, sample=1 << 16), True, "a longer adaptation (2.8x; Kodak 2.721)"),
+    2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.758)"),
+    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.5x; Kodak 2.730)"),
+    4: Effort(4, Search(steps=160, batch=2048, sample=1 << 16), True, "a longer adaptation (2.4x; Kodak 2.721)"),
     5: Effort(
         5,
         Search(steps=80, batch=8192, sample=1 << 17),
         True,
-        "the longest adaptation, of photo-wide (8x; decode 1.3x the default's; Kodak 2.705)",
+        "the longest adaptation, of photo-wide (5x; decode 1.3x the default's; Kodak 2.705)",
         model_suffix="-wide",
     ),
 }
