@@ -54,10 +54,13 @@ class Search:
     sample: int
 
     def sample_for(self, pixels: int) -> int:
-        """Pixels to sample of an image of ``pixels`` pixels: ``sample``, or 1 in
-        SAMPLE_SHARE of a larger image up to MAX_SAMPLE. The steps stay the same; more tiles
+        """Pixels to sample of an image of ``pixels`` pixels: all of an image of up to twice
+        ``sample``, else ``sample``, or 1 in SAMPLE_SHARE of a larger image up to MAX_SAMPLE.
+        The steps stay the same; more tiles
         of a large image make the tuning and its judge see more of its variety (the 12 MP
         mosaic of photos in benchmarks/speed.py, which 2**15 pixels misjudged)."""
+        if pixels <= 2 * self.sample:  # all of it: little more to analyse than the sample
+            return pixels
         return max(self.sample, min(pixels // SAMPLE_SHARE, MAX_SAMPLE))
 
 
@@ -96,7 +99,8 @@ def choose_adaptation(
     """The adaptation of ``model`` to a uint8 (H, W, 3) image coded with LS ``coefs`` and
     ``colour_channels`` coded channels: bias offsets of the last hidden layer and of the
     output layer, and output gains; or None where the image is too small or they would
-    not pay for their header bytes: tuned on 3/4 of the sample, judged on the other quarter.
+    not pay for their header bytes: tuned on 3/4 of the sample and judged on the other
+    quarter, or, where the sample is the whole image, tuned on it and judged by its own gain.
 
     A function of its inputs alone: the same choice on every machine and thread count."""
     height, width, _ = image.shape
@@ -106,7 +110,10 @@ def choose_adaptation(
     terms = sample_terms(image, coefs, model.context, search.sample_for(height * width))
     head = _Head(mlp, terms.features, terms.base_q4, terms.pixels, colour_channels)
     order = np.random.default_rng(0).permutation(len(terms.pixels))
-    held_out, order = order[: len(order) // 4], order[len(order) // 4 :]  # judges the result
+    if len(order) == height * width:  # the sample is the image: what it saves there is what the file saves
+        held_out = order
+    else:
+        held_out, order = order[: len(order) // 4], order[len(order) // 4 :]
     batches = [order[i : i + search.batch] for i in range(0, len(order), search.batch)]
     variables = [np.zeros(mlp.biases[-2].shape), np.zeros(mlp.biases[-1].shape), np.zeros(mlp.biases[-1].shape)]
     moments = [np.zeros_like(v) for v in variables]
