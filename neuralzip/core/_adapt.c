@@ -142,14 +142,10 @@ static double mixture(const Head *h, const double *out, int32_t const *base, int
         const double log_norm = det_logsumexp(logits, K, ex);
         const double value = pixel[ch];
         for (int k = 0; k < K; k++) {
-            double coupled = 0.0; /* the coupling rows of ch, summed in row order (as before: the same bits) */
-            int coupled_rows = 0;
+            double coupled = 0.0; /* ch's coupling rows in row order, rounded: 0 for channel 0 */
             for (int r = 0; r < N_COUPLINGS; r++)
-                if (COUPLING_PAIRS[r][0] == ch) {
-                    const double term = coupling[r * K + k] * residual[COUPLING_PAIRS[r][1]];
-                    coupled = coupled_rows++ ? coupled + term : term;
-                }
-            if (coupled_rows) coupled = floor((coupled + COUPLING_STEP / 2) / COUPLING_STEP);
+                if (COUPLING_PAIRS[r][0] == ch) coupled += coupling[r * K + k] * residual[COUPLING_PAIRS[r][1]];
+            coupled = floor((coupled + COUPLING_STEP / 2) / COUPLING_STEP);
             const double mean = (base[ch] + out[(MEAN_ROW + ch) * K + k] + coupled) / Q4;
             const double raw = out[(LOGSCALE_ROW + ch) * K + k];
             const double log_scale = (raw < LOGSCALE_MIN ? LOGSCALE_MIN : raw > LOGSCALE_MAX ? LOGSCALE_MAX : raw) / LOGSCALE_STEP;
