@@ -1,11 +1,15 @@
 """The compiled kernel computes exactly what the numpy reference (tests/reference.py) does,
 and the decoder rebuilds the encoder's tables bit for bit: whole image versus one diagonal
-at a time, any thread count, any chunking of the encoder."""
+at a time, any thread count, any chunking of the encoder, any instruction-set path."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import reference
 
+from neuralzip import zoo
+from neuralzip.core import _kernel
 from neuralzip.core import codec as codec_module
 from neuralzip.core.codec import Codec, adapted
 from neuralzip.core.container import Header
@@ -56,6 +60,42 @@ def test_kernel_matches_the_reference_on_noise_at_every_border(context_codec, sh
     want = _reference_order(codec, rgb, coefs, 3)
     got = _kernel_order(codec, rgb, coefs, 3, threads=2)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def _extreme_mixtures(seed: int):
+    """The float64 photo model (whose outputs can reach the clamps) with output biases that
+    put every mixture parameter at and past the ends of its range: means to +-2**24 (q4),
+    log-scales beyond both table ends, logits whose gaps give weight 0, couplings large."""
+    model = zoo.load("photo", bytes.fromhex("265c3c51")).model
+    mlp, k = model.mlp, model.mlp.components
+    rng = np.random.default_rng(seed)
+    unit = 2.0 ** (mlp.fracs[-1] + 8)  # one output unit in the output layer's bias units
+    rows = [rng.integers(-400, 401, (3, k)),  # logits (1/16 nat): gaps past LOGIT_RANGE
+            rng.choice([-(1 << 25), -(1 << 23), -5000, 0, 5000, 1 << 23, 1 << 25], (3, k)),  # means (q4)
+            rng.integers(-260, 300, (3, k)),  # log-scale indices, past both ends
+            rng.integers(-(1 << 12), 1 << 12, (3, k))]  # couplings (2**-8)
+    bias = mlp.biases[-1] + np.concatenate(rows).reshape(-1) * unit
+    return replace(model, mlp=replace(mlp, biases=[*mlp.biases[:-1], bias]))
+
+
+@pytest.mark.parametrize("path", ["scalar", *_kernel.ISA_PATHS])
+def test_every_path_gives_the_reference_tables_at_extreme_mixtures(codec, path):
+    """Each compiled table path (plain C, AVX2, AVX-512 gathers in exact float64) against
+    the numpy reference, on noise with the pixel extremes and mixtures at every clamp."""
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    rgb[0, :3] = [(0, 255, 0), (255, 0, 255), (0, 0, 0)]
+    _kernel.set_isa(path)
+    try:
+        for seed in range(12):
+            model = _extreme_mixtures(seed)
+            with_model = replace(codec.zoo_model, model=model)
+            kernel_codec = Codec(with_model, threads=2)
+            want = _reference_order(kernel_codec, rgb, model.default_coefs, 3)
+            got = _kernel_order(kernel_codec, rgb, model.default_coefs, 3, threads=2)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), seed
+    finally:
+        _kernel.set_isa(_kernel.ISA)
 
 
 @pytest.mark.parametrize("context", [1, 2])

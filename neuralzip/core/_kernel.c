@@ -112,7 +112,7 @@ typedef struct {
 typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
     int n; /* components of non-zero weight (the others add exactly nothing) */
     int64_t mean[MAX_K], inv[MAX_K], weight[MAX_K];
-    int64_t bucket_cdf[STAGE + 1]; /* C at the bucket edges 0, 16, ..., 256 */
+    double bucket_cdf[STAGE + 1]; /* C at the bucket edges 0, 16, ..., 256 (exact integers) */
 } Prepared;
 
 typedef struct { /* per-thread scratch of one block of pixels */
@@ -260,7 +260,8 @@ typedef struct {
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
-    int64_t *sigmoid, *inv_scale, *weight_lut;
+    double *sigmoid; /* the logistic's lookup table, exact integers in 0..2**CDF_BITS */
+    int64_t *inv_scale, *weight_lut;
     int64_t coefs[LS_TOTAL];
     Py_buffer pixels_view;
     uint8_t *pixels; /* (H, W, 3), owned by Python */
@@ -626,66 +627,151 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
     }
 }
 
-/* Bin edge j in 0..LEVELS (between values j-1 and j) in q4; edges 0 and LEVELS lie beyond
- * every component's lookup table (the tails). */
-static inline int64_t edge_q4(int j) {
-    return j == 0 ? -((int64_t)1 << 30) : (j == LEVELS ? ((int64_t)1 << 30) : Q4 * (int64_t)j - HALF_BIN_Q4);
-}
+/* The mixture CDF C(j) at bin edge j in 0..LEVELS (between values j-1 and j) is
+ *   C(j) = sum_i w_i * (sigmoid[t_i(j)] + j),
+ *   t_i(j) = clamp(floor((x_j - mean_i) * inv_i / 2**(INV_BITS + 4 - T_FRAC)) + T_MAX * 2**T_FRAC, 0, TOP),
+ * with x_j = Q4 * j - HALF_BIN_Q4 at the interior edges 1..LEVELS-1. The tails take every
+ * component's end of the table: C(0) = sum_i w_i * sigmoid[0] and
+ * C(LEVELS) = sum_i w_i * (sigmoid[TOP] + LEVELS), as the edges at -+2**30 gave in versions 1
+ * to 5 (|mean| <= 2**24 and inv >= 1 put them past either end).
+ *
+ * Every path computes these integers exactly in float64: |x_j - mean| < 2**25 and
+ * inv <= 2**INV_MAX_BITS, so the product is below 2**51; the shift is a multiplication by a
+ * power of two and floor(); each term w * sigmoid is below 2**32 and a sum of MAX_K of
+ * them below 2**37. No rounding happens anywhere, so the sums equal the int64 ones bit for
+ * bit whatever the order or the vector width. */
+#define TOP (2 * T_MAX << T_FRAC)
+#define RUN (STAGE - 1) /* interior edges a stage evaluates: 16, 32, ..., 240 or 16b + 1..16b + 15 */
 
-/* Mixture CDF C(j) at bin edge j in 0..LEVELS. */
-static inline int64_t cdf(const ImageKernel *k, const Prepared *p, int j) {
-    const int64_t x = edge_q4(j);
-    int64_t total = 0;
-    for (int i = 0; i < p->n; i++) {
-        int64_t t = ((x - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
-        t = clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
-        total += p->weight[i] * (k->sigmoid[t] + j);
-    }
-    return total;
-}
-
-/* The lookup-table index of component i at edge j (as in cdf()). */
+/* The sigmoid table's index of component i at interior edge j (the t_i(j) above). */
 static inline int64_t edge_index(const Prepared *p, int i, int j) {
-    const int64_t t = ((edge_q4(j) - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
-    return clamp64(t + (T_MAX << T_FRAC), 0, 2 * T_MAX << T_FRAC);
+    const int64_t t = ((Q4 * (int64_t)j - HALF_BIN_Q4 - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
+    return clamp64(t + (T_MAX << T_FRAC), 0, TOP);
 }
 
-/* cdf() at the n increasing edges j0, j0 + step, ...: the same integers, summed component
- * by component. A component's index never falls as j grows, so one whose first index is
- * already the top (or last index the bottom) adds one constant to every edge, without a
- * lookup per edge: most components of a value table, far from its bucket. */
-static void cdf_run(const ImageKernel *k, const Prepared *p, int j0, int step, int n, int64_t *out) {
-    const int top = 2 * T_MAX << T_FRAC;
-    int64_t weights = 0;
+/* Whether component i adds one constant over the run's edges: its index at the first edge is
+ * already the top, or at the last the bottom (indices never fall as j grows). Most
+ * components of a value table, far from its bucket, are; they cost no lookup per edge. */
+static inline int run_is_flat(const Prepared *p, int i, int j0, int step, int64_t *first) {
+    *first = edge_index(p, i, j0);
+    return *first == TOP || edge_index(p, i, j0 + step * (RUN - 1)) == 0;
+}
+
+/* C at the RUN interior edges j0, j0 + step, ..., into out[0..RUN-1] (out[RUN] is scratch,
+ * written by the vector paths). Plain C: the reference the vector paths must equal. */
+static void run_cdf_scalar(const double *sigmoid, const Prepared *p, int j0, int step, double *out) {
+    int64_t sum[RUN], weights = 0, first;
     for (int i = 0; i < p->n; i++) weights += p->weight[i];
-    for (int s = 0; s < n; s++) out[s] = weights * (j0 + step * s); /* the "+ j" of every component */
+    for (int s = 0; s < RUN; s++) sum[s] = weights * (j0 + step * s);
     for (int i = 0; i < p->n; i++) {
-        const int64_t w = p->weight[i], first = edge_index(p, i, j0), last = edge_index(p, i, j0 + step * (n - 1));
-        if (first == top || last == 0) {
-            const int64_t c = w * k->sigmoid[first];
-            for (int s = 0; s < n; s++) out[s] += c;
+        if (run_is_flat(p, i, j0, step, &first)) {
+            for (int s = 0; s < RUN; s++) sum[s] += p->weight[i] * (int64_t)sigmoid[first];
             continue;
         }
-        out[0] += w * k->sigmoid[first];
-        for (int s = 1; s < n - 1; s++) out[s] += w * k->sigmoid[edge_index(p, i, j0 + step * s)];
-        out[n - 1] += w * k->sigmoid[last];
+        for (int s = 0; s < RUN; s++) sum[s] += p->weight[i] * (int64_t)sigmoid[edge_index(p, i, j0 + step * s)];
     }
+    for (int s = 0; s < RUN; s++) out[s] = (double)sum[s];
+}
+
+typedef void (*RunCdf)(const double *, const Prepared *, int, int, double *);
+
+#if ISA_X86
+/* AVX2 (x86-64-v3): the 16 edges (RUN and one of scratch) in four vectors of 4, each
+ * component's lookups by one gather per vector. */
+__attribute__((target("avx2"))) static void run_cdf_avx2(const double *sigmoid, const Prepared *p, int j0, int step,
+                                                         double *out) {
+    __m256d x[4], acc[4];
+    int64_t weights = 0, first;
+    for (int i = 0; i < p->n; i++) weights += p->weight[i];
+    for (int v = 0; v < 4; v++) {
+        const int j = j0 + step * 4 * v;
+        const __m256d js = _mm256_setr_pd(j, j + step, j + 2 * step, j + 3 * step);
+        x[v] = _mm256_sub_pd(_mm256_mul_pd(js, _mm256_set1_pd(Q4)), _mm256_set1_pd(HALF_BIN_Q4));
+        acc[v] = _mm256_mul_pd(js, _mm256_set1_pd((double)weights));
+    }
+    const __m256d centre = _mm256_set1_pd(T_MAX << T_FRAC), zero = _mm256_setzero_pd(), top = _mm256_set1_pd(TOP);
+    for (int i = 0; i < p->n; i++) {
+        const __m256d w = _mm256_set1_pd((double)p->weight[i]);
+        if (run_is_flat(p, i, j0, step, &first)) {
+            const __m256d c = _mm256_mul_pd(w, _mm256_set1_pd(sigmoid[first]));
+            for (int v = 0; v < 4; v++) acc[v] = _mm256_add_pd(acc[v], c);
+            continue;
+        }
+        const __m256d mean = _mm256_set1_pd((double)p->mean[i]);
+        const __m256d scale = _mm256_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
+        for (int v = 0; v < 4; v++) {
+            __m256d t = _mm256_add_pd(_mm256_floor_pd(_mm256_mul_pd(_mm256_sub_pd(x[v], mean), scale)), centre);
+            t = _mm256_min_pd(_mm256_max_pd(t, zero), top);
+            const __m256d g = _mm256_i32gather_pd(sigmoid, _mm256_cvttpd_epi32(t), 8);
+            acc[v] = _mm256_add_pd(acc[v], _mm256_mul_pd(w, g));
+        }
+    }
+    for (int v = 0; v < 4; v++) _mm256_storeu_pd(out + 4 * v, acc[v]);
+}
+
+/* AVX-512F (x86-64-v4): the same in two vectors of 8. */
+__attribute__((target("avx512f"))) static void run_cdf_avx512(const double *sigmoid, const Prepared *p, int j0, int step,
+                                                              double *out) {
+    __m512d x[2], acc[2];
+    int64_t weights = 0, first;
+    for (int i = 0; i < p->n; i++) weights += p->weight[i];
+    for (int v = 0; v < 2; v++) {
+        const __m512d js = _mm512_add_pd(_mm512_set1_pd(j0 + step * 8 * v),
+                                          _mm512_mul_pd(_mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_pd(step)));
+        x[v] = _mm512_sub_pd(_mm512_mul_pd(js, _mm512_set1_pd(Q4)), _mm512_set1_pd(HALF_BIN_Q4));
+        acc[v] = _mm512_mul_pd(js, _mm512_set1_pd((double)weights));
+    }
+    const __m512d centre = _mm512_set1_pd(T_MAX << T_FRAC), zero = _mm512_setzero_pd(), top = _mm512_set1_pd(TOP);
+    for (int i = 0; i < p->n; i++) {
+        const __m512d w = _mm512_set1_pd((double)p->weight[i]);
+        if (run_is_flat(p, i, j0, step, &first)) {
+            const __m512d c = _mm512_mul_pd(w, _mm512_set1_pd(sigmoid[first]));
+            for (int v = 0; v < 2; v++) acc[v] = _mm512_add_pd(acc[v], c);
+            continue;
+        }
+        const __m512d mean = _mm512_set1_pd((double)p->mean[i]);
+        const __m512d scale = _mm512_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
+        for (int v = 0; v < 2; v++) {
+            const __m512d d = _mm512_mul_pd(_mm512_sub_pd(x[v], mean), scale);
+            __m512d t = _mm512_add_pd(_mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), centre);
+            t = _mm512_min_pd(_mm512_max_pd(t, zero), top);
+            const __m512d g = _mm512_i32gather_pd(_mm512_cvttpd_epi32(t), sigmoid, 8);
+            acc[v] = _mm512_add_pd(acc[v], _mm512_mul_pd(w, g));
+        }
+    }
+    for (int v = 0; v < 2; v++) _mm512_storeu_pd(out + 8 * v, acc[v]);
+}
+
+static const RunCdf run_cdf_paths[ISA_COUNT] = {run_cdf_scalar, run_cdf_avx2, run_cdf_avx512};
+#else
+static const RunCdf run_cdf_paths[ISA_COUNT] = {run_cdf_scalar, run_cdf_scalar, run_cdf_scalar};
+#endif
+
+static inline void run_cdf(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
+    (use_scalar16 ? run_cdf_scalar : run_cdf_paths[active_isa])(k->sigmoid, p, j0, step, out);
 }
 
 /* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'
  * CDF for stage 2. */
 static void bucket_table(const ImageKernel *k, Prepared *p, double *table) {
-    cdf_run(k, p, 0, STAGE, STAGE + 1, p->bucket_cdf);
-    for (int s = 0; s < STAGE; s++) table[s] = (double)(p->bucket_cdf[s + 1] - p->bucket_cdf[s]);
+    double *c = p->bucket_cdf, low = 0.0, high = 0.0;
+    for (int i = 0; i < p->n; i++) {
+        low += (double)p->weight[i] * k->sigmoid[0];
+        high += (double)p->weight[i] * (k->sigmoid[TOP] + LEVELS);
+    }
+    run_cdf(k, p, STAGE, STAGE, c + 1); /* C(16), ..., C(240), and scratch at c[STAGE] */
+    c[0] = low;
+    c[STAGE] = high;
+    for (int s = 0; s < STAGE; s++) table[s] = c[s + 1] - c[s];
 }
 
 /* Stage 2: frequencies of the 16 values of ``bucket``, after bucket_table. */
 static void value_table(const ImageKernel *k, const Prepared *p, int bucket, double *table) {
-    int64_t edges[STAGE + 1];
-    edges[0] = p->bucket_cdf[bucket];
-    edges[STAGE] = p->bucket_cdf[bucket + 1];
-    cdf_run(k, p, STAGE * bucket + 1, 1, STAGE - 1, edges + 1);
-    for (int s = 0; s < STAGE; s++) table[s] = (double)(edges[s + 1] - edges[s]);
+    double c[STAGE + 1];
+    run_cdf(k, p, STAGE * bucket + 1, 1, c + 1);
+    c[0] = p->bucket_cdf[bucket];
+    c[STAGE] = p->bucket_cdf[bucket + 1];
+    for (int s = 0; s < STAGE; s++) table[s] = c[s + 1] - c[s];
 }
 
 /* ---- object lifetime ----------------------------------------------------------------------- */
@@ -846,17 +932,24 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
         return -1;
     }
     k->width_pad = widest;
-    if (!(k->sigmoid = copy_int64(sigmoid, 2 * T_MAX * (1 << T_FRAC) + 1, "sigmoid table")) ||
-        !(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
-        !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
-        return -1;
+    int64_t *sig = copy_int64(sigmoid, TOP + 1, "sigmoid table");
+    if (!sig) return -1;
     /* the tables' contract (tables.py): a monotone CDF in 0..2**CDF_BITS, weights in
      * 0..2**WEIGHT_BITS with the top one positive, inverse scales in 1..2**INV_MAX_BITS */
-    for (int t = 0; t <= 2 * T_MAX * (1 << T_FRAC); t++)
-        if (k->sigmoid[t] < 0 || k->sigmoid[t] > (1 << CDF_BITS) || (t && k->sigmoid[t] < k->sigmoid[t - 1])) {
+    for (int t = 0; t <= TOP; t++)
+        if (sig[t] < 0 || sig[t] > (1 << CDF_BITS) || (t && sig[t] < sig[t - 1])) {
+            free(sig);
             PyErr_SetString(PyExc_ValueError, "sigmoid table: not a monotone CDF in 0..2**20");
             return -1;
         }
+    k->sigmoid = malloc((TOP + 1) * sizeof(double));
+    if (k->sigmoid)
+        for (int t = 0; t <= TOP; t++) k->sigmoid[t] = (double)sig[t];
+    free(sig);
+    if (!k->sigmoid) { PyErr_NoMemory(); return -1; }
+    if (!(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
+        !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
+        return -1;
     for (int i = 0; i <= LOGSCALE_MAX - LOGSCALE_MIN; i++)
         if (k->inv_scale[i] < 1 || k->inv_scale[i] > ((int64_t)1 << INV_MAX_BITS)) {
             PyErr_SetString(PyExc_ValueError, "inverse scale table: values must be in 1..2**26");
