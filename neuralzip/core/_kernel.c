@@ -574,6 +574,29 @@ static const Dense16 dense16_paths[ISA_COUNT] = {dense16_scalar, dense16_scalar,
 
 static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops above (tests) */
 
+/* Outputs of one pixel: round(y / 2**(shift + ACT_FRAC)) clamped to +-OUT_LIMIT, in int64 lanes. */
+static inline __attribute__((always_inline)) void output16_body(const int32_t *restrict y, const int32_t *restrict shift,
+                                                                int n, int64_t *restrict out) {
+    for (int o = 0; o < n; o++) {
+        const int64_t bits = shift[o] + ACT_FRAC, v = ((int64_t)y[o] + ((int64_t)1 << (bits - 1))) >> bits;
+        out[o] = v < -OUT_LIMIT ? -OUT_LIMIT : (v > OUT_LIMIT ? OUT_LIMIT : v);
+    }
+}
+ISA_CLONES(void, output16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int64_t *restrict out),
+           (y, shift, n, out))
+
+/* Hidden units of one pixel: clamp(y >> shift, 0, ACT_MAX16) as int16, in int32 lanes
+ * (the vector paths shift each lane by its own count). */
+static inline __attribute__((always_inline)) void activate16_body(const int32_t *restrict y, const int32_t *restrict shift,
+                                                                  int n, int16_t *restrict out) {
+    for (int o = 0; o < n; o++) {
+        const int32_t v = y[o] >> shift[o];
+        out[o] = (int16_t)(v < 0 ? 0 : (v > ACT_MAX16 ? ACT_MAX16 : v));
+    }
+}
+ISA_CLONES(void, activate16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int16_t *restrict out),
+           (y, shift, n, out))
+
 /* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16`` (rows x width_pad):
  * hidden units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
 static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
@@ -581,6 +604,8 @@ static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
     int16_t *x = s->a16, *next = s->b16;
     memset(x + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
     const Dense16 dense16 = use_scalar16 ? dense16_scalar : dense16_paths[active_isa];
+    void (*const activate16)(const int32_t *, const int32_t *, int, int16_t *) = activate16_paths[active_isa];
+    void (*const output16)(const int32_t *, const int32_t *, int, int64_t *) = output16_paths[active_isa];
     for (int l = 0; l < k->n_layers; l++) {
         const Layer *layer = &k->layers[l];
         dense16(x, k->width_pad, padded, layer, s->acc, k->width_pad);
@@ -588,11 +613,10 @@ static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
             const int32_t *yp = s->acc + (size_t)p * k->width_pad;
             if (l < k->n_layers - 1) {
                 int16_t *np = next + (size_t)p * k->width_pad;
-                for (int o = 0; o < layer->n_out; o++) np[o] = (int16_t)clamp64(yp[o] >> layer->shift[o], 0, ACT_MAX16);
+                activate16(yp, layer->shift, layer->n_out, np);
                 for (int o = layer->n_out; o < k->width_pad; o++) np[o] = 0;
             } else {
-                for (int o = 0; o < layer->n_out; o++)
-                    out[(size_t)p * layer->n_out + o] = clamp64(round_shift(yp[o], layer->shift[o] + ACT_FRAC), -OUT_LIMIT, OUT_LIMIT);
+                output16(yp, layer->shift, layer->n_out, out + (size_t)p * layer->n_out);
             }
         }
         if (l < k->n_layers - 1) {
