@@ -263,6 +263,7 @@ typedef struct {
     double *sigmoid; /* the logistic's lookup table, exact integers in 0..2**CDF_BITS */
     int64_t *inv_scale, *weight_lut;
     int64_t coefs[LS_TOTAL];
+    int64_t nb_offset[N_NB], wide_offset[N_WIDE]; /* dr * width + dc of each neighbour */
     Py_buffer pixels_view;
     uint8_t *pixels; /* (H, W, 3), owned by Python */
     int16_t *residuals; /* (H, W, 3), q4 units */
@@ -311,10 +312,22 @@ static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int dr
     return -1;
 }
 
+/* Whether every neighbour of (r, c), the wide ones included, lies in the image at its own
+ * offset: all of them precede (r, c) in decoding order (SKEW * dr + dc < 0), so
+ * neighbour_index() gives (r + dr) * width + c + dc there. */
+static inline int inner(const ImageKernel *k, int r, int c) { return r >= 3 && c >= 4 && c + 6 < k->width; }
+
+/* Flat index of neighbour j (of N_NB, or of N_WIDE where ``wide``) of (r, c), as neighbour_index(). */
+static inline int64_t neighbour_at(const ImageKernel *k, int r, int c, int is_inner, int wide, int j) {
+    if (is_inner) return (int64_t)r * k->width + c + (wide ? k->wide_offset[j] : k->nb_offset[j]);
+    return wide ? neighbour_index(k, r, c, WIDE_DR[j], WIDE_DC[j]) : neighbour_index(k, r, c, NB_DR[j], NB_DC[j]);
+}
+
 /* Pixels (fill 128) and residuals (fill 0) at the 17 neighbours of (r, c). */
 static void gather(const ImageKernel *k, int r, int c, int32_t nb[N_NB][3], int32_t res[N_NB][3]) {
+    const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_NB; j++) {
-        int64_t idx = neighbour_index(k, r, c, NB_DR[j], NB_DC[j]);
+        int64_t idx = neighbour_at(k, r, c, is_inner, 0, j);
         for (int ch = 0; ch < 3; ch++) {
             nb[j][ch] = idx < 0 ? 128 : k->pixels[idx * 3 + ch];
             if (res) res[j][ch] = idx < 0 ? 0 : k->residuals[idx * 3 + ch];
@@ -392,8 +405,9 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES]
     f[73] = (c == 0) * 256;
     f[74] = (c == k->width - 1) * 256;
     if (k->context < 2) return;
+    const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_WIDE; j++) {
-        const int64_t idx = neighbour_index(k, r, c, WIDE_DR[j], WIDE_DC[j]);
+        const int64_t idx = neighbour_at(k, r, c, is_inner, 1, j);
         for (int ch = 0; ch < 3; ch++) f[75 + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
     }
     for (int ch = 0; ch < 3; ch++) {
@@ -1033,6 +1047,8 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     }
     k->height = (int)k->pixels_view.shape[0];
     k->width = (int)k->pixels_view.shape[1];
+    for (int j = 0; j < N_NB; j++) k->nb_offset[j] = (int64_t)NB_DR[j] * k->width + NB_DC[j];
+    for (int j = 0; j < N_WIDE; j++) k->wide_offset[j] = (int64_t)WIDE_DR[j] * k->width + WIDE_DC[j];
     k->pixels = k->pixels_view.buf;
     const size_t n_pixels = (size_t)k->height * k->width;
     k->residuals = calloc(n_pixels * 3, sizeof(int16_t));
