@@ -588,12 +588,15 @@ static const Dense16 dense16_paths[ISA_COUNT] = {dense16_scalar, dense16_scalar,
 
 static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops above (tests) */
 
-/* Outputs of one pixel: round(y / 2**(shift + ACT_FRAC)) clamped to +-OUT_LIMIT, in int64 lanes. */
+/* Outputs of one pixel: round_shift(y, shift + ACT_FRAC) clamped to +-OUT_LIMIT, in int32
+ * lanes: floor((y + 2**(b-1)) / 2**b) is (y >> b) plus bit b-1 of y, and for |y| < 2**31
+ * a shift by 31 gives what any longer one would (b is at most 30 + ACT_FRAC). */
 static inline __attribute__((always_inline)) void output16_body(const int32_t *restrict y, const int32_t *restrict shift,
                                                                 int n, int64_t *restrict out) {
     for (int o = 0; o < n; o++) {
-        const int64_t bits = shift[o] + ACT_FRAC, v = ((int64_t)y[o] + ((int64_t)1 << (bits - 1))) >> bits;
-        out[o] = v < -OUT_LIMIT ? -OUT_LIMIT : (v > OUT_LIMIT ? OUT_LIMIT : v);
+        const int32_t bits = shift[o] + ACT_FRAC, whole = bits < 31 ? bits : 31, half = bits - 1 < 31 ? bits - 1 : 31;
+        const int32_t v = (y[o] >> whole) + ((y[o] >> half) & 1);
+        out[o] = v < -(int32_t)OUT_LIMIT ? -OUT_LIMIT : (v > (int32_t)OUT_LIMIT ? OUT_LIMIT : v);
     }
 }
 ISA_CLONES(void, output16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int64_t *restrict out),
