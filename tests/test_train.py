@@ -124,3 +124,33 @@ def test_a_widened_model_computes_what_it_did_and_every_new_weight_learns():
     assert bool((wide.out.weight.grad[:, 128:] != 0).any())
     with pytest.raises(ValueError, match="cannot shrink"):
         widen(wide.state_dict(), (128, 128))
+
+
+def test_a_narrowed_model_keeps_the_live_units_and_likeliest_components():
+    """--init a 128-wide, 6-component model with --hidden 96,64 --components 4: units that
+    never fire and components of no weight are the ones dropped, and then nothing changes."""
+    from neuralzip.core.mixture import MIXTURE
+    from neuralzip.training.float_model import MixtureMLP
+    from neuralzip.training.train import float_state, narrow
+
+    shipped = zoo.load("photo").model
+    k = shipped.mlp.components
+    state = float_state(shipped)
+    for name, dead in (("hidden.0", slice(96, None)), ("hidden.1", slice(64, None))):
+        state[f"{name}.weight"][dead] = 0.0  # these units never fire
+        state[f"{name}.bias"][dead] = -1.0
+    logit_rows = torch.arange(MIXTURE.logits.start, MIXTURE.logits.start + MIXTURE.logits.count)
+    for dead_component in (1, 4):  # mixture weight e**-60 of the others'
+        state["out.weight"][logit_rows * k + dead_component] = 0.0
+        state["out.bias"][logit_rows * k + dead_component] = -60.0
+    big = MixtureMLP(n_features(shipped.context), (128, 128), k)
+    big.load_state_dict(state)
+    x = torch.from_numpy(np.random.default_rng(0).integers(-2000, 2000, (500, n_features(2)))).float() / 256
+    small = MixtureMLP(n_features(shipped.context), (96, 64), 4)
+    small.load_state_dict(narrow(state, (96, 64), 4, x))
+    assert torch.equal(small(x), big(x)[:, :, [0, 2, 3, 5]])
+    same = MixtureMLP(n_features(shipped.context), (128, 128), k)
+    same.load_state_dict(narrow(state, (128, 128), k, x))
+    assert torch.equal(same(x), big(x))
+    with pytest.raises(ValueError, match="cannot narrow"):
+        narrow(state, (128, 128), k + 1, x)

@@ -42,9 +42,10 @@ from ..core.tables import Tables
 from ..core.terms import analyse
 from ..core.units import ACT_FRAC, DEFAULT_CONTEXT, LS_TOTAL, n_features
 from ..images import load_images
-from .float_model import MixtureMLP, nll_bits
+from .float_model import ACT_MAX, MixtureMLP, nll_bits
 
 WEIGHT_BITS = 20  # exported weights are integers below 2**20 in magnitude
+NARROW_SAMPLE = 1 << 16  # training pixels, spread over the images, that rank the units kept by narrow()
 
 
 @dataclass
@@ -464,6 +465,46 @@ def widen(state: dict[str, torch.Tensor], hidden: tuple[int, ...], seed: int = 0
     return grown
 
 
+@torch.no_grad()
+def narrow(
+    state: dict[str, torch.Tensor], hidden: tuple[int, ...], components: int, x: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """``state`` of a ``MixtureMLP`` pruned to hidden widths ``hidden`` and ``components``
+    mixture components, to start a smaller model near the larger one's function. On the
+    inputs ``x`` (n, n_features, in units of 1), each layer keeps the units whose mean
+    |activation| times the norm of their weights into the next layer is largest, and folds the
+    mean output of the dropped ones into the next layer's biases; the output keeps the
+    components of largest mean mixture weight (the softmax renormalises over them)."""
+    names = sorted(k[: -len(".weight")] for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+    if len(names) != len(hidden):
+        raise ValueError(f"a model of {len(names)} hidden layers cannot narrow into {len(hidden)}")
+    old_k = state["out.weight"].shape[0] // MIXTURE.rows
+    if not 1 <= components <= old_k:
+        raise ValueError(f"a model of {old_k} components cannot narrow to {components}")
+    big = MixtureMLP(x.shape[1], tuple(state[f"{n}.weight"].shape[0] for n in names), old_k)
+    big.load_state_dict(state)
+    logits = MIXTURE.logits.value(MIXTURE.logits.of(big(x)))  # (n, channels, K), nats
+    keep_k = torch.softmax(logits, dim=2).mean(dim=(0, 1)).argsort(descending=True)[:components].sort().values
+    rows = (torch.arange(MIXTURE.rows)[:, None] * old_k + keep_k[None, :]).reshape(-1)  # row r, component i: r * K + i
+    out = dict(state)
+    out["out.weight"], out["out.bias"] = state["out.weight"][rows], state["out.bias"][rows]
+    out["steps"] = torch.tensor(MIXTURE.steps, dtype=torch.float32).repeat_interleave(components)
+    h = x
+    for layer, (name, width) in enumerate(zip(names, hidden)):
+        w, b = out[f"{name}.weight"], out[f"{name}.bias"]
+        h = torch.relu(h @ w.T + b).clamp(max=ACT_MAX)
+        following = names[layer + 1] if layer + 1 < len(names) else "out"
+        w_next = out[f"{following}.weight"]
+        keep = (h.abs().mean(dim=0) * w_next.norm(dim=0)).argsort(descending=True)[:width].sort().values
+        dropped = torch.ones(w.shape[0], dtype=torch.bool)
+        dropped[keep] = False
+        out[f"{following}.bias"] = out[f"{following}.bias"] + w_next[:, dropped] @ h[:, dropped].mean(dim=0)
+        out[f"{following}.weight"] = w_next[:, keep]
+        out[f"{name}.weight"], out[f"{name}.bias"] = w[keep], b[keep]
+        h = h[:, keep]
+    return out
+
+
 def load_training_images(
     paths: list[str], val_paths: list[str] | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
@@ -498,9 +539,11 @@ def train_main(paths: list[str], out: Path, settings: Settings, val_paths: list[
             dist.destroy_process_group()
 
 
-def initial_model(settings: Settings) -> MixtureMLP:
+def initial_model(settings: Settings, sample: PixelSet | None = None) -> MixtureMLP:
     """The model a stretch starts from: a new one of ``settings``' shape, or ``settings.init``
-    (a shipped or exported integer model, or a training checkpoint) grown to ``settings.hidden``."""
+    (a shipped or exported integer model, or a training checkpoint) grown to ``settings.hidden``,
+    or where it has more units or components, narrowed to them (``narrow``, on the features
+    of ``sample``)."""
     model = MixtureMLP(n_features(settings.context), settings.hidden, settings.components)
     init = settings.init
     if init is not None:
@@ -509,6 +552,14 @@ def initial_model(settings: Settings) -> MixtureMLP:
             if Path(init).suffix == ".npz"
             else torch.load(init, weights_only=False, map_location="cpu")["model"]
         )
+        widths = [state[f"hidden.{i}.weight"].shape[0] for i in range(len(settings.hidden))]
+        smaller = any(w > h for w, h in zip(widths, settings.hidden))
+        if smaller or state["out.weight"].shape[0] > MIXTURE.rows * settings.components:
+            if sample is None:
+                raise ValueError("narrowing a model needs a sample of pixels")
+            every = max(1, len(sample) // NARROW_SAMPLE)
+            x = torch.from_numpy(sample.features[::every]).float() / (1 << ACT_FRAC)
+            state = narrow(state, tuple(min(w, h) for w, h in zip(widths, settings.hidden)), settings.components, x)
         model.load_state_dict(widen(state, settings.hidden, settings.seed))
     return model
 
@@ -535,7 +586,7 @@ def _train(paths: list[str], val_paths: list[str] | None, out: Path, settings: S
         f"{len(pixels):,} training pixels{' per process' if ranks.world > 1 else ''}, "
         f"{len(val) if val is not None else 0:,} validation pixels ({time.time() - t0:.0f} s)"
     )
-    model = initial_model(settings).to(ranks.device)
+    model = initial_model(settings, pixels).to(ranks.device)
     history = fit(
         model,
         PixelTensors.on(pixels, ranks.device),
