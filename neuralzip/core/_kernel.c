@@ -261,6 +261,7 @@ typedef struct {
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
     double *sigmoid; /* the logistic's lookup table, exact integers in 0..2**CDF_BITS */
+    float *sigmoid32; /* the same in float32 (exact: below 2**24), for the vector paths' gathers */
     int64_t *inv_scale, *weight_lut;
     int64_t coefs[LS_TOTAL];
     int64_t nb_offset[N_NB], wide_offset[N_WIDE]; /* dr * width + dc of each neighbour */
@@ -700,7 +701,8 @@ static inline int run_is_flat(const Prepared *p, int i, int j0, int step, int64_
 
 /* C at the RUN interior edges j0, j0 + step, ..., into out[0..RUN-1] (out[RUN] is scratch,
  * written by the vector paths). Plain C: the reference the vector paths must equal. */
-static void run_cdf_scalar(const double *sigmoid, const Prepared *p, int j0, int step, double *out) {
+static void run_cdf_scalar(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
+    const double *sigmoid = k->sigmoid;
     int64_t sum[RUN], weights = 0, first;
     for (int i = 0; i < p->n; i++) weights += p->weight[i];
     for (int s = 0; s < RUN; s++) sum[s] = weights * (j0 + step * s);
@@ -714,13 +716,15 @@ static void run_cdf_scalar(const double *sigmoid, const Prepared *p, int j0, int
     for (int s = 0; s < RUN; s++) out[s] = (double)sum[s];
 }
 
-typedef void (*RunCdf)(const double *, const Prepared *, int, int, double *);
+typedef void (*RunCdf)(const ImageKernel *, const Prepared *, int, int, double *);
 
 #if ISA_X86
-/* AVX2 (x86-64-v3): the 16 edges (RUN and one of scratch) in four vectors of 4, each
- * component's lookups by one gather per vector. */
-__attribute__((target("avx2"))) static void run_cdf_avx2(const double *sigmoid, const Prepared *p, int j0, int step,
+/* AVX2 (x86-64-v3): the 16 edges (RUN and one of scratch) in four vectors of 4; each
+ * component's lookups for two vectors in one gather of 8 float32 (the table's integers are
+ * below 2**24: exact), widened to float64. */
+__attribute__((target("avx2"))) static void run_cdf_avx2(const ImageKernel *k, const Prepared *p, int j0, int step,
                                                          double *out) {
+    const double *sigmoid = k->sigmoid;
     __m256d x[4], acc[4];
     int64_t weights = 0, first;
     for (int i = 0; i < p->n; i++) weights += p->weight[i];
@@ -740,19 +744,25 @@ __attribute__((target("avx2"))) static void run_cdf_avx2(const double *sigmoid, 
         }
         const __m256d mean = _mm256_set1_pd((double)p->mean[i]);
         const __m256d scale = _mm256_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
+        __m128i idx[4];
         for (int v = 0; v < 4; v++) {
-            __m256d t = _mm256_add_pd(_mm256_floor_pd(_mm256_mul_pd(_mm256_sub_pd(x[v], mean), scale)), centre);
-            t = _mm256_min_pd(_mm256_max_pd(t, zero), top);
-            const __m256d g = _mm256_i32gather_pd(sigmoid, _mm256_cvttpd_epi32(t), 8);
-            acc[v] = _mm256_add_pd(acc[v], _mm256_mul_pd(w, g));
+            const __m256d t = _mm256_add_pd(_mm256_floor_pd(_mm256_mul_pd(_mm256_sub_pd(x[v], mean), scale)), centre);
+            idx[v] = _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_max_pd(t, zero), top));
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m256 g = _mm256_i32gather_ps(k->sigmoid32, _mm256_setr_m128i(idx[2 * h], idx[2 * h + 1]), 4);
+            acc[2 * h] = _mm256_add_pd(acc[2 * h], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_castps256_ps128(g))));
+            acc[2 * h + 1] = _mm256_add_pd(acc[2 * h + 1], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_extractf128_ps(g, 1))));
         }
     }
     for (int v = 0; v < 4; v++) _mm256_storeu_pd(out + 4 * v, acc[v]);
 }
 
-/* AVX-512F (x86-64-v4): the same in two vectors of 8. */
-__attribute__((target("avx512f"))) static void run_cdf_avx512(const double *sigmoid, const Prepared *p, int j0, int step,
+/* AVX-512F (x86-64-v4): the same in two vectors of 8, the lookups of both in one gather
+ * of 16 float32 (the table's integers are below 2**24: exact), widened to float64. */
+__attribute__((target("avx512f"))) static void run_cdf_avx512(const ImageKernel *k, const Prepared *p, int j0, int step,
                                                               double *out) {
+    const double *sigmoid = k->sigmoid;
     __m512d x[2], acc[2];
     int64_t weights = 0, first;
     for (int i = 0; i < p->n; i++) weights += p->weight[i];
@@ -772,13 +782,15 @@ __attribute__((target("avx512f"))) static void run_cdf_avx512(const double *sigm
         }
         const __m512d mean = _mm512_set1_pd((double)p->mean[i]);
         const __m512d scale = _mm512_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
+        __m256i idx[2];
         for (int v = 0; v < 2; v++) {
             const __m512d d = _mm512_mul_pd(_mm512_sub_pd(x[v], mean), scale);
             __m512d t = _mm512_add_pd(_mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), centre);
-            t = _mm512_min_pd(_mm512_max_pd(t, zero), top);
-            const __m512d g = _mm512_i32gather_pd(_mm512_cvttpd_epi32(t), sigmoid, 8);
-            acc[v] = _mm512_add_pd(acc[v], _mm512_mul_pd(w, g));
+            idx[v] = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(t, zero), top));
         }
+        const __m512 g = _mm512_i32gather_ps(_mm512_inserti64x4(_mm512_castsi256_si512(idx[0]), idx[1], 1), k->sigmoid32, 4);
+        acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm512_castps512_ps256(g))));
+        acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)))));
     }
     for (int v = 0; v < 2; v++) _mm512_storeu_pd(out + 8 * v, acc[v]);
 }
@@ -789,7 +801,7 @@ static const RunCdf run_cdf_paths[ISA_COUNT] = {run_cdf_scalar, run_cdf_scalar, 
 #endif
 
 static inline void run_cdf(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
-    (use_scalar16 ? run_cdf_scalar : run_cdf_paths[active_isa])(k->sigmoid, p, j0, step, out);
+    (use_scalar16 ? run_cdf_scalar : run_cdf_paths[active_isa])(k, p, j0, step, out);
 }
 
 /* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'
@@ -823,7 +835,7 @@ static void kernel_dealloc(ImageKernel *k) {
         free(k->layers[l].w); free(k->layers[l].b);
         free(k->layers[l].w16); free(k->layers[l].b32); free(k->layers[l].shift);
     }
-    free(k->sigmoid); free(k->inv_scale); free(k->weight_lut);
+    free(k->sigmoid); free(k->sigmoid32); free(k->inv_scale); free(k->weight_lut);
     free(k->residuals);
     if (k->scratch)
         for (int t = 0; t < k->n_scratch; t++) {
@@ -984,10 +996,11 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
             return -1;
         }
     k->sigmoid = malloc((TOP + 1) * sizeof(double));
-    if (k->sigmoid)
-        for (int t = 0; t <= TOP; t++) k->sigmoid[t] = (double)sig[t];
+    k->sigmoid32 = malloc((TOP + 1) * sizeof(float));
+    if (k->sigmoid && k->sigmoid32)
+        for (int t = 0; t <= TOP; t++) { k->sigmoid[t] = (double)sig[t]; k->sigmoid32[t] = (float)sig[t]; }
     free(sig);
-    if (!k->sigmoid) { PyErr_NoMemory(); return -1; }
+    if (!k->sigmoid || !k->sigmoid32) { PyErr_NoMemory(); return -1; }
     if (!(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
         !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
         return -1;
