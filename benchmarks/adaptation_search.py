@@ -10,6 +10,8 @@ Kodak: the effort levels' searches (``core/effort.py``) are chosen here. Run fro
 repository root:
 
     python benchmarks/adaptation_search.py --images 21 --out benchmarks/results/adaptation_search.md
+    python benchmarks/adaptation_search.py --model photo-fast --searches "none,effort 2,effort 3 (default)" \
+        --out benchmarks/results/adaptation_search_photo-fast.md
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from neuralzip import zoo  # noqa: E402
 from neuralzip.core.adapt import Search, choose_adaptation  # noqa: E402
 from neuralzip.core.codec import adapted  # noqa: E402
 
-SEARCHES = {  # name -> search (steps, pixels a step, sample pixels)
+SEARCHES: dict[str, Search | None] = {  # name -> search (steps, pixels a step, sample pixels); None: no adaptation
+    "none": None,
     "effort 2 before 0.6.1": Search(12, 4096, 1 << 14),
     "effort 2": Search(24, 2048, 1 << 14),
     "effort 3 before 0.6.1": Search(30, 4096, 1 << 15),
@@ -46,32 +49,36 @@ SEARCHES = {  # name -> search (steps, pixels a step, sample pixels)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=21, help="validation photos (non-BSDS first)")
+    ap.add_argument("--model", default="photo", help="shipped model whose adaptation is searched")
+    ap.add_argument("--searches", default=",".join(SEARCHES), help="comma-separated names of SEARCHES")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adaptation_search.md")
     args = ap.parse_args()
-    codec = zoo.codec("photo")
+    searches = {name: SEARCHES[name] for name in args.searches.split(",")}
+    codec = zoo.codec(args.model)
     model = codec.zoo_model.model
-    bits = dict.fromkeys(SEARCHES, 0.0)
-    seconds = dict.fromkeys(SEARCHES, 0.0)
+    bits = dict.fromkeys(searches, 0.0)
+    seconds = dict.fromkeys(searches, 0.0)
     subpixels, t0 = 0, time.perf_counter()
     for path in validation_photos(args.images):
         image = np.array(Image.open(path).convert("RGB"))
         coefs, _ = codec.choose_coefs(image, 3)
         subpixels += image.size
         row = []
-        for name, search in SEARCHES.items():
+        for name, search in searches.items():
             start = time.perf_counter()
-            adaptation = choose_adaptation(model, image, coefs, 3, search)
+            adaptation = None if search is None else choose_adaptation(model, image, coefs, 3, search)
             seconds[name] += time.perf_counter() - start
             tuned, stored = (model, 0) if adaptation is None else (adapted(model, adaptation), len(adaptation.pack()))
             bits[name] += codec._encode_pixels(image, coefs, 3, tuned, None)[1] + 8 * stored
             row.append(f"{bits[name] / subpixels:.4f}")
         print(Path(path).name, *row, flush=True)
-    reference = bits["effort 3 before 0.6.1"]
+    reference = bits.get("effort 3 before 0.6.1", next(iter(bits.values())))
+    options = "" if args.model == "photo" else f' --model {args.model} --searches "{args.searches}"'
     lines = [
-        f"# The adaptation's search against bits (`photo` {codec.zoo_model.tag.hex()}, "
+        f"# The adaptation's search against bits (`{args.model}` {codec.zoo_model.tag.hex()}, "
         f"{args.images} validation photos)",
         "",
-        f"Command: `python benchmarks/adaptation_search.py --images {args.images}` "
+        f"Command: `python benchmarks/adaptation_search.py --images {args.images}{options}` "
         f"({time.perf_counter() - t0:.0f} s, {codec.threads or 'all'} kernel threads). Real code lengths of "
         "whole images under the integer model, the adaptation block's bytes included, pooled. "
         "Work: Adam steps x pixels a step, the cost of the search itself; seconds: choosing it, summed "
@@ -80,10 +87,13 @@ def main() -> None:
         "| search | steps | pixels a step | sample | work | bpsp | change | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, search in SEARCHES.items():
+    for name, search in searches.items():
+        work = "0 | 0 | 0 | 0" if search is None else (
+            f"{search.steps} | {search.batch:,} | {search.sample:,} | {search.steps * search.batch:,}"
+        )
         lines.append(
-            f"| {name} | {search.steps} | {search.batch:,} | {search.sample:,} | {search.steps * search.batch:,} "
-            f"| {bits[name] / subpixels:.4f} | {100 * (bits[name] / reference - 1):+.2f} % | {seconds[name]:.1f} |"
+            f"| {name} | {work} | {bits[name] / subpixels:.4f} | {100 * (bits[name] / reference - 1):+.2f} % "
+            f"| {seconds[name]:.1f} |"
         )
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

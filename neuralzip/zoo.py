@@ -93,10 +93,10 @@ def available() -> list[str]:
 
 def codec(name: str = DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> Codec:
     """A codec of the current weights of the shipped model ``name`` (see ``Codec``), or at
-    an ``effort`` that names a wider model (``Effort.model_suffix``), of that one where it is
-    shipped."""
-    wider = name + effort_level(effort).model_suffix
-    return Codec(load(wider if wider in available() else name), threads, effort)
+    an ``effort`` that names another model (``Effort.model_suffix``: a faster or a wider
+    one), of that one where it is shipped."""
+    other = name + effort_level(effort).model_suffix
+    return Codec(load(other if other in available() else name), threads, effort)
 
 
 def codec_for_file(data: bytes) -> Codec:

@@ -1,6 +1,6 @@
-"""Effort levels (-e/--effort, ``effort=``): more encoder work for smaller files, the same
-decoder at levels 1-4 and a wider model at 5 where one is shipped; an effort outside 1..5
-is refused in one line."""
+"""Effort levels (-e/--effort, ``effort=``): more encoder work for smaller files, a faster
+model at level 1 and a wider one at 5 where they are shipped, the same decoder at 2-4; an
+effort outside 1..5 is refused in one line."""
 
 import io
 
@@ -28,8 +28,17 @@ def test_higher_efforts_search_longer_and_every_file_decodes(noisy):
         assert np.array_equal(neuralzip.decompress(data), noisy)
         sizes[level] = len(data)
         assert (Header.unpack(data)[0].adaptation is None) == (EFFORTS[level].search is None)
-    assert sizes[1] > sizes[DEFAULT_EFFORT] >= sizes[max(EFFORTS)]
+    assert sizes[1] > sizes[DEFAULT_EFFORT] >= sizes[max(EFFORTS)]  # level 1: a smaller model
     assert neuralzip.compress(noisy, fast=True) == neuralzip.compress(noisy, effort=1)
+
+
+def test_the_lowest_effort_codes_with_the_fast_model_where_one_is_shipped(noisy):
+    data = neuralzip.compress(noisy, effort=1)
+    header = Header.unpack(data)[0]
+    assert (header.model_name, header.model_number) == ("photo-fast", 10)  # the file names it: any decoder reads it
+    assert np.array_equal(neuralzip.decompress(data), noisy)
+    assert Header.unpack(neuralzip.compress(noisy, effort=2))[0].model_name == "photo"
+    assert Header.unpack(neuralzip.compress(noisy[:32, :32], "cifar10", effort=1))[0].model_name == "cifar10"
 
 
 def test_the_highest_effort_codes_with_the_wide_model_where_one_is_shipped(noisy):

@@ -2,10 +2,12 @@
 
 An effort level picks the encoder's work: how long the per-image adaptation searches
 (``adapt.Search``), whether LZMA2 is tried against the model on images that a fast screen
-says may be graphics, and at the highest level a wider model where one is shipped
-(``model_suffix``: ``photo`` codes with ``photo-wide``, whose decoding costs more; the file
-names the model, so any decoder reads it). At levels 1-4, decoding costs the same. Costs
-per level, measured: ``benchmarks/results/speed/results.md``.
+says may be graphics, and at the lowest and highest levels another model where one is
+shipped (``model_suffix``: ``photo`` codes with ``photo-fast`` at level 1, a quarter of the
+multiply-adds and half the mixture components, whose decoding costs about 0.75 of
+``photo``'s, and with ``photo-wide`` at level 5, whose decoding costs more; the file names
+the model, so any decoder reads it). At levels 2-4, decoding costs the same. Costs per
+level, measured: ``benchmarks/results/speed/results.md``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ class Effort:
 # (benchmarks/results/speed/results.md, benchmarks/results/kodak/cli_roundtrip*.md); the
 # searches were chosen on validation photos (benchmarks/results/adaptation_search.md)
 EFFORTS = {
-    1: Effort(1, None, False, "no adaptation, no LZMA2 trial (encode 0.7x JPEG-XL e7's time; Kodak 2.839 bpsp)"),
+    1: Effort(
+        1,
+        Search(steps=60, batch=2048, sample=1 << 15),
+        False,
+        "photo-fast, the fastest to decode, no LZMA2 trial (KODAK_E1)",
+        model_suffix="-fast",
+    ),
     2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "a short adaptation (1.1x; Kodak 2.758)"),
     3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.5x; Kodak 2.730)"),
     4: Effort(4, Search(steps=160, batch=2048, sample=1 << 16), True, "a longer adaptation (2.4x; Kodak 2.721)"),

@@ -33,6 +33,7 @@ SOURCES = {  # source name -> (model, source image, PIL mode, crop rows, crop co
     "urban_crop_la": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "LA", slice(0, 24), slice(0, 40)),
     "urban_crop_cifar10": ("cifar10", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(8, 40), slice(30, 62)),
     "urban_crop_wide": ("photo-wide", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(None), slice(None)),
+    "urban_crop_fast": ("photo-fast", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(None), slice(None)),
     "urban_crop_metadata": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(0, 32), slice(0, 48)),
     "urban_crop_png_text": ("photo", ROOT / "tests" / "data" / "urban_crop.png", "RGB", slice(32, 64), slice(0, 48)),
 }
