@@ -295,7 +295,7 @@ def command_figures(report: Report, codec: Codec, image: np.ndarray, png: Path, 
 def kodak_figures(report: Report, codec: Codec, jxl: BenchCodec, paths: list[Path], full: bool) -> None:
     """Figure 3: Kodak totals inside the codecs, one call per image, both codecs per image
     in turn so that load on the machine falls on both alike; and the lowest effort's bpsp."""
-    images, lowest = [], Codec(codec.zoo_model, codec.threads, effort=min(EFFORTS))
+    images, lowest = [], zoo.codec(codec.zoo_model.name, codec.threads, effort=min(EFFORTS))  # photo-fast
     for path in paths:
         image = read_rgb(path)
         images.append(image)

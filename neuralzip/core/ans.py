@@ -83,9 +83,10 @@ class StageDecoder:
             raise CoderError(f"invalid ANS payload ({exc})") from None
 
     def pull(self, freqs: np.ndarray) -> np.ndarray:
-        """Symbols (int32 (n,)) of the next n entries, decoded with tables (n, 16)."""
+        """Symbols (int32 (n,)) of the next n entries, decoded with tables (n, 16), float64
+        (the decoder's own buffer, pulled thousands of times an image: not converted)."""
         try:
-            return self._coder.decode(_FAMILY, np.asarray(freqs, np.float64))
+            return self._coder.decode(_FAMILY, freqs)
         except Exception as exc:
             raise CoderError(f"ANS decoding failed ({exc})") from None
 

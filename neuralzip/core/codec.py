@@ -369,6 +369,9 @@ class Codec:
         order are black gets there before its last step)."""
         total, pixels_to_come = kernel.num_steps(), pixels
         tables = np.empty((kernel.max_step_size(), STAGE))
+        # bound once: thousands of steps, a dozen calls each
+        begin_step, coarse, fine, commit, pull = kernel.begin_step, kernel.coarse, kernel.fine, kernel.commit, decoder.pull
+        channels = range(colour_channels)
         for step in range(total):
             if terminated and decoder.valid_bits() < _least_payload_bits(colour_channels * pixels_to_come):
                 raise CoderError(f"the payload runs out at step {step} of {total}")
@@ -376,16 +379,16 @@ class Codec:
                 if progress is not None:
                     progress(total, total)
                 return
-            view = tables[: kernel.begin_step(step)]
+            view = tables[: begin_step(step)]
             pixels_to_come -= len(view)
-            for ch in range(colour_channels):
-                kernel.coarse(ch, view)
+            for ch in channels:
+                coarse(ch, view)
                 if record is not None:
                     record.append(view.copy())
-                buckets = decoder.pull(view)
-                kernel.fine(ch, buckets, view)
+                buckets = pull(view)
+                fine(ch, buckets, view)
                 if record is not None:
                     record.append(view.copy())
-                kernel.commit(ch, decoder.pull(view))
+                commit(ch, pull(view))
             if progress is not None:
                 progress(step + 1, total)
