@@ -83,10 +83,9 @@ class StageDecoder:
             raise CoderError(f"invalid ANS payload ({exc})") from None
 
     def pull(self, freqs: np.ndarray) -> np.ndarray:
-        """Symbols (int32 (n,)) of the next n entries, decoded with tables (n, 16), float64
-        (the decoder's own buffer, pulled thousands of times an image: not converted)."""
+        """Symbols (int32 (n,)) of the next n entries, decoded with tables (n, 16)."""
         try:
-            return self._coder.decode(_FAMILY, freqs)
+            return self._coder.decode(_FAMILY, np.asarray(freqs, np.float64))
         except Exception as exc:
             raise CoderError(f"ANS decoding failed ({exc})") from None
 
