@@ -370,7 +370,8 @@ class Codec:
         total, pixels_to_come = kernel.num_steps(), pixels
         tables = np.empty((kernel.max_step_size(), STAGE))
         # bound once: thousands of steps, a dozen calls each
-        begin_step, coarse, fine, commit, pull = kernel.begin_step, kernel.coarse, kernel.fine, kernel.commit, decoder.pull
+        begin_step, coarse, fine, commit = kernel.begin_step, kernel.coarse, kernel.fine, kernel.commit
+        pull = decoder.pull
         channels = range(colour_channels)
         for step in range(total):
             if terminated and decoder.valid_bits() < _least_payload_bits(colour_channels * pixels_to_come):
