@@ -112,6 +112,7 @@ typedef struct {
 typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
     int n; /* components of non-zero weight (the others add exactly nothing) */
     int64_t mean[MAX_K], inv[MAX_K], weight[MAX_K];
+    int64_t weights; /* sum of weight[]: every component's "+ j" at edge j */
     double bucket_cdf[STAGE + 1]; /* C at the bucket edges 0, 16, ..., 256 (exact integers) */
 } Prepared;
 
@@ -260,11 +261,9 @@ typedef struct {
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
-    double *sigmoid; /* the logistic's lookup table, exact integers in 0..2**CDF_BITS */
-    float *sigmoid32; /* the same in float32 (exact: below 2**24), for the vector paths' gathers */
+    float *sigmoid; /* the logistic's lookup table: integers in 0..2**CDF_BITS, exact in float32 */
     int64_t *inv_scale, *weight_lut;
     int64_t coefs[LS_TOTAL];
-    int64_t nb_offset[N_NB], wide_offset[N_WIDE]; /* dr * width + dc of each neighbour */
     Py_buffer pixels_view;
     uint8_t *pixels; /* (H, W, 3), owned by Python */
     int16_t *residuals; /* (H, W, 3), q4 units */
@@ -318,17 +317,16 @@ static inline int64_t neighbour_index(const ImageKernel *k, int r, int c, int dr
  * neighbour_index() gives (r + dr) * width + c + dc there. */
 static inline int inner(const ImageKernel *k, int r, int c) { return r >= 3 && c >= 4 && c + 6 < k->width; }
 
-/* Flat index of neighbour j (of N_NB, or of N_WIDE where ``wide``) of (r, c), as neighbour_index(). */
-static inline int64_t neighbour_at(const ImageKernel *k, int r, int c, int is_inner, int wide, int j) {
-    if (is_inner) return (int64_t)r * k->width + c + (wide ? k->wide_offset[j] : k->nb_offset[j]);
-    return wide ? neighbour_index(k, r, c, WIDE_DR[j], WIDE_DC[j]) : neighbour_index(k, r, c, NB_DR[j], NB_DC[j]);
+/* neighbour_index(), without its clamps where (r, c) is ``is_inner``. */
+static inline int64_t neighbour_at(const ImageKernel *k, int r, int c, int is_inner, int dr, int dc) {
+    return is_inner ? (int64_t)(r + dr) * k->width + c + dc : neighbour_index(k, r, c, dr, dc);
 }
 
 /* Pixels (fill 128) and residuals (fill 0) at the 17 neighbours of (r, c). */
 static void gather(const ImageKernel *k, int r, int c, int32_t nb[N_NB][3], int32_t res[N_NB][3]) {
     const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_NB; j++) {
-        int64_t idx = neighbour_at(k, r, c, is_inner, 0, j);
+        int64_t idx = neighbour_at(k, r, c, is_inner, NB_DR[j], NB_DC[j]);
         for (int ch = 0; ch < 3; ch++) {
             nb[j][ch] = idx < 0 ? 128 : k->pixels[idx * 3 + ch];
             if (res) res[j][ch] = idx < 0 ? 0 : k->residuals[idx * 3 + ch];
@@ -408,7 +406,7 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES]
     if (k->context < 2) return;
     const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_WIDE; j++) {
-        const int64_t idx = neighbour_at(k, r, c, is_inner, 1, j);
+        const int64_t idx = neighbour_at(k, r, c, is_inner, WIDE_DR[j], WIDE_DC[j]);
         for (int ch = 0; ch < 3; ch++) f[75 + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
     }
     for (int ch = 0; ch < 3; ch++) {
@@ -655,6 +653,7 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
     int64_t top = logit[0];
     for (int i = 1; i < K; i++) top = logit[i] > top ? logit[i] : top;
     p->n = 0;
+    p->weights = 0;
     for (int i = 0; i < K; i++) {
         int64_t d = top - logit[i];
         const int64_t weight = k->weight_lut[d < LOGIT_RANGE ? d : LOGIT_RANGE];
@@ -666,6 +665,7 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
         p->mean[p->n] = clamp64(mean, -OUT_LIMIT, OUT_LIMIT);
         p->inv[p->n] = k->inv_scale[clamp64(logscale[i], LOGSCALE_MIN, LOGSCALE_MAX) - LOGSCALE_MIN];
         p->weight[p->n++] = weight;
+        p->weights += weight;
     }
 }
 
@@ -702,10 +702,9 @@ static inline int run_is_flat(const Prepared *p, int i, int j0, int step, int64_
 /* C at the RUN interior edges j0, j0 + step, ..., into out[0..RUN-1] (out[RUN] is scratch,
  * written by the vector paths). Plain C: the reference the vector paths must equal. */
 static void run_cdf_scalar(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
-    const double *sigmoid = k->sigmoid;
-    int64_t sum[RUN], weights = 0, first;
-    for (int i = 0; i < p->n; i++) weights += p->weight[i];
-    for (int s = 0; s < RUN; s++) sum[s] = weights * (j0 + step * s);
+    const float *sigmoid = k->sigmoid;
+    int64_t sum[RUN], first;
+    for (int s = 0; s < RUN; s++) sum[s] = p->weights * (j0 + step * s);
     for (int i = 0; i < p->n; i++) {
         if (run_is_flat(p, i, j0, step, &first)) {
             for (int s = 0; s < RUN; s++) sum[s] += p->weight[i] * (int64_t)sigmoid[first];
@@ -720,25 +719,23 @@ typedef void (*RunCdf)(const ImageKernel *, const Prepared *, int, int, double *
 
 #if ISA_X86
 /* AVX2 (x86-64-v3): the 16 edges (RUN and one of scratch) in four vectors of 4; each
- * component's lookups for two vectors in one gather of 8 float32 (the table's integers are
- * below 2**24: exact), widened to float64. */
+ * component's lookups for two vectors in one gather of 8 from the float32 table, widened to
+ * float64. */
 __attribute__((target("avx2"))) static void run_cdf_avx2(const ImageKernel *k, const Prepared *p, int j0, int step,
                                                          double *out) {
-    const double *sigmoid = k->sigmoid;
     __m256d x[4], acc[4];
-    int64_t weights = 0, first;
-    for (int i = 0; i < p->n; i++) weights += p->weight[i];
+    int64_t first;
     for (int v = 0; v < 4; v++) {
         const int j = j0 + step * 4 * v;
         const __m256d js = _mm256_setr_pd(j, j + step, j + 2 * step, j + 3 * step);
         x[v] = _mm256_sub_pd(_mm256_mul_pd(js, _mm256_set1_pd(Q4)), _mm256_set1_pd(HALF_BIN_Q4));
-        acc[v] = _mm256_mul_pd(js, _mm256_set1_pd((double)weights));
+        acc[v] = _mm256_mul_pd(js, _mm256_set1_pd((double)p->weights));
     }
     const __m256d centre = _mm256_set1_pd(T_MAX << T_FRAC), zero = _mm256_setzero_pd(), top = _mm256_set1_pd(TOP);
     for (int i = 0; i < p->n; i++) {
         const __m256d w = _mm256_set1_pd((double)p->weight[i]);
         if (run_is_flat(p, i, j0, step, &first)) {
-            const __m256d c = _mm256_mul_pd(w, _mm256_set1_pd(sigmoid[first]));
+            const __m256d c = _mm256_mul_pd(w, _mm256_set1_pd(k->sigmoid[first]));
             for (int v = 0; v < 4; v++) acc[v] = _mm256_add_pd(acc[v], c);
             continue;
         }
@@ -750,7 +747,7 @@ __attribute__((target("avx2"))) static void run_cdf_avx2(const ImageKernel *k, c
             idx[v] = _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_max_pd(t, zero), top));
         }
         for (int h = 0; h < 2; h++) {
-            const __m256 g = _mm256_i32gather_ps(k->sigmoid32, _mm256_setr_m128i(idx[2 * h], idx[2 * h + 1]), 4);
+            const __m256 g = _mm256_i32gather_ps(k->sigmoid, _mm256_setr_m128i(idx[2 * h], idx[2 * h + 1]), 4);
             acc[2 * h] = _mm256_add_pd(acc[2 * h], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_castps256_ps128(g))));
             acc[2 * h + 1] = _mm256_add_pd(acc[2 * h + 1], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_extractf128_ps(g, 1))));
         }
@@ -759,24 +756,22 @@ __attribute__((target("avx2"))) static void run_cdf_avx2(const ImageKernel *k, c
 }
 
 /* AVX-512F (x86-64-v4): the same in two vectors of 8, the lookups of both in one gather
- * of 16 float32 (the table's integers are below 2**24: exact), widened to float64. */
+ * of 16, widened to float64. */
 __attribute__((target("avx512f"))) static void run_cdf_avx512(const ImageKernel *k, const Prepared *p, int j0, int step,
                                                               double *out) {
-    const double *sigmoid = k->sigmoid;
     __m512d x[2], acc[2];
-    int64_t weights = 0, first;
-    for (int i = 0; i < p->n; i++) weights += p->weight[i];
+    int64_t first;
     for (int v = 0; v < 2; v++) {
         const __m512d js = _mm512_add_pd(_mm512_set1_pd(j0 + step * 8 * v),
                                           _mm512_mul_pd(_mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_pd(step)));
         x[v] = _mm512_sub_pd(_mm512_mul_pd(js, _mm512_set1_pd(Q4)), _mm512_set1_pd(HALF_BIN_Q4));
-        acc[v] = _mm512_mul_pd(js, _mm512_set1_pd((double)weights));
+        acc[v] = _mm512_mul_pd(js, _mm512_set1_pd((double)p->weights));
     }
     const __m512d centre = _mm512_set1_pd(T_MAX << T_FRAC), zero = _mm512_setzero_pd(), top = _mm512_set1_pd(TOP);
     for (int i = 0; i < p->n; i++) {
         const __m512d w = _mm512_set1_pd((double)p->weight[i]);
         if (run_is_flat(p, i, j0, step, &first)) {
-            const __m512d c = _mm512_mul_pd(w, _mm512_set1_pd(sigmoid[first]));
+            const __m512d c = _mm512_mul_pd(w, _mm512_set1_pd(k->sigmoid[first]));
             for (int v = 0; v < 2; v++) acc[v] = _mm512_add_pd(acc[v], c);
             continue;
         }
@@ -788,7 +783,7 @@ __attribute__((target("avx512f"))) static void run_cdf_avx512(const ImageKernel 
             __m512d t = _mm512_add_pd(_mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), centre);
             idx[v] = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(t, zero), top));
         }
-        const __m512 g = _mm512_i32gather_ps(_mm512_inserti64x4(_mm512_castsi256_si512(idx[0]), idx[1], 1), k->sigmoid32, 4);
+        const __m512 g = _mm512_i32gather_ps(_mm512_inserti64x4(_mm512_castsi256_si512(idx[0]), idx[1], 1), k->sigmoid, 4);
         acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm512_castps512_ps256(g))));
         acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)))));
     }
@@ -807,14 +802,10 @@ static inline void run_cdf(const ImageKernel *k, const Prepared *p, int j0, int 
 /* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'
  * CDF for stage 2. */
 static void bucket_table(const ImageKernel *k, Prepared *p, double *table) {
-    double *c = p->bucket_cdf, low = 0.0, high = 0.0;
-    for (int i = 0; i < p->n; i++) {
-        low += (double)p->weight[i] * k->sigmoid[0];
-        high += (double)p->weight[i] * (k->sigmoid[TOP] + LEVELS);
-    }
+    double *c = p->bucket_cdf;
     run_cdf(k, p, STAGE, STAGE, c + 1); /* C(16), ..., C(240), and scratch at c[STAGE] */
-    c[0] = low;
-    c[STAGE] = high;
+    c[0] = (double)p->weights * k->sigmoid[0]; /* the tails: every component at its table's ends */
+    c[STAGE] = (double)p->weights * ((double)k->sigmoid[TOP] + LEVELS);
     for (int s = 0; s < STAGE; s++) table[s] = c[s + 1] - c[s];
 }
 
@@ -835,7 +826,7 @@ static void kernel_dealloc(ImageKernel *k) {
         free(k->layers[l].w); free(k->layers[l].b);
         free(k->layers[l].w16); free(k->layers[l].b32); free(k->layers[l].shift);
     }
-    free(k->sigmoid); free(k->sigmoid32); free(k->inv_scale); free(k->weight_lut);
+    free(k->sigmoid); free(k->inv_scale); free(k->weight_lut);
     free(k->residuals);
     if (k->scratch)
         for (int t = 0; t < k->n_scratch; t++) {
@@ -995,12 +986,11 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
             PyErr_SetString(PyExc_ValueError, "sigmoid table: not a monotone CDF in 0..2**20");
             return -1;
         }
-    k->sigmoid = malloc((TOP + 1) * sizeof(double));
-    k->sigmoid32 = malloc((TOP + 1) * sizeof(float));
-    if (k->sigmoid && k->sigmoid32)
-        for (int t = 0; t <= TOP; t++) { k->sigmoid[t] = (double)sig[t]; k->sigmoid32[t] = (float)sig[t]; }
+    k->sigmoid = malloc((TOP + 1) * sizeof(float));
+    if (k->sigmoid)
+        for (int t = 0; t <= TOP; t++) k->sigmoid[t] = (float)sig[t];
     free(sig);
-    if (!k->sigmoid || !k->sigmoid32) { PyErr_NoMemory(); return -1; }
+    if (!k->sigmoid) { PyErr_NoMemory(); return -1; }
     if (!(k->inv_scale = copy_int64(inv_scale, LOGSCALE_MAX - LOGSCALE_MIN + 1, "inverse scale table")) ||
         !(k->weight_lut = copy_int64(weight, LOGIT_RANGE + 1, "weight table")))
         return -1;
@@ -1063,8 +1053,6 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     }
     k->height = (int)k->pixels_view.shape[0];
     k->width = (int)k->pixels_view.shape[1];
-    for (int j = 0; j < N_NB; j++) k->nb_offset[j] = (int64_t)NB_DR[j] * k->width + NB_DC[j];
-    for (int j = 0; j < N_WIDE; j++) k->wide_offset[j] = (int64_t)WIDE_DR[j] * k->width + WIDE_DC[j];
     k->pixels = k->pixels_view.buf;
     const size_t n_pixels = (size_t)k->height * k->width;
     k->residuals = calloc(n_pixels * 3, sizeof(int16_t));
