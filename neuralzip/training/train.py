@@ -441,12 +441,17 @@ def float_state(intmodel: IntegerModel, context: int | None = None) -> dict[str,
     return state
 
 
+def hidden_layers(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the hidden layers of a ``MixtureMLP`` state dict, in order ("hidden.0", ...)."""
+    return sorted(k[: -len(".weight")] for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+
+
 def widen(state: dict[str, torch.Tensor], hidden: tuple[int, ...], seed: int = 0) -> dict[str, torch.Tensor]:
     """``state`` of a ``MixtureMLP`` with hidden layers grown to the widths ``hidden``,
     computing exactly what it did: each new unit gets small random input weights and zero
     weights into the next layer. The weights out of new units learn from the first step,
     all other new weights from the second."""
-    names = sorted(k[: -len(".weight")] for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+    names = hidden_layers(state)
     if len(names) != len(hidden):
         raise ValueError(f"a model of {len(names)} hidden layers cannot grow into {len(hidden)}")
     grown = dict(state)
@@ -475,7 +480,7 @@ def narrow(
     |activation| times the norm of their weights into the next layer is largest, and folds the
     mean output of the dropped ones into the next layer's biases; the output keeps the
     components of largest mean mixture weight (the softmax renormalises over them)."""
-    names = sorted(k[: -len(".weight")] for k in state if k.startswith("hidden.") and k.endswith(".weight"))
+    names = hidden_layers(state)
     if len(names) != len(hidden):
         raise ValueError(f"a model of {len(names)} hidden layers cannot narrow into {len(hidden)}")
     old_k = state["out.weight"].shape[0] // MIXTURE.rows
@@ -552,7 +557,7 @@ def initial_model(settings: Settings, sample: PixelSet | None = None) -> Mixture
             if Path(init).suffix == ".npz"
             else torch.load(init, weights_only=False, map_location="cpu")["model"]
         )
-        widths = [state[f"hidden.{i}.weight"].shape[0] for i in range(len(settings.hidden))]
+        widths = [state[f"{name}.weight"].shape[0] for name in hidden_layers(state)]  # widen() refuses another depth
         smaller = any(w > h for w, h in zip(widths, settings.hidden))
         if smaller or state["out.weight"].shape[0] > MIXTURE.rows * settings.components:
             if sample is None:
