@@ -26,29 +26,30 @@ def _decoder(model, size=(16, 24)):
 def test_decoder_calls_out_of_order_are_refused(model):
     kernel = _decoder(model)
     tables = np.empty((kernel.max_step_size(), STAGE))
-    zeros = np.zeros(0, np.int32)
     with pytest.raises(RuntimeError, match="out of order"):  # no step begun
-        kernel.coarse(0, tables)
-    n = kernel.begin_step(0)
+        kernel.advance(np.zeros(0, np.int32), tables)
+    n = kernel.begin_step(0, tables)
     symbols = np.zeros(n, np.int32)
-    with pytest.raises(RuntimeError, match="out of order"):  # fine before coarse: no mixture yet
-        kernel.fine(0, symbols, tables)
-    with pytest.raises(RuntimeError, match="out of order"):
-        kernel.commit(0, symbols)
-    kernel.coarse(0, tables)
-    with pytest.raises(RuntimeError, match="out of order"):  # channel 1 before channel 0 is done
-        kernel.coarse(1, tables)
-    with pytest.raises(RuntimeError, match="out of order"):  # commit before fine
-        kernel.commit(0, symbols)
-    kernel.fine(0, symbols, tables)
-    kernel.commit(0, symbols)
-    for ch in (1, 2):
-        kernel.coarse(ch, tables)
-        kernel.fine(ch, symbols, tables)
-        kernel.commit(ch, symbols)
+    for _ in range(6):  # two stages of each of the three channels
+        kernel.advance(symbols, tables)
     with pytest.raises(RuntimeError, match="out of order"):  # the step is complete
-        kernel.coarse(0, tables)
-    assert len(zeros) == 0
+        kernel.advance(symbols, tables)
+
+
+def test_decoder_buffers_are_checked(model):
+    kernel = _decoder(model)
+    tables = np.empty((kernel.max_step_size(), STAGE))
+    with pytest.raises(ValueError, match="too small"):
+        kernel.begin_step(kernel.num_steps() // 2, tables[:1])
+    n = kernel.begin_step(kernel.num_steps() // 2, tables)
+    assert n > 1
+    with pytest.raises(ValueError, match="symbol out of range"):
+        kernel.advance(np.full(n, STAGE, np.int32), tables)
+    with pytest.raises(ValueError, match="too small"):
+        kernel.advance(np.zeros(n, np.int32), tables[:1])
+    with pytest.raises(ValueError):  # one symbol per pixel of the step
+        kernel.advance(np.zeros(n + 1, np.int32), tables)
+    kernel.advance(np.zeros(n, np.int32), tables)  # the refusals left the step where it was
 
 
 def test_encoding_needs_the_residuals_first(model, sample):
@@ -67,6 +68,7 @@ def test_a_second_thread_on_one_kernel_is_refused(model):
     kernel.compute_residuals()
     steps = kernel.num_steps()
     symbols, tables = np.empty(6 * 384 * 384, np.int32), np.empty((6 * 384 * 384, STAGE))
+    step_tables = np.empty((kernel.max_step_size(), STAGE))
     started, refused = threading.Event(), []
 
     def encode():
@@ -78,7 +80,7 @@ def test_a_second_thread_on_one_kernel_is_refused(model):
     started.wait()
     while worker.is_alive():
         try:
-            kernel.begin_step(0)
+            kernel.begin_step(0, step_tables)
         except RuntimeError as exc:
             refused.append(str(exc))
     worker.join()

@@ -276,7 +276,7 @@ typedef struct {
     int32_t *step_current, *step_base, *step_res; /* (n, 3) */
     int32_t *step_bucket; /* (n,) */
     Prepared *step_prep; /* (n,) of the channel being decoded */
-    int step_phase; /* what the step expects next: 3 * ch + (0 coarse, 1 fine, 2 commit); -1 no step */
+    int step_phase; /* the stage whose tables the step handed out (2 ch buckets, 2 ch + 1 values); -1 no step */
     int init_called, ready; /* __init__ ran (once only), and succeeded */
     int residuals_ready; /* compute_residuals() ran: the encoder's residual plane is complete */
     _Atomic int busy; /* a method is running: a second thread is refused, never let in */
@@ -1113,14 +1113,6 @@ static int enter(ImageKernel *k) {
 
 static inline void leave(ImageKernel *k) { atomic_store(&k->busy, 0); }
 
-/* Raises RuntimeError unless the current step expects ``phase`` next (decoder call order:
- * begin_step, then per coded channel coarse, fine, commit). */
-static int expect_phase(ImageKernel *k, int phase, const char *what) {
-    if (k->step_phase == phase) return 0;
-    PyErr_Format(PyExc_RuntimeError, "%s out of order: begin_step, then per channel coarse, fine and commit", what);
-    return -1;
-}
-
 /* ---- wavefront ------------------------------------------------------------------------------ */
 
 static inline int64_t num_steps(const ImageKernel *k) { return k->width + (int64_t)SKEW * (k->height - 1); }
@@ -1415,33 +1407,76 @@ static PyObject *encode_steps_impl(ImageKernel *k, PyObject *args) {
     return Py_BuildValue("Ld", (long long)n_rows, bits);
 }
 
-/* ---- decoder: one wavefront step at a time ------------------------------------------------- */
+/* ---- decoder: one wavefront step at a time -------------------------------------------------
+ * A step's pixels are decoded in 2 stages per coded channel ch: stage 2 ch, the bucket v / 16,
+ * and stage 2 ch + 1, the value inside it, v % 16. begin_step hands out the tables of stage 0;
+ * each advance takes the symbols the last tables decoded and hands out the next stage's,
+ * until the last stage completes the step. */
 
-/* Model outputs and known LS parts of BLOCK pixels of the current step. */
+#define TABLE_BLOCK 32 /* pixels per block of a decoder stage */
+
+/* Bucket tables of channel ch for the step's pixels [i0, i1); they fix each pixel's mixture. */
+static void bucket_rows(ImageKernel *k, int ch, int i0, int i1, double *tables) {
+    const int K = k->components;
+    for (int i = i0; i < i1; i++) {
+        const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
+        k->step_base[3 * i + ch] = base;
+        prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
+        bucket_table(k, &k->step_prep[i], tables + (size_t)i * STAGE);
+    }
+}
+
+/* Values STAGE * bucket + symbol of channel ch for the step's pixels [i0, i1). After the last
+ * coded channel the pixels are complete: uncoded channels copy channel 0, and pixels and
+ * residuals go into the image's planes. */
+static void commit_rows(ImageKernel *k, int ch, const int32_t *symbols, int i0, int i1) {
+    for (int i = i0; i < i1; i++) {
+        int32_t *cur = k->step_current + 3 * i, *res = k->step_res + 3 * i;
+        cur[ch] = STAGE * k->step_bucket[i] + symbols[i];
+        res[ch] = Q4 * cur[ch] - k->step_base[3 * i + ch];
+        if (ch < k->colour_channels - 1) continue;
+        for (int c2 = k->colour_channels; c2 < 3; c2++) {
+            cur[c2] = cur[0];
+            res[c2] = Q4 * cur[c2] - ls_complete(k, c2, k->step_known[3 * i + c2], cur);
+        }
+        const int64_t px = (int64_t)k->step_rows[i] * k->width + k->step_cols[i];
+        for (int c2 = 0; c2 < 3; c2++) {
+            k->pixels[px * 3 + c2] = (uint8_t)cur[c2];
+            k->residuals[px * 3 + c2] = (int16_t)res[c2];
+        }
+    }
+}
+
+/* ``stage`` decoded into ``symbols``: the job of taking them and computing the next stage's
+ * tables (none after the last). */
+typedef struct { ImageKernel *k; int stage; const int32_t *symbols; double *tables; } StageJob;
+
+/* Model outputs, known LS parts and channel 0's bucket tables of BLOCK pixels of the step. */
 static void step_block(void *ctx, int64_t block, int slot) {
-    ImageKernel *k = ctx;
+    const StageJob *job = ctx;
+    ImageKernel *k = job->k;
     const int a = (int)block * BLOCK, m = k->step_n - a < BLOCK ? k->step_n - a : BLOCK;
     block_outputs(k, &k->scratch[slot], k->step_rows + a, k->step_cols + a, m,
                   k->step_out + (size_t)a * OUT_ROWS * k->components, k->step_known + 3 * a);
+    bucket_rows(k, 0, a, a + m, job->tables);
 }
 
-static PyObject *begin_step_impl(ImageKernel *k, PyObject *arg) {
-    /* Model outputs of every pixel of step t; returns the step's pixel count. */
-    const long long t = PyLong_AsLongLong(arg);
-    if (t == -1 && PyErr_Occurred()) return NULL;
-    if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
-    if (t < 0 || t >= num_steps(k)) { PyErr_SetString(PyExc_ValueError, "step out of the image"); return NULL; }
-    int first;
-    const int n = step_span(k, t, &first);
-    k->step_n = n;
-    for (int i = 0; i < n; i++) { k->step_rows[i] = first + i; k->step_cols[i] = (int)(t - (int64_t)SKEW * (first + i)); }
-    Py_BEGIN_ALLOW_THREADS
-    pool_run(&k->pool, step_block, k, (n + BLOCK - 1) / BLOCK);
-    Py_END_ALLOW_THREADS
-    memset(k->step_current, 0, (size_t)n * 3 * sizeof(int32_t));
-    memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
-    k->step_phase = 0;
-    return PyLong_FromLong(n);
+/* The job for TABLE_BLOCK pixels of the step. */
+static void advance_block(void *ctx, int64_t block, int slot) {
+    const StageJob *job = ctx;
+    ImageKernel *k = job->k;
+    const int i0 = (int)block * TABLE_BLOCK, i1 = i0 + TABLE_BLOCK < k->step_n ? i0 + TABLE_BLOCK : k->step_n;
+    const int ch = job->stage / 2;
+    (void)slot;
+    if (job->stage % 2 == 0) { /* buckets: the tables of the values inside them */
+        for (int i = i0; i < i1; i++) {
+            k->step_bucket[i] = job->symbols[i];
+            value_table(k, &k->step_prep[i], job->symbols[i], job->tables + (size_t)i * STAGE);
+        }
+    } else { /* values: the next channel's bucket tables */
+        commit_rows(k, ch, job->symbols, i0, i1);
+        if (ch + 1 < k->colour_channels) bucket_rows(k, ch + 1, i0, i1, job->tables);
+    }
 }
 
 static int step_table_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
@@ -1454,55 +1489,30 @@ static int step_table_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
     return 0;
 }
 
-static int check_channel(ImageKernel *k, int ch) {
-    if (ch < 0 || ch >= k->colour_channels) { PyErr_SetString(PyExc_ValueError, "channel out of range"); return -1; }
-    return 0;
-}
-
-#define TABLE_BLOCK 32 /* pixels per block of a decoder stage */
-
-typedef struct { ImageKernel *k; int ch; const int32_t *buckets; double *tables; } StageJob;
-
-/* Tables of one stage of channel ch for TABLE_BLOCK pixels of the step: the buckets'
- * (stage 1, when ``buckets`` is NULL; this also fixes each pixel's mixture) or the values'
- * inside the decoded buckets (stage 2). */
-static void stage_block(void *ctx, int64_t block, int slot) {
-    const StageJob *job = ctx;
-    ImageKernel *k = job->k;
-    const int ch = job->ch, K = k->components;
-    const int end = (int)(block + 1) * TABLE_BLOCK < k->step_n ? (int)(block + 1) * TABLE_BLOCK : k->step_n;
-    (void)slot;
-    for (int i = (int)block * TABLE_BLOCK; i < end; i++) {
-        double *table = job->tables + (size_t)i * STAGE;
-        if (job->buckets) {
-            k->step_bucket[i] = job->buckets[i];
-            value_table(k, &k->step_prep[i], job->buckets[i], table);
-        } else {
-            const int32_t base = ls_complete(k, ch, k->step_known[3 * i + ch], k->step_current + 3 * i);
-            k->step_base[3 * i + ch] = base;
-            prepare(k, k->step_out + (size_t)i * OUT_ROWS * K, ch, base, k->step_res + 3 * i, &k->step_prep[i]);
-            bucket_table(k, &k->step_prep[i], table);
-        }
-    }
-}
-
-static void run_stage(ImageKernel *k, int ch, const int32_t *buckets, double *tables) {
-    StageJob job = {k, ch, buckets, tables};
-    pool_run(&k->pool, stage_block, &job, (k->step_n + TABLE_BLOCK - 1) / TABLE_BLOCK);
-}
-
-static PyObject *coarse_impl(ImageKernel *k, PyObject *args) {
-    /* Stage-1 tables (bucket v // 16) of channel ch for the step's pixels. */
-    int ch;
+static PyObject *begin_step_impl(ImageKernel *k, PyObject *args) {
+    /* Model outputs of every pixel of step t and the tables of its stage 0 (float64 (n, 16),
+     * into the first n rows of tables); returns the step's pixel count n. */
+    long long t;
     PyObject *to;
     Py_buffer tv;
-    if (!PyArg_ParseTuple(args, "iO", &ch, &to) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch, "coarse") < 0 ||
-        step_table_buffer(k, to, &tv) < 0)
-        return NULL;
-    run_stage(k, ch, NULL, tv.buf);
+    if (!PyArg_ParseTuple(args, "LO", &t, &to)) return NULL;
+    if (!k->n_layers) { PyErr_SetString(PyExc_ValueError, "this kernel has no model"); return NULL; }
+    if (t < 0 || t >= num_steps(k)) { PyErr_SetString(PyExc_ValueError, "step out of the image"); return NULL; }
+    int first;
+    const int n = step_span(k, t, &first);
+    k->step_phase = -1;
+    k->step_n = n;
+    if (step_table_buffer(k, to, &tv) < 0) return NULL;
+    for (int i = 0; i < n; i++) { k->step_rows[i] = first + i; k->step_cols[i] = (int)(t - (int64_t)SKEW * (first + i)); }
+    memset(k->step_current, 0, (size_t)n * 3 * sizeof(int32_t));
+    memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
+    StageJob job = {k, 0, NULL, tv.buf};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, step_block, &job, (n + BLOCK - 1) / BLOCK);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&tv);
-    k->step_phase = 3 * ch + 1;
-    Py_RETURN_NONE;
+    k->step_phase = 0;
+    return PyLong_FromLong(n);
 }
 
 static int symbols_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
@@ -1517,54 +1527,26 @@ static int symbols_buffer(ImageKernel *k, PyObject *obj, Py_buffer *view) {
     return 0;
 }
 
-static PyObject *fine_impl(ImageKernel *k, PyObject *args) {
-    /* Stage-2 tables (v % 16) of channel ch given the decoded buckets (int32). */
-    int ch;
-    PyObject *bo, *to;
-    Py_buffer bv, tv;
-    if (!PyArg_ParseTuple(args, "iOO", &ch, &bo, &to) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch + 1, "fine") < 0)
+static PyObject *advance_impl(ImageKernel *k, PyObject *args) {
+    /* The symbols (int32 (n,)) that the step's current tables decoded; writes the next
+     * stage's tables into tables, or after the last stage puts the step into the planes. */
+    PyObject *so, *to;
+    Py_buffer sv, tv;
+    if (!PyArg_ParseTuple(args, "OO", &so, &to)) return NULL;
+    if (k->step_phase < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "advance out of order: begin_step first, then one advance per stage");
         return NULL;
-    if (symbols_buffer(k, bo, &bv) < 0) return NULL;
-    if (step_table_buffer(k, to, &tv) < 0) { PyBuffer_Release(&bv); return NULL; }
-    run_stage(k, ch, bv.buf, tv.buf);
-    PyBuffer_Release(&bv);
-    PyBuffer_Release(&tv);
-    k->step_phase = 3 * ch + 2;
-    Py_RETURN_NONE;
-}
-
-static PyObject *commit_impl(ImageKernel *k, PyObject *args) {
-    /* Values of channel ch are 16 * bucket + the decoded symbols (int32). After the last
-     * coded channel the step is complete: uncoded channels copy channel 0, and pixels and
-     * residuals go into the image's planes. */
-    int ch;
-    PyObject *so;
-    Py_buffer sv;
-    if (!PyArg_ParseTuple(args, "iO", &ch, &so) || check_channel(k, ch) < 0 || expect_phase(k, 3 * ch + 2, "commit") < 0 ||
-        symbols_buffer(k, so, &sv) < 0)
-        return NULL;
-    k->step_phase = ch == k->colour_channels - 1 ? -1 : 3 * (ch + 1);
-    const int32_t *s = sv.buf;
-    for (int i = 0; i < k->step_n; i++) {
-        const int32_t v = STAGE * k->step_bucket[i] + s[i];
-        k->step_current[3 * i + ch] = v;
-        k->step_res[3 * i + ch] = Q4 * v - k->step_base[3 * i + ch];
     }
+    if (symbols_buffer(k, so, &sv) < 0) return NULL;
+    if (step_table_buffer(k, to, &tv) < 0) { PyBuffer_Release(&sv); return NULL; }
+    const int stage = k->step_phase;
+    StageJob job = {k, stage, sv.buf, tv.buf};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(&k->pool, advance_block, &job, (k->step_n + TABLE_BLOCK - 1) / TABLE_BLOCK);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&sv);
-    if (ch == k->colour_channels - 1) {
-        for (int i = 0; i < k->step_n; i++) {
-            int32_t *cur = k->step_current + 3 * i, *res = k->step_res + 3 * i;
-            for (int c2 = k->colour_channels; c2 < 3; c2++) {
-                cur[c2] = cur[0];
-                res[c2] = Q4 * cur[c2] - ls_complete(k, c2, k->step_known[3 * i + c2], cur);
-            }
-            const int64_t px = (int64_t)k->step_rows[i] * k->width + k->step_cols[i];
-            for (int c2 = 0; c2 < 3; c2++) {
-                k->pixels[px * 3 + c2] = (uint8_t)cur[c2];
-                k->residuals[px * 3 + c2] = (int16_t)res[c2];
-            }
-        }
-    }
+    PyBuffer_Release(&tv);
+    k->step_phase = stage + 1 < 2 * k->colour_channels ? stage + 1 : -1;
     Py_RETURN_NONE;
 }
 
@@ -1598,9 +1580,7 @@ static PyObject *step_sizes_impl(ImageKernel *k, PyObject *arg) {
     }
 GUARDED(encode_steps)
 GUARDED(begin_step)
-GUARDED(coarse)
-GUARDED(fine)
-GUARDED(commit)
+GUARDED(advance)
 GUARDED(step_sizes)
 GUARDED(model_outputs)
 
@@ -1613,10 +1593,10 @@ static PyMethodDef kernel_methods[] = {
      "terms(features, bases): int16 model features (n, 75) and LS bases (n, 3) of all pixels, raster order."},
     {"encode_steps", (PyCFunction)kernel_encode_steps, METH_VARARGS,
      "encode_steps(t0, t1, symbols, tables) -> (rows, ideal bits), in decoding order."},
-    {"begin_step", (PyCFunction)kernel_begin_step, METH_O, "begin_step(t) -> pixels in the step."},
-    {"coarse", (PyCFunction)kernel_coarse, METH_VARARGS, "coarse(ch, tables): stage-1 tables of channel ch."},
-    {"fine", (PyCFunction)kernel_fine, METH_VARARGS, "fine(ch, buckets, tables): stage-2 tables of channel ch."},
-    {"commit", (PyCFunction)kernel_commit, METH_VARARGS, "commit(ch, symbols): decoded values of channel ch."},
+    {"begin_step", (PyCFunction)kernel_begin_step, METH_VARARGS,
+     "begin_step(t, tables) -> n: the step's pixel count; its first stage's tables into tables[:n]."},
+    {"advance", (PyCFunction)kernel_advance, METH_VARARGS,
+     "advance(symbols, tables): the symbols the step's tables decoded; the next stage's tables into tables."},
     {"num_steps", (PyCFunction)kernel_num_steps, METH_NOARGS, "Wavefront steps: W + 4 (H - 1)."},
     {"model_outputs", (PyCFunction)kernel_model_outputs, METH_VARARGS,
      "model_outputs(features, out): int64 (n, 12K) model outputs of int32 (n, n_features) fixed-point inputs."},

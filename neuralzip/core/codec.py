@@ -369,10 +369,8 @@ class Codec:
         order are black gets there before its last step)."""
         total, pixels_to_come = kernel.num_steps(), pixels
         tables = np.empty((kernel.max_step_size(), STAGE))
-        # bound once: thousands of steps, a dozen calls each
-        begin_step, coarse, fine, commit = kernel.begin_step, kernel.coarse, kernel.fine, kernel.commit
-        pull = decoder.pull
-        channels = range(colour_channels)
+        begin_step, advance, pull = kernel.begin_step, kernel.advance, decoder.pull  # thousands of steps
+        stages = range(2 * colour_channels)
         for step in range(total):
             if terminated and decoder.valid_bits() < _least_payload_bits(colour_channels * pixels_to_come):
                 raise CoderError(f"the payload runs out at step {step} of {total}")
@@ -380,16 +378,11 @@ class Codec:
                 if progress is not None:
                     progress(total, total)
                 return
-            view = tables[: begin_step(step)]
+            view = tables[: begin_step(step, tables)]
             pixels_to_come -= len(view)
-            for ch in channels:
-                coarse(ch, view)
+            for _ in stages:
                 if record is not None:
                     record.append(view.copy())
-                buckets = pull(view)
-                fine(ch, buckets, view)
-                if record is not None:
-                    record.append(view.copy())
-                commit(ch, pull(view))
+                advance(pull(view), view)
             if progress is not None:
                 progress(step + 1, total)
