@@ -43,7 +43,7 @@ setup(
         Extension(
             f"neuralzip.core.{name}",
             sources=[f"neuralzip/core/{name}.c"],
-            depends=["neuralzip/core/isa.h", "neuralzip/core/buffers.h"],
+            depends=[f"neuralzip/core/{h}.h" for h in ("isa", "units", "arith", "buffers")],
             extra_compile_args=FLAGS,
             extra_link_args=["-pthread"],
         )

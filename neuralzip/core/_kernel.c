@@ -25,66 +25,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-/* ---- units and layout (checked against the Python constants by kernel.py) ---------- */
-#define SKEW 4
-#define N_NB 17
-#define N_FEATURES 75   /* inputs of context 1 */
-#define N_WIDE 8
-#define MAX_FEATURES 114 /* inputs of context 2: 75 + 3 * (8 + 4 + 1) */
-#define LS_FRAC 12
-#define LS_BIAS_INPUT 64
-#define Q4 16
-#define ACT_FRAC 8
-#define ACT_MAX (128 << ACT_FRAC)
-#define ACT_MAX16 32767 /* int16 arithmetic: activations are int16 */
-#define CDF_BITS 20
-#define T_FRAC 10
-#define T_MAX 16
-#define INV_BITS 18
-#define LOGSCALE_MIN (-128)
-#define LOGSCALE_MAX 192
-#define LOGIT_RANGE 256
-#define WEIGHT_BITS 12
-#define INV_MAX_BITS 26 /* inverse scales are at most 2**26 (tables hold 2**18 / s, s >= e**-4) */
-#define EXACT_LIMIT 9007199254740992.0 /* 2**53 */
-/* Model outputs and mixture means are clamped to +-OUT_LIMIT (q4 for means: 8192 times the
- * pixel range), far beyond where any table still changes: this bounds every product in
- * prepare() and cdf() below 2**62 whatever a crafted file's adaptation says. */
-#define OUT_LIMIT ((int64_t)1 << 24)
-#define STAGE 16
-/* The mixture's layout (core/mixture.py): rows of K outputs per pixel, per channel c the
- * logit at LOGIT_ROW + c, mean offset MEAN_ROW + c, log-scale LOGSCALE_ROW + c; couplings
- * alpha (G from R), beta (B from R), gamma (B from G) at COUPLING_ROW + 0, 1, 2, in units
- * of 2**-COUPLING_SHIFT. Value v's bin is v +- HALF_BIN_Q4 (q4); 0 and LEVELS - 1 take the tails. */
-#define OUT_ROWS 12
-#define LOGIT_ROW 0
-#define MEAN_ROW 3
-#define LOGSCALE_ROW 6
-#define COUPLING_ROW 9
-#define COUPLING_SHIFT 8
-#define LEVELS 256
-#define HALF_BIN_Q4 (Q4 / 2)
-#define MAX_K 32
-#define MAX_LAYERS 8
-#define W_ 0
-#define N_ 6
-#define NW_ 5
-#define NE_ 7
-
-static const int NB_DR[N_NB] = {0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -2, -2, -2, -2, -2, -2, -2};
-static const int NB_DC[N_NB] = {-1, -2, -3, -3, -2, -1, 0, 1, 2, 3, -3, -2, -1, 0, 1, 2, 3};
-static const int WIDE_DR[N_WIDE] = {0, -1, -2, -2, -3, -3, -3, -3};
-static const int WIDE_DC[N_WIDE] = {-4, -4, 4, 6, -2, 0, 2, 5};
-static const int WIDE_RES[4] = {1, 4, 8, 13}; /* (0,-2), (-1,-2), (-1,+2), (-2,0) */
-static const int LS_SIZES[3] = {18, 23, 24};
-/* (channel, earlier channel) of coupling rows COUPLING_ROW + 0, 1, 2: G from R, B from R, B from G */
-#define N_COUPLINGS 3
-static const int COUPLING_PAIRS[N_COUPLINGS][2] = {{1, 0}, {2, 0}, {2, 1}};
-static const int LS_OFFSETS[3] = {0, 18, 41};
-#define LS_TOTAL 65
-#define LS_MAX_SIZE 24
-#define CUR_R 18 /* index of the current R in G's and B's coefficient vectors */
-#define CUR_G 19 /* index of the current G in B's */
+#include "arith.h" /* units.h, and the int16 layers and CDF runs of each instruction set (isa.h) */
+#include "buffers.h"
 
 /* ---- MLP tiling ---------------------------------------------------------------------- */
 #define TILE_ROWS 6  /* pixels per micro-kernel tile */
@@ -94,27 +36,7 @@ static const int LS_OFFSETS[3] = {0, 18, 41};
 
 typedef double v4d __attribute__((vector_size(32)));
 
-static inline int64_t round_shift(int64_t x, int bits) { return (x + ((int64_t)1 << (bits - 1))) >> bits; }
-static inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
 static inline int pad_to(int n, int m) { return (n + m - 1) / m * m; }
-
-typedef struct {
-    int n_in, n_out, n_out_pad, frac;
-    double *w; /* (n_in, n_out_pad) row-major, zero padded */
-    double *b; /* (n_out_pad,) */
-    /* int16 arithmetic (format version 5): weights in pairs of inputs, a shift per output */
-    int n_pairs; /* n_in rounded up to even, halved */
-    int16_t *w16; /* (n_pairs, n_out_pad, 2): w16[(i / 2 * n_out_pad + o) * 2 + i % 2] = w[i][o] */
-    int32_t *b32; /* (n_out_pad,) */
-    int32_t *shift; /* (n_out,) */
-} Layer;
-
-typedef struct { /* one subpixel's mixture, ready for CDF evaluation */
-    int n; /* components of non-zero weight (the others add exactly nothing) */
-    int64_t mean[MAX_K], inv[MAX_K], weight[MAX_K];
-    int64_t weights; /* sum of weight[]: every component's "+ j" at edge j */
-    double bucket_cdf[STAGE + 1]; /* C at the bucket edges 0, 16, ..., 256 (exact integers) */
-} Prepared;
 
 typedef struct { /* per-thread scratch of one block of pixels */
     double *a, *b; /* ping-pong activations, BLOCK x width_pad (float64 arithmetic) */
@@ -291,9 +213,6 @@ static void *aligned_zeros(size_t bytes) {
 
 /* Hot functions are compiled for several instruction sets and one is picked at import
  * (isa.h); every result is an exact integer, so the choice never changes a bit. */
-#include "buffers.h"
-#include "isa.h"
-
 static int active_isa = ISA_BASELINE;
 
 /* ---- causal context ------------------------------------------------------------------ */
@@ -475,144 +394,7 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
     }
 }
 
-/* ---- int16 MLP (format version 5) ------------------------------------------------------------
- *
- * y[p][o] = b[o] + sum_i x[p][i] * w[i][o] with int16 inputs and weights and int32 sums. The
- * bound checked at load, |b[o]| + 32767 * sum_i |w[i][o]| <= 2**31 - 1 for every output (so
- * for any int16 inputs), keeps every partial sum of any order in int32: the SIMD paths
- * (pmaddwd: pairs of products added exactly, then into int32 lanes) and the scalar one give
- * the same integers. Rows come in tiles of TILE16 pixels, outputs in tiles of 16. */
-#define TILE16 4
-
-static inline int32_t pair_at(const int16_t *x) { int32_t v; memcpy(&v, x, 4); return v; }
-
-static void dense16_scalar(const int16_t *x, int ldx, int rows, const Layer *layer, int32_t *y, int ldy) {
-    for (int p = 0; p < rows; p++)
-        for (int o = 0; o < layer->n_out_pad; o++) {
-            int32_t acc = layer->b32[o];
-            const int16_t *xp = x + (size_t)p * ldx;
-            for (int j = 0; j < layer->n_pairs; j++) {
-                const int16_t *w = layer->w16 + ((size_t)j * layer->n_out_pad + o) * 2;
-                acc += (int32_t)xp[2 * j] * w[0] + (int32_t)xp[2 * j + 1] * w[1];
-            }
-            y[(size_t)p * ldy + o] = acc;
-        }
-}
-
-#if ISA_X86
-#include <immintrin.h>
-
-/* SSE2 (every x86-64): 4 int32 lanes, four vectors a tile of 16 outputs. */
-__attribute__((target("sse2"))) static void dense16_sse2(const int16_t *x, int ldx, int rows, const Layer *layer,
-                                                         int32_t *y, int ldy) {
-    const int n_out = layer->n_out_pad;
-    for (int p0 = 0; p0 < rows; p0 += TILE16)
-        for (int o0 = 0; o0 < n_out; o0 += 16) {
-            __m128i acc[TILE16][4];
-            for (int p = 0; p < TILE16; p++)
-                for (int v = 0; v < 4; v++) acc[p][v] = _mm_loadu_si128((const __m128i *)(layer->b32 + o0 + 4 * v));
-            for (int j = 0; j < layer->n_pairs; j++) {
-                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
-                __m128i wv[4];
-                for (int v = 0; v < 4; v++) wv[v] = _mm_loadu_si128((const __m128i *)(w + 8 * v));
-                for (int p = 0; p < TILE16; p++) {
-                    const __m128i xv = _mm_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
-                    for (int v = 0; v < 4; v++) acc[p][v] = _mm_add_epi32(acc[p][v], _mm_madd_epi16(xv, wv[v]));
-                }
-            }
-            for (int p = 0; p < TILE16; p++)
-                for (int v = 0; v < 4; v++) _mm_storeu_si128((__m128i *)(y + (size_t)(p0 + p) * ldy + o0 + 4 * v), acc[p][v]);
-        }
-}
-
-/* AVX2 (x86-64-v3): 8 lanes, two vectors a tile. */
-__attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int ldx, int rows, const Layer *layer,
-                                                         int32_t *y, int ldy) {
-    const int n_out = layer->n_out_pad;
-    for (int p0 = 0; p0 < rows; p0 += TILE16)
-        for (int o0 = 0; o0 < n_out; o0 += 16) {
-            __m256i acc[TILE16][2];
-            for (int p = 0; p < TILE16; p++)
-                for (int v = 0; v < 2; v++) acc[p][v] = _mm256_loadu_si256((const __m256i *)(layer->b32 + o0 + 8 * v));
-            for (int j = 0; j < layer->n_pairs; j++) {
-                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
-                const __m256i w0 = _mm256_loadu_si256((const __m256i *)w), w1 = _mm256_loadu_si256((const __m256i *)(w + 16));
-                for (int p = 0; p < TILE16; p++) {
-                    const __m256i xv = _mm256_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
-                    acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xv, w0));
-                    acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xv, w1));
-                }
-            }
-            for (int p = 0; p < TILE16; p++)
-                for (int v = 0; v < 2; v++) _mm256_storeu_si256((__m256i *)(y + (size_t)(p0 + p) * ldy + o0 + 8 * v), acc[p][v]);
-        }
-}
-
-/* AVX-512BW (x86-64-v4): 16 lanes; tiles of 32 outputs (two vectors, so that each broadcast
- * input pair feeds two products), then one of 16 where 16 outputs are left. */
-__attribute__((target("avx512f,avx512bw"))) static void dense16_avx512(const int16_t *x, int ldx, int rows,
-                                                                       const Layer *layer, int32_t *y, int ldy) {
-    const int n_out = layer->n_out_pad;
-    for (int p0 = 0; p0 < rows; p0 += TILE16)
-        for (int o0 = 0; o0 < n_out; o0 += 32) {
-            const int wide = o0 + 32 <= n_out; /* else the last 16 outputs */
-            __m512i acc[TILE16][2];
-            for (int p = 0; p < TILE16; p++) {
-                acc[p][0] = _mm512_loadu_si512((const void *)(layer->b32 + o0));
-                acc[p][1] = wide ? _mm512_loadu_si512((const void *)(layer->b32 + o0 + 16)) : _mm512_setzero_si512();
-            }
-            for (int j = 0; j < layer->n_pairs; j++) {
-                const int16_t *w = layer->w16 + ((size_t)j * n_out + o0) * 2;
-                const __m512i w0 = _mm512_loadu_si512((const void *)w);
-                const __m512i w1 = wide ? _mm512_loadu_si512((const void *)(w + 32)) : _mm512_setzero_si512();
-                for (int p = 0; p < TILE16; p++) {
-                    const __m512i xv = _mm512_set1_epi32(pair_at(x + (size_t)(p0 + p) * ldx + 2 * j));
-                    acc[p][0] = _mm512_add_epi32(acc[p][0], _mm512_madd_epi16(xv, w0));
-                    acc[p][1] = _mm512_add_epi32(acc[p][1], _mm512_madd_epi16(xv, w1));
-                }
-            }
-            for (int p = 0; p < TILE16; p++) {
-                _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0), acc[p][0]);
-                if (wide) _mm512_storeu_si512((void *)(y + (size_t)(p0 + p) * ldy + o0 + 16), acc[p][1]);
-            }
-        }
-}
-
-typedef void (*Dense16)(const int16_t *, int, int, const Layer *, int32_t *, int);
-static const Dense16 dense16_paths[ISA_COUNT] = {dense16_sse2, dense16_avx2, dense16_avx512};
-#else
-typedef void (*Dense16)(const int16_t *, int, int, const Layer *, int32_t *, int);
-static const Dense16 dense16_paths[ISA_COUNT] = {dense16_scalar, dense16_scalar, dense16_scalar};
-#endif
-
-static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops above (tests) */
-
-/* Outputs of one pixel: round_shift(y, shift + ACT_FRAC) clamped to +-OUT_LIMIT, in int32
- * lanes: floor((y + 2**(b-1)) / 2**b) is (y >> b) plus bit b-1 of y, and for |y| < 2**31
- * a shift by 31 gives what any longer one would (b is at most 30 + ACT_FRAC). */
-static inline __attribute__((always_inline)) void output16_body(const int32_t *restrict y, const int32_t *restrict shift,
-                                                                int n, int64_t *restrict out) {
-    for (int o = 0; o < n; o++) {
-        const int32_t bits = shift[o] + ACT_FRAC, whole = bits < 31 ? bits : 31, half = bits - 1 < 31 ? bits - 1 : 31;
-        const int32_t v = (y[o] >> whole) + ((y[o] >> half) & 1);
-        out[o] = v < -(int32_t)OUT_LIMIT ? -OUT_LIMIT : (v > (int32_t)OUT_LIMIT ? OUT_LIMIT : v);
-    }
-}
-ISA_CLONES(void, output16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int64_t *restrict out),
-           (y, shift, n, out))
-
-/* Hidden units of one pixel: clamp(y >> shift, 0, ACT_MAX16) as int16, in int32 lanes
- * (the vector paths shift each lane by its own count). */
-static inline __attribute__((always_inline)) void activate16_body(const int32_t *restrict y, const int32_t *restrict shift,
-                                                                  int n, int16_t *restrict out) {
-    for (int o = 0; o < n; o++) {
-        const int32_t v = y[o] >> shift[o];
-        out[o] = (int16_t)(v < 0 ? 0 : (v > ACT_MAX16 ? ACT_MAX16 : v));
-    }
-}
-ISA_CLONES(void, activate16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int16_t *restrict out),
-           (y, shift, n, out))
-
+static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops of arith.h (tests) */
 /* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16`` (rows x width_pad):
  * hidden units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
 static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
@@ -669,134 +451,8 @@ static void prepare(const ImageKernel *k, const int64_t *out, int ch, int64_t ba
     }
 }
 
-/* The mixture CDF C(j) at bin edge j in 0..LEVELS (between values j-1 and j) is
- *   C(j) = sum_i w_i * (sigmoid[t_i(j)] + j),
- *   t_i(j) = clamp(floor((x_j - mean_i) * inv_i / 2**(INV_BITS + 4 - T_FRAC)) + T_MAX * 2**T_FRAC, 0, TOP),
- * with x_j = Q4 * j - HALF_BIN_Q4 at the interior edges 1..LEVELS-1. The tails take every
- * component's end of the table: C(0) = sum_i w_i * sigmoid[0] and
- * C(LEVELS) = sum_i w_i * (sigmoid[TOP] + LEVELS), as the edges at -+2**30 gave in versions 1
- * to 5 (|mean| <= 2**24 and inv >= 1 put them past either end).
- *
- * Every path computes these integers exactly in float64: |x_j - mean| < 2**25 and
- * inv <= 2**INV_MAX_BITS, so the product is below 2**51; the shift is a multiplication by a
- * power of two and floor(); each term w * sigmoid is below 2**32 and a sum of MAX_K of
- * them below 2**37. No rounding happens anywhere, so the sums equal the int64 ones bit for
- * bit whatever the order or the vector width. */
-#define TOP (2 * T_MAX << T_FRAC)
-#define RUN (STAGE - 1) /* interior edges a stage evaluates: 16, 32, ..., 240 or 16b + 1..16b + 15 */
-
-/* The sigmoid table's index of component i at interior edge j (the t_i(j) above). */
-static inline int64_t edge_index(const Prepared *p, int i, int j) {
-    const int64_t t = ((Q4 * (int64_t)j - HALF_BIN_Q4 - p->mean[i]) * p->inv[i]) >> (INV_BITS + 4 - T_FRAC);
-    return clamp64(t + (T_MAX << T_FRAC), 0, TOP);
-}
-
-/* Whether component i adds one constant over the run's edges: its index at the first edge is
- * already the top, or at the last the bottom (indices never fall as j grows). Most
- * components of a value table, far from its bucket, are; they cost no lookup per edge. */
-static inline int run_is_flat(const Prepared *p, int i, int j0, int step, int64_t *first) {
-    *first = edge_index(p, i, j0);
-    return *first == TOP || edge_index(p, i, j0 + step * (RUN - 1)) == 0;
-}
-
-/* C at the RUN interior edges j0, j0 + step, ..., into out[0..RUN-1] (out[RUN] is scratch,
- * written by the vector paths). Plain C: the reference the vector paths must equal. */
-static void run_cdf_scalar(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
-    const float *sigmoid = k->sigmoid;
-    int64_t sum[RUN], first;
-    for (int s = 0; s < RUN; s++) sum[s] = p->weights * (j0 + step * s);
-    for (int i = 0; i < p->n; i++) {
-        if (run_is_flat(p, i, j0, step, &first)) {
-            for (int s = 0; s < RUN; s++) sum[s] += p->weight[i] * (int64_t)sigmoid[first];
-            continue;
-        }
-        for (int s = 0; s < RUN; s++) sum[s] += p->weight[i] * (int64_t)sigmoid[edge_index(p, i, j0 + step * s)];
-    }
-    for (int s = 0; s < RUN; s++) out[s] = (double)sum[s];
-}
-
-typedef void (*RunCdf)(const ImageKernel *, const Prepared *, int, int, double *);
-
-#if ISA_X86
-/* AVX2 (x86-64-v3): the 16 edges (RUN and one of scratch) in four vectors of 4; each
- * component's lookups for two vectors in one gather of 8 from the float32 table, widened to
- * float64. */
-__attribute__((target("avx2"))) static void run_cdf_avx2(const ImageKernel *k, const Prepared *p, int j0, int step,
-                                                         double *out) {
-    __m256d x[4], acc[4];
-    int64_t first;
-    for (int v = 0; v < 4; v++) {
-        const int j = j0 + step * 4 * v;
-        const __m256d js = _mm256_setr_pd(j, j + step, j + 2 * step, j + 3 * step);
-        x[v] = _mm256_sub_pd(_mm256_mul_pd(js, _mm256_set1_pd(Q4)), _mm256_set1_pd(HALF_BIN_Q4));
-        acc[v] = _mm256_mul_pd(js, _mm256_set1_pd((double)p->weights));
-    }
-    const __m256d centre = _mm256_set1_pd(T_MAX << T_FRAC), zero = _mm256_setzero_pd(), top = _mm256_set1_pd(TOP);
-    for (int i = 0; i < p->n; i++) {
-        const __m256d w = _mm256_set1_pd((double)p->weight[i]);
-        if (run_is_flat(p, i, j0, step, &first)) {
-            const __m256d c = _mm256_mul_pd(w, _mm256_set1_pd(k->sigmoid[first]));
-            for (int v = 0; v < 4; v++) acc[v] = _mm256_add_pd(acc[v], c);
-            continue;
-        }
-        const __m256d mean = _mm256_set1_pd((double)p->mean[i]);
-        const __m256d scale = _mm256_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
-        __m128i idx[4];
-        for (int v = 0; v < 4; v++) {
-            const __m256d t = _mm256_add_pd(_mm256_floor_pd(_mm256_mul_pd(_mm256_sub_pd(x[v], mean), scale)), centre);
-            idx[v] = _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_max_pd(t, zero), top));
-        }
-        for (int h = 0; h < 2; h++) {
-            const __m256 g = _mm256_i32gather_ps(k->sigmoid, _mm256_setr_m128i(idx[2 * h], idx[2 * h + 1]), 4);
-            acc[2 * h] = _mm256_add_pd(acc[2 * h], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_castps256_ps128(g))));
-            acc[2 * h + 1] = _mm256_add_pd(acc[2 * h + 1], _mm256_mul_pd(w, _mm256_cvtps_pd(_mm256_extractf128_ps(g, 1))));
-        }
-    }
-    for (int v = 0; v < 4; v++) _mm256_storeu_pd(out + 4 * v, acc[v]);
-}
-
-/* AVX-512F (x86-64-v4): the same in two vectors of 8, the lookups of both in one gather
- * of 16, widened to float64. */
-__attribute__((target("avx512f"))) static void run_cdf_avx512(const ImageKernel *k, const Prepared *p, int j0, int step,
-                                                              double *out) {
-    __m512d x[2], acc[2];
-    int64_t first;
-    for (int v = 0; v < 2; v++) {
-        const __m512d js = _mm512_add_pd(_mm512_set1_pd(j0 + step * 8 * v),
-                                          _mm512_mul_pd(_mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_pd(step)));
-        x[v] = _mm512_sub_pd(_mm512_mul_pd(js, _mm512_set1_pd(Q4)), _mm512_set1_pd(HALF_BIN_Q4));
-        acc[v] = _mm512_mul_pd(js, _mm512_set1_pd((double)p->weights));
-    }
-    const __m512d centre = _mm512_set1_pd(T_MAX << T_FRAC), zero = _mm512_setzero_pd(), top = _mm512_set1_pd(TOP);
-    for (int i = 0; i < p->n; i++) {
-        const __m512d w = _mm512_set1_pd((double)p->weight[i]);
-        if (run_is_flat(p, i, j0, step, &first)) {
-            const __m512d c = _mm512_mul_pd(w, _mm512_set1_pd(k->sigmoid[first]));
-            for (int v = 0; v < 2; v++) acc[v] = _mm512_add_pd(acc[v], c);
-            continue;
-        }
-        const __m512d mean = _mm512_set1_pd((double)p->mean[i]);
-        const __m512d scale = _mm512_set1_pd((double)p->inv[i] * (1.0 / (1 << (INV_BITS + 4 - T_FRAC))));
-        __m256i idx[2];
-        for (int v = 0; v < 2; v++) {
-            const __m512d d = _mm512_mul_pd(_mm512_sub_pd(x[v], mean), scale);
-            __m512d t = _mm512_add_pd(_mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), centre);
-            idx[v] = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(t, zero), top));
-        }
-        const __m512 g = _mm512_i32gather_ps(_mm512_inserti64x4(_mm512_castsi256_si512(idx[0]), idx[1], 1), k->sigmoid, 4);
-        acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm512_castps512_ps256(g))));
-        acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)))));
-    }
-    for (int v = 0; v < 2; v++) _mm512_storeu_pd(out + 8 * v, acc[v]);
-}
-
-static const RunCdf run_cdf_paths[ISA_COUNT] = {run_cdf_scalar, run_cdf_avx2, run_cdf_avx512};
-#else
-static const RunCdf run_cdf_paths[ISA_COUNT] = {run_cdf_scalar, run_cdf_scalar, run_cdf_scalar};
-#endif
-
 static inline void run_cdf(const ImageKernel *k, const Prepared *p, int j0, int step, double *out) {
-    (use_scalar16 ? run_cdf_scalar : run_cdf_paths[active_isa])(k, p, j0, step, out);
+    (use_scalar16 ? run_cdf_scalar : run_cdf_paths[active_isa])(k->sigmoid, p, j0, step, out);
 }
 
 /* Stage 1: frequencies of the 16 buckets (values 16b..16b+15); keeps the bucket edges'

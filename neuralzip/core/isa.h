@@ -3,9 +3,10 @@
  * A hot function is written once, as an always-inline body, and stamped out by
  * ISA_CLONES for each path this compiler can target: on x86-64 the baseline (SSE2),
  * x86-64-v3 (AVX2, FMA, BMI2) and x86-64-v4 (AVX-512 F/BW/CD/DQ/VL); elsewhere only the
- * baseline. Nothing depends on the build machine's CPU (no -march=native). At import the
- * module picks the widest path this CPU runs, or the one named by $NEURALZIP_ISA
- * ("scalar", "x86-64", "x86-64-v3", "x86-64-v4"; tests and benchmarks force each in turn).
+ * baseline ("aarch64": NEON, which every aarch64 CPU has, where arith.h has NEON code).
+ * Nothing depends on the build machine's CPU (no -march=native). At import the module
+ * picks the widest path this CPU runs, or the one named by $NEURALZIP_ISA ("scalar",
+ * "x86-64", "x86-64-v3", "x86-64-v4", "aarch64"; tests and benchmarks force each in turn).
  *
  * Every path gives the same bits: integer arithmetic, and float arithmetic without
  * contraction into FMA (the build passes -ffp-contract=off) whose sums run in one
@@ -18,7 +19,13 @@
 #include <string.h>
 
 enum { ISA_BASELINE, ISA_V3, ISA_V4, ISA_COUNT };
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define ISA_NEON 1 /* NEON is part of every aarch64 CPU: the baseline path uses it */
+static const char *const ISA_NAMES[ISA_COUNT] = {"aarch64", "", ""};
+#else
+#define ISA_NEON 0
 static const char *const ISA_NAMES[ISA_COUNT] = {"x86-64", "x86-64-v3", "x86-64-v4"};
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
 #define ISA_X86 1
