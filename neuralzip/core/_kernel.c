@@ -1069,7 +1069,7 @@ static PyObject *encode_steps_impl(ImageKernel *k, PyObject *args) {
  * each advance takes the symbols the last tables decoded and hands out the next stage's,
  * until the last stage completes the step. */
 
-#define TABLE_BLOCK 32 /* pixels per block of a decoder stage */
+#define TABLE_BLOCK 32 /* the fewest pixels worth a block of a decoder stage */
 
 /* Bucket tables of channel ch for the step's pixels [i0, i1); they fix each pixel's mixture. */
 static void bucket_rows(ImageKernel *k, int ch, int i0, int i1, double *tables) {
@@ -1107,21 +1107,47 @@ static void commit_rows(ImageKernel *k, int ch, const int32_t *symbols, int i0, 
  * tables (none after the last). */
 typedef struct { ImageKernel *k; int stage; const int32_t *symbols; double *tables; } StageJob;
 
-/* Model outputs, known LS parts and channel 0's bucket tables of BLOCK pixels of the step. */
+/* Pixels a block of a decoder job covers: the step split in one share per thread, of at
+ * least ``least`` pixels. Every block claimed costs atomics on a line both threads write,
+ * and equal shares leave no last block to wait for at the end of a step's few hundred
+ * pixels (smaller blocks measured slower). */
+static inline int job_share(const ImageKernel *k, int least) {
+    const int threads = k->pool.n_workers + 1, share = (k->step_n + threads - 1) / threads;
+    return share > least ? share : least;
+}
+
+static inline int64_t job_blocks(const ImageKernel *k, int least) {
+    return (k->step_n + job_share(k, least) - 1) / job_share(k, least);
+}
+
+/* The step's pixels [*i0, *i1) of block ``block`` of a job of ``job_share(k, least)``-pixel blocks. */
+static inline void job_rows(const ImageKernel *k, int64_t block, int least, int *i0, int *i1) {
+    const int rows = job_share(k, least);
+    *i0 = (int)block * rows;
+    *i1 = *i0 + rows < k->step_n ? *i0 + rows : k->step_n;
+}
+
+/* Model outputs, known LS parts and channel 0's bucket tables of the step's pixels in
+ * ``block``, BLOCK pixels at a time (the scratch's rows). */
 static void step_block(void *ctx, int64_t block, int slot) {
     const StageJob *job = ctx;
     ImageKernel *k = job->k;
-    const int a = (int)block * BLOCK, m = k->step_n - a < BLOCK ? k->step_n - a : BLOCK;
-    block_outputs(k, &k->scratch[slot], k->step_rows + a, k->step_cols + a, m,
-                  k->step_out + (size_t)a * OUT_ROWS * k->components, k->step_known + 3 * a);
-    bucket_rows(k, 0, a, a + m, job->tables);
+    int i0, i1;
+    job_rows(k, block, BLOCK, &i0, &i1);
+    for (int a = i0; a < i1; a += BLOCK) {
+        const int m = i1 - a < BLOCK ? i1 - a : BLOCK;
+        block_outputs(k, &k->scratch[slot], k->step_rows + a, k->step_cols + a, m,
+                      k->step_out + (size_t)a * OUT_ROWS * k->components, k->step_known + 3 * a);
+    }
+    bucket_rows(k, 0, i0, i1, job->tables);
 }
 
-/* The job for TABLE_BLOCK pixels of the step. */
+/* The job for the step's pixels in ``block``. */
 static void advance_block(void *ctx, int64_t block, int slot) {
     const StageJob *job = ctx;
     ImageKernel *k = job->k;
-    const int i0 = (int)block * TABLE_BLOCK, i1 = i0 + TABLE_BLOCK < k->step_n ? i0 + TABLE_BLOCK : k->step_n;
+    int i0, i1;
+    job_rows(k, block, TABLE_BLOCK, &i0, &i1);
     const int ch = job->stage / 2;
     (void)slot;
     if (job->stage % 2 == 0) { /* buckets: the tables of the values inside them */
@@ -1164,7 +1190,7 @@ static PyObject *begin_step_impl(ImageKernel *k, PyObject *args) {
     memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
     StageJob job = {k, 0, NULL, tv.buf};
     Py_BEGIN_ALLOW_THREADS
-    pool_run(&k->pool, step_block, &job, (n + BLOCK - 1) / BLOCK);
+    pool_run(&k->pool, step_block, &job, job_blocks(k, BLOCK));
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&tv);
     k->step_phase = 0;
@@ -1198,7 +1224,7 @@ static PyObject *advance_impl(ImageKernel *k, PyObject *args) {
     const int stage = k->step_phase;
     StageJob job = {k, stage, sv.buf, tv.buf};
     Py_BEGIN_ALLOW_THREADS
-    pool_run(&k->pool, advance_block, &job, (k->step_n + TABLE_BLOCK - 1) / TABLE_BLOCK);
+    pool_run(&k->pool, advance_block, &job, job_blocks(k, TABLE_BLOCK));
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&sv);
     PyBuffer_Release(&tv);
