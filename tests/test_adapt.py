@@ -153,7 +153,7 @@ def test_every_model_is_adapted_and_info_says_how(tmp_path, photo):
     from neuralzip.cli import main
 
     Image.fromarray(photo).save(tmp_path / "p.png")
-    for flags, values in (([], "200 bias offsets, 72 output gains"), (["--fast"], "100 bias offsets, 36 output gains")):
+    for flags, values in (([], "200 bias offsets, 72 output gains"), (["--fast"], "88 bias offsets, 24 output gains")):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
         assert result.exit_code == 0, result.output
         assert Header.unpack((tmp_path / "p.nz").read_bytes())[0].adaptation is not None
