@@ -395,6 +395,7 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
 }
 
 static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops of arith.h (tests) */
+
 /* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16`` (rows x width_pad):
  * hidden units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
 static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
@@ -1117,7 +1118,8 @@ static inline int job_share(const ImageKernel *k, int least) {
 }
 
 static inline int64_t job_blocks(const ImageKernel *k, int least) {
-    return (k->step_n + job_share(k, least) - 1) / job_share(k, least);
+    const int rows = job_share(k, least);
+    return (k->step_n + rows - 1) / rows;
 }
 
 /* The step's pixels [*i0, *i1) of block ``block`` of a job of ``job_share(k, least)``-pixel blocks. */

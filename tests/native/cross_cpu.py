@@ -61,9 +61,9 @@ from neuralzip.core import _kernel  # noqa: E402
 from neuralzip.core import codec as codec_module  # noqa: E402
 
 
-def _decode(data: bytes, recorded: np.ndarray | None) -> tuple[np.ndarray, str, np.ndarray]:
-    """(image, sha256 of every table, the symbols pulled) of one file."""
-    codec, pulled, tables = zoo.codec_for_file(data), [], []
+def _decode(codec, data: bytes, recorded: np.ndarray | None) -> tuple[np.ndarray, str, np.ndarray]:
+    """(image, sha256 of every table, the symbols pulled) of one file, decoded by ``codec``."""
+    pulled, tables = [], []
     real = codec_module.StageDecoder
     if recorded is None:
 
@@ -134,8 +134,9 @@ def main() -> None:
     for path in FILES:
         data = path.read_bytes()
         symbols = np.frombuffer(bytes.fromhex(recorded[path.name]["symbols"]), np.int32) if recorded else None
-        image, tables, pulled = _decode(data, symbols)
-        model = zoo.codec_for_file(data).zoo_model.name
+        codec = zoo.codec_for_file(data)
+        image, tables, pulled = _decode(codec, data, symbols)
+        model = codec.zoo_model.name
         results[path.name] = {
             "decode_tables": tables,
             "pixels": hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
