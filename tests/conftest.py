@@ -53,14 +53,30 @@ def _int16_photo():
     return replace(float64, model=to_int16(float64.model))
 
 
-@pytest.fixture(scope="session", params=["context1", "context2", "context2-int16"])
+def _int16_photo_of_context(context: int):
+    """``_int16_photo`` with the inputs of ``context``: a smaller context keeps the first
+    rows of layer 0 (each context's inputs start with the previous one's)."""
+    from dataclasses import replace
+
+    from neuralzip.core.units import n_features
+
+    int16 = _int16_photo()
+    model = int16.model
+    if model.context == context:
+        return int16
+    mlp = replace(model.mlp, weights=[model.mlp.weights[0][: n_features(context)], *model.mlp.weights[1:]])
+    return replace(int16, model=replace(model, mlp=mlp, context=context))
+
+
+@pytest.fixture(scope="session", params=["context1", "context2", "context1-int16", "context2-int16"])
 def context_codec(request):
     """Codecs of a ``photo`` model of each context (``_photo_of_context``) and arithmetic."""
     from neuralzip.core.codec import Codec
 
-    if request.param == "context2-int16":
-        return Codec(_int16_photo())
-    return Codec(_photo_of_context(int(request.param[-1])))
+    context = int(request.param[len("context")])
+    if request.param.endswith("-int16"):
+        return Codec(_int16_photo_of_context(context))
+    return Codec(_photo_of_context(context))
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,12 @@ typedef struct { /* per-thread scratch of one block of pixels */
  * one at a time from a shared counter, so the caller never waits for a worker that has
  * not started: on a busy machine it simply does every block itself. That keeps the
  * decoder's thousands of short steps fast whatever else runs on the machine. Results never
- * depend on which thread ran a block. */
+ * depend on which thread ran a block.
+ *
+ * pool_background(fn, ctx, n) posts blocks that idle workers run between jobs, while the
+ * caller does other work (the decoder: the next step's early inputs while it pulls
+ * symbols); pool_settle() runs on the caller whatever no worker has claimed, and returns
+ * once every block is done. */
 
 typedef void (*BlockFn)(void *ctx, int64_t block, int slot);
 #define CLOSED 0xFFFFFFFFu
@@ -77,6 +82,10 @@ typedef struct {
     BlockFn fn;
     void *ctx;
     _Atomic int64_t n_blocks; /* read by workers that may still be leaving the previous job */
+    /* the background job: claimed one block at a time from bg_claim while bg_claim < bg_n */
+    BlockFn bg_fn;
+    void *bg_ctx;
+    _Atomic int64_t bg_claim, bg_n, bg_done;
 } Pool;
 
 typedef struct { Pool *pool; int slot; } WorkerArgs;
@@ -97,18 +106,41 @@ static void pool_work(Pool *pool, uint32_t gen, int slot) {
     }
 }
 
+/* Whether the background job has a block left to claim. */
+static inline int background_left(Pool *pool) { return atomic_load(&pool->bg_claim) < atomic_load(&pool->bg_n); }
+
+/* Claim and run one block of the background job; 0 when none was left. bg_n is zero while
+ * a job is posted, so a claim never pairs a new counter with the last job's size. */
+static int pool_background_block(Pool *pool, int slot) {
+    int64_t b = atomic_load(&pool->bg_claim);
+    if (b >= atomic_load(&pool->bg_n)) return 0;
+    if (!atomic_compare_exchange_weak(&pool->bg_claim, &b, b + 1)) return 1; /* another thread took it: look again */
+    pool->bg_fn(pool->bg_ctx, b, slot);
+    if (atomic_fetch_add(&pool->bg_done, 1) + 1 == atomic_load(&pool->bg_n)) { /* the last: wake a settling caller */
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->finished);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+    return 1;
+}
+
 static void *pool_worker(void *arg) {
     WorkerArgs *args = arg;
     Pool *pool = args->pool;
     const int slot = args->slot;
     free(args);
     uint32_t seen = 0;
-    for (;;) {
-        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop); i++)
-            if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
+    for (;;) { /* between jobs: background blocks, else a short spin, else sleep */
+        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop); i++) {
+            if (pool_background_block(pool, slot)) i = 0;
+            else if (i % 1024 == 1023) sched_yield();
+            else CPU_RELAX();
+        }
         pthread_mutex_lock(&pool->mutex);
-        while (atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop)) pthread_cond_wait(&pool->wake, &pool->mutex);
+        while (atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop) && !background_left(pool))
+            pthread_cond_wait(&pool->wake, &pool->mutex);
         pthread_mutex_unlock(&pool->mutex);
+        if (atomic_load(&pool->posted) == seen && !atomic_load(&pool->stop)) continue; /* woken for the background */
         if (atomic_load(&pool->stop)) return NULL;
         seen = atomic_load(&pool->posted);
         pool_work(pool, seen, slot);
@@ -143,12 +175,41 @@ static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
     atomic_store(&pool->claim, ((uint64_t)gen << 32) | CLOSED);
 }
 
+/* Post a background job of ``n_blocks`` blocks; the last one must be settled. */
+static void pool_background(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
+    atomic_store(&pool->bg_n, 0);
+    pool->bg_fn = fn;
+    pool->bg_ctx = ctx;
+    atomic_store(&pool->bg_claim, 0);
+    atomic_store(&pool->bg_done, 0);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->bg_n, n_blocks);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+/* Run the background job's unclaimed blocks here, then wait for those still running. */
+static void pool_settle(Pool *pool) {
+    while (pool_background_block(pool, 0)) {}
+    const int64_t n = atomic_load(&pool->bg_n);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->bg_done) < n; i++)
+        if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
+    if (atomic_load(&pool->bg_done) < n) {
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(&pool->bg_done) < n) pthread_cond_wait(&pool->finished, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
 /* Start ``n_workers`` threads; fewer if the system refuses some (never an error). */
 static void pool_start(Pool *pool, int n_workers) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->finished, NULL);
     atomic_store(&pool->claim, CLOSED);
+    atomic_store(&pool->bg_claim, 0);
+    atomic_store(&pool->bg_n, 0);
+    atomic_store(&pool->bg_done, 0);
     atomic_store(&pool->posted, 0);
     atomic_store(&pool->stop, 0);
     pool->workers = calloc((size_t)n_workers, sizeof(pthread_t));
@@ -180,6 +241,7 @@ typedef struct {
     int height, width, colour_channels, threads, components, n_layers, width_pad;
     int context, n_features; /* the model's context (1 or 2) and its inputs per pixel */
     int int16; /* the model's arithmetic: 0 float64 on integers (versions 1-4), 1 int16 (version 5) */
+    int split; /* the decoder splits layer 0 in an early and a late part: int16, and a worker to run it */
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
@@ -198,6 +260,14 @@ typedef struct {
     int32_t *step_current, *step_base, *step_res; /* (n, 3) */
     int32_t *step_bucket; /* (n,) */
     Prepared *step_prep; /* (n,) of the channel being decoded */
+    /* decoder, int16 models: the early part of a step's first layer (see "inputs in two parts") */
+    int64_t next_t; /* the step whose early part is posted or done; -1 for none */
+    int next_first, next_n; /* its first row and pixel count */
+    int32_t *next_acc; /* (n, width_pad) layer 0's sums of the early inputs, then of all */
+    int64_t *next_known; /* (n, 3) LS parts of the early neighbours */
+    int32_t *next_activity; /* (n, 3) sums of |LS residual| of the early neighbours */
+    int32_t *late_cols; /* (3, LATE_INPUTS, width_pad) layer 0's weight of each late input */
+    int64_t ls_late[2][3][3]; /* LS weight of W's (0) and NE3's (1) channel c in channel ch's prediction */
     int step_phase; /* the stage whose tables the step handed out (2 ch buckets, 2 ch + 1 values); -1 no step */
     int init_called, ready; /* __init__ ran (once only), and succeeded */
     int residuals_ready; /* compute_residuals() ran: the encoder's residual plane is complete */
@@ -295,6 +365,39 @@ static inline int32_t med(int32_t w, int32_t n, int32_t nw) {
     return w + n - nw;
 }
 
+/* Where each kind of model input starts (units.FEATURE_LAYOUT, then WIDE_LAYOUT). */
+#define F_NB 0          /* neighbours minus MED, 17 per channel */
+#define F_MED 51        /* MED - 128 */
+#define F_PRIOR 54      /* prior LS prediction minus 16 MED (q4) */
+#define F_COEFS 57      /* LS coefficients c_GR, c_BR, c_BG */
+#define F_RES 60        /* LS residuals at W, N, NW, NE, 4 per channel */
+#define F_FLAGS 72      /* first row, first column, last column */
+#define F_WIDE 75       /* wide neighbours minus MED, 8 per channel */
+#define F_WIDE_RES 99   /* LS residuals at WIDE_RES, 4 per channel */
+#define F_ACTIVITY 111  /* sum of |LS residual| over the 17 neighbours */
+static const int RES_AT[4] = {W_, N_, NW_, NE_};
+
+/* The prior LS predictions (q4) of the three channels from their ``known`` parts: G and B
+ * take the earlier channels' prior predictions for their current values. */
+static void priors(const ImageKernel *k, const int64_t known[3], int64_t prior[3]) {
+    for (int ch = 0; ch < 3; ch++) {
+        int64_t total = known[ch];
+        if (ch >= 1) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_R] * prior[0], 4);
+        if (ch == 2) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_G] * prior[1], 4);
+        prior[ch] = clamp64(round_shift(total, LS_FRAC - 4), 0, 255 * Q4);
+    }
+}
+
+/* The inputs every pixel shares: the LS coefficients of the current channels, and the flags. */
+static void constant_inputs(const ImageKernel *k, int r, int c, int32_t *f) {
+    f[F_COEFS] = (int32_t)round_shift(k->coefs[LS_OFFSETS[1] + CUR_R], 4);
+    f[F_COEFS + 1] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_R], 4);
+    f[F_COEFS + 2] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_G], 4);
+    f[F_FLAGS] = (r == 0) * 256;
+    f[F_FLAGS + 1] = (c == 0) * 256;
+    f[F_FLAGS + 2] = (c == k->width - 1) * 256;
+}
+
 /* The fixed-point (2**-8) model inputs of pixel (r, c) (k->n_features of them: 75 for
  * context 1, 114 for context 2), and its ``known`` LS parts. */
 static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES], int64_t known[3]) {
@@ -302,37 +405,26 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES]
     gather(k, r, c, nb, res);
     ls_known(k, nb, known);
     int64_t prior[3];
+    priors(k, known, prior);
     for (int ch = 0; ch < 3; ch++) {
-        int64_t total = known[ch];
-        if (ch >= 1) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_R] * prior[0], 4);
-        if (ch == 2) total += round_shift(k->coefs[LS_OFFSETS[ch] + CUR_G] * prior[1], 4);
-        prior[ch] = clamp64(round_shift(total, LS_FRAC - 4), 0, 255 * Q4);
         m[ch] = med(nb[W_][ch], nb[N_][ch], nb[NW_][ch]);
+        for (int j = 0; j < N_NB; j++) f[F_NB + ch * N_NB + j] = (nb[j][ch] - m[ch]) * 8;
+        f[F_MED + ch] = (m[ch] - 128) * 4;
+        f[F_PRIOR + ch] = (int32_t)(prior[ch] - Q4 * m[ch]) * 2;
+        for (int q = 0; q < 4; q++) f[F_RES + ch * 4 + q] = res[RES_AT[q]][ch] * 2;
     }
-    static const int res_at[4] = {W_, N_, NW_, NE_};
-    for (int ch = 0; ch < 3; ch++) {
-        for (int j = 0; j < N_NB; j++) f[ch * N_NB + j] = (nb[j][ch] - m[ch]) * 8;
-        f[51 + ch] = (m[ch] - 128) * 4;
-        f[54 + ch] = (int32_t)(prior[ch] - Q4 * m[ch]) * 2;
-        for (int q = 0; q < 4; q++) f[60 + ch * 4 + q] = res[res_at[q]][ch] * 2;
-    }
-    f[57] = (int32_t)round_shift(k->coefs[LS_OFFSETS[1] + CUR_R], 4);
-    f[58] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_R], 4);
-    f[59] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_G], 4);
-    f[72] = (r == 0) * 256;
-    f[73] = (c == 0) * 256;
-    f[74] = (c == k->width - 1) * 256;
+    constant_inputs(k, r, c, f);
     if (k->context < 2) return;
     const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_WIDE; j++) {
         const int64_t idx = neighbour_at(k, r, c, is_inner, WIDE_DR[j], WIDE_DC[j]);
-        for (int ch = 0; ch < 3; ch++) f[75 + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
+        for (int ch = 0; ch < 3; ch++) f[F_WIDE + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
     }
     for (int ch = 0; ch < 3; ch++) {
         int64_t activity = 0;
         for (int j = 0; j < N_NB; j++) activity += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
-        for (int q = 0; q < 4; q++) f[99 + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
-        f[111 + ch] = (int32_t)round_shift(activity, 2);
+        for (int q = 0; q < 4; q++) f[F_WIDE_RES + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
+        f[F_ACTIVITY + ch] = (int32_t)round_shift(activity, 2);
     }
 }
 
@@ -396,33 +488,43 @@ static void mlp(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
 
 static int use_scalar16 = 0; /* NEURALZIP_ISA=scalar: the plain C loops of arith.h (tests) */
 
-/* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16`` (rows x width_pad):
- * hidden units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
-static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
+/* Layer 0's int32 sums (rows x width_pad, into s->acc) of the int16 inputs in s->a16's first rows. */
+static void first_layer16(const ImageKernel *k, Scratch *s, int rows) {
     const int padded = pad_to(rows, TILE16);
-    int16_t *x = s->a16, *next = s->b16;
-    memset(x + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
+    memset(s->a16 + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
+    (use_scalar16 ? dense16_scalar : dense16_paths[active_isa])(s->a16, k->width_pad, padded, &k->layers[0], s->acc,
+                                                                k->width_pad);
+}
+
+/* Model outputs (rows, 12*K) int64 from layer 0's sums ``sums`` (rows x width_pad): hidden
+ * units clamp(y >> shift, 0, ACT_MAX16), outputs round(y / 2**(shift + 8)). */
+static void mlp16_rest(const ImageKernel *k, Scratch *s, int rows, const int32_t *sums, int64_t *out) {
+    const int padded = pad_to(rows, TILE16), wp = k->width_pad;
     const Dense16 dense16 = use_scalar16 ? dense16_scalar : dense16_paths[active_isa];
     void (*const activate16)(const int32_t *, const int32_t *, int, int16_t *) = activate16_paths[active_isa];
     void (*const output16)(const int32_t *, const int32_t *, int, int64_t *) = output16_paths[active_isa];
-    for (int l = 0; l < k->n_layers; l++) {
+    for (int l = 0;; l++) {
         const Layer *layer = &k->layers[l];
-        dense16(x, k->width_pad, padded, layer, s->acc, k->width_pad);
+        if (l == k->n_layers - 1) {
+            for (int p = 0; p < rows; p++) output16(sums + (size_t)p * wp, layer->shift, layer->n_out, out + (size_t)p * layer->n_out);
+            return;
+        }
+        int16_t *x = l % 2 == 0 ? s->b16 : s->a16; /* the next layer's inputs */
         for (int p = 0; p < rows; p++) {
-            const int32_t *yp = s->acc + (size_t)p * k->width_pad;
-            if (l < k->n_layers - 1) {
-                int16_t *np = next + (size_t)p * k->width_pad;
-                activate16(yp, layer->shift, layer->n_out, np);
-                for (int o = layer->n_out; o < k->width_pad; o++) np[o] = 0;
-            } else {
-                output16(yp, layer->shift, layer->n_out, out + (size_t)p * layer->n_out);
-            }
+            int16_t *xp = x + (size_t)p * wp;
+            activate16(sums + (size_t)p * wp, layer->shift, layer->n_out, xp);
+            for (int o = layer->n_out; o < wp; o++) xp[o] = 0;
         }
-        if (l < k->n_layers - 1) {
-            memset(next + (size_t)rows * k->width_pad, 0, (size_t)(padded - rows) * k->width_pad * sizeof(int16_t));
-            int16_t *t = x; x = next; next = t;
-        }
+        memset(x + (size_t)rows * wp, 0, (size_t)(padded - rows) * wp * sizeof(int16_t));
+        dense16(x, wp, padded, &k->layers[l + 1], s->acc, wp);
+        sums = s->acc;
     }
+}
+
+/* Model outputs (rows, 12*K) int64 of the int16 features in ``s->a16``. */
+static void mlp16(const ImageKernel *k, Scratch *s, int rows, int64_t *out) {
+    first_layer16(k, s, rows);
+    mlp16_rest(k, s, rows, s->acc, out);
 }
 
 /* ---- mixture and frequency tables -------------------------------------------------------- */
@@ -478,7 +580,11 @@ static void value_table(const ImageKernel *k, const Prepared *p, int bucket, dou
 /* ---- object lifetime ----------------------------------------------------------------------- */
 
 static void kernel_dealloc(ImageKernel *k) {
-    if (k->pool_started) pool_stop(&k->pool);
+    if (k->pool_started) {
+        pool_settle(&k->pool);
+        pool_stop(&k->pool);
+    }
+    free(k->next_acc); free(k->next_known); free(k->next_activity); free(k->late_cols);
     for (int l = 0; l < k->n_layers; l++) {
         free(k->layers[l].w); free(k->layers[l].b);
         free(k->layers[l].w16); free(k->layers[l].b32); free(k->layers[l].shift);
@@ -664,6 +770,8 @@ static int init_model(ImageKernel *k, PyObject *weights, PyObject *biases, PyObj
     return 0;
 }
 
+static int init_late(ImageKernel *k); /* the decoder's late weights (below, with their use) */
+
 static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"weights", "biases", "fracs", "components", "sigmoid", "inv_scale", "weight",
                              "coefs", "pixels", "colour_channels", "threads", "context", "int16", NULL};
@@ -746,6 +854,17 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     k->step_res = calloc(n * 3, sizeof(int32_t));
     k->step_bucket = calloc(n, sizeof(int32_t));
     k->step_prep = calloc(n, sizeof(Prepared));
+    k->next_t = -1;
+    k->split = k->int16 && k->n_layers && k->pool.n_workers > 0;
+    if (k->split) {
+        k->next_acc = aligned_zeros(n * k->width_pad * sizeof(int32_t));
+        k->next_known = calloc(n * 3, sizeof(int64_t));
+        k->next_activity = calloc(n * 3, sizeof(int32_t));
+        if (!k->next_acc || !k->next_known || !k->next_activity || init_late(k) < 0) {
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            return -1;
+        }
+    }
     if (!k->step_rows || !k->step_cols || !k->step_out || !k->step_known || !k->step_current || !k->step_base ||
         !k->step_res || !k->step_bucket || !k->step_prep) {
         PyErr_NoMemory();
@@ -759,12 +878,22 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
  * Methods release the GIL while the pool runs; a second Python thread calling into the same
  * kernel then is refused (RuntimeError) instead of sharing its pool and scratch memory. */
 
-static int enter(ImageKernel *k) {
+static int enter_step(ImageKernel *k) {
     if (!k->ready) { PyErr_SetString(PyExc_RuntimeError, "ImageKernel is not initialised"); return -1; }
     if (atomic_exchange(&k->busy, 1)) {
         PyErr_SetString(PyExc_RuntimeError, "ImageKernel is in use by another thread (one kernel serves one thread at a time)");
         return -1;
     }
+    return 0;
+}
+
+/* enter_step(), and the background job (the next step's early part) done: every method but
+ * advance, which touches only the current step, enters so. */
+static int enter(ImageKernel *k) {
+    if (enter_step(k) < 0) return -1;
+    Py_BEGIN_ALLOW_THREADS
+    pool_settle(&k->pool);
+    Py_END_ALLOW_THREADS
     return 0;
 }
 
@@ -812,6 +941,7 @@ static PyObject *kernel_compute_residuals(ImageKernel *k, PyObject *Py_UNUSED(no
     pool_run(&k->pool, residuals_block, &job, pass_blocks(k));
     Py_END_ALLOW_THREADS
     k->residuals_ready = 1;
+    k->next_t = -1; /* the planes changed under any early part */
     leave(k);
     Py_RETURN_NONE;
 }
@@ -1072,6 +1202,147 @@ static PyObject *encode_steps_impl(ImageKernel *k, PyObject *args) {
 
 #define TABLE_BLOCK 32 /* the fewest pixels worth a block of a decoder stage */
 
+/* ---- decoder, int16 models: inputs in two parts ---------------------------------------------
+ * Of an inner pixel's neighbours, only W (0, -1) and NE3 (-1, +3) are decoded in the step just
+ * before its own (SKEW * dr + dc = -1); through them MED, the prior LS prediction and the
+ * residual activity are late too. Layer 0 is linear in its inputs, so its sums split into an
+ * early part, of the inputs with those neighbours and MED left out (the neighbours enter as
+ * 8 * value, the MED's share of every input comes later), and a late part: per channel, six
+ * late inputs times weight columns fixed at load (LATE_INPUTS). A worker computes step t + 1's
+ * early part while the caller pulls step t's symbols (begin_step posts it). The int32 sums
+ * wrap (uint32), and the whole sum lies in int32 (the load-time bound), so the parts add up to
+ * the very integers of the one-pass sum that the encoder computes. Other pixels (near the
+ * edges) take all their inputs late. With one thread there is nothing to overlap, and the
+ * decoder keeps the one pass (k->split is 0). */
+#define NE3_ 9 /* NEIGHBOURS index of (-1, +3) */
+#define EARLY_BLOCK 8 /* pixels per block of the early part: a worker between stages soon comes back */
+enum { LATE_W, LATE_NE3, LATE_PRIOR, LATE_RES_W, LATE_ACTIVITY, LATE_MED, LATE_INPUTS };
+
+/* Layer 0's weight of input i for output o. */
+static inline int32_t first_weight(const ImageKernel *k, int i, int o) {
+    return k->layers[0].w16[((size_t)(i / 2) * k->layers[0].n_out_pad + o) * 2 + i % 2];
+}
+
+/* The late weight columns and LS weights of a kernel's int16 model and LS coefficients. */
+static int init_late(ImageKernel *k) {
+    const int wp = k->width_pad, n_out = k->layers[0].n_out;
+    k->late_cols = aligned_zeros((size_t)3 * LATE_INPUTS * wp * sizeof(int32_t));
+    if (!k->late_cols) { PyErr_NoMemory(); return -1; }
+    for (int ch = 0; ch < 3; ch++)
+        for (int o = 0; o < n_out; o++) {
+            int32_t *col = k->late_cols + (size_t)ch * LATE_INPUTS * wp + o;
+            int64_t med_weight = 4 * (int64_t)first_weight(k, F_MED + ch, o) - 32 * (int64_t)first_weight(k, F_PRIOR + ch, o);
+            for (int j = 0; j < N_NB; j++) med_weight -= 8 * (int64_t)first_weight(k, F_NB + ch * N_NB + j, o);
+            col[LATE_W * wp] = 8 * first_weight(k, F_NB + ch * N_NB + W_, o);
+            col[LATE_NE3 * wp] = 8 * first_weight(k, F_NB + ch * N_NB + NE3_, o);
+            col[LATE_PRIOR * wp] = 2 * first_weight(k, F_PRIOR + ch, o);
+            col[LATE_RES_W * wp] = 2 * first_weight(k, F_RES + ch * 4, o);
+            if (k->context >= 2) {
+                col[LATE_ACTIVITY * wp] = first_weight(k, F_ACTIVITY + ch, o);
+                for (int j = 0; j < N_WIDE; j++) med_weight -= 8 * (int64_t)first_weight(k, F_WIDE + ch * N_WIDE + j, o);
+            }
+            col[LATE_MED * wp] = (int32_t)med_weight; /* |med_weight| <= 8 * 27 * 32767 */
+        }
+    /* ls_known() is linear in the neighbours but for its bias: probe it with one unit value */
+    int32_t nb[N_NB][3] = {{0}};
+    int64_t zero[3], unit[3];
+    ls_known(k, nb, zero);
+    for (int which = 0; which < 2; which++)
+        for (int c = 0; c < 3; c++) {
+            int32_t *v = &nb[which == 0 ? W_ : NE3_][c];
+            *v = 1;
+            ls_known(k, nb, unit);
+            *v = 0;
+            for (int ch = 0; ch < 3; ch++) k->ls_late[which][c][ch] = unit[ch] - zero[ch];
+        }
+    return 0;
+}
+
+/* The early inputs of inner pixel (r, c) into int16 row x (width_pad), the LS parts of its
+ * early neighbours into known, and their residual activity. */
+static void early_inputs(const ImageKernel *k, int r, int c, int16_t *x, int64_t known[3], int32_t activity[3]) {
+    int32_t nb[N_NB][3], res[N_NB][3], f[MAX_FEATURES];
+    const int64_t px = (int64_t)r * k->width + c;
+    for (int j = 0; j < N_NB; j++) {
+        const int64_t idx = px + (int64_t)NB_DR[j] * k->width + NB_DC[j];
+        const int late = j == W_ || j == NE3_;
+        for (int ch = 0; ch < 3; ch++) {
+            nb[j][ch] = late ? 0 : k->pixels[idx * 3 + ch];
+            res[j][ch] = late ? 0 : k->residuals[idx * 3 + ch];
+        }
+    }
+    ls_known(k, nb, known);
+    for (int ch = 0; ch < 3; ch++) {
+        for (int j = 0; j < N_NB; j++) f[F_NB + ch * N_NB + j] = nb[j][ch] * 8;
+        f[F_MED + ch] = -128 * 4;
+        f[F_PRIOR + ch] = 0;
+        for (int q = 0; q < 4; q++) f[F_RES + ch * 4 + q] = res[RES_AT[q]][ch] * 2;
+    }
+    constant_inputs(k, r, c, f);
+    if (k->context >= 2) {
+        for (int j = 0; j < N_WIDE; j++) {
+            const int64_t idx = px + (int64_t)WIDE_DR[j] * k->width + WIDE_DC[j];
+            for (int ch = 0; ch < 3; ch++) f[F_WIDE + ch * N_WIDE + j] = k->pixels[idx * 3 + ch] * 8;
+        }
+        for (int ch = 0; ch < 3; ch++) {
+            activity[ch] = 0;
+            for (int j = 0; j < N_NB; j++) activity[ch] += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
+            for (int q = 0; q < 4; q++) f[F_WIDE_RES + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
+            f[F_ACTIVITY + ch] = 0;
+        }
+    }
+    for (int i = 0; i < k->n_features; i++) x[i] = (int16_t)f[i];
+    for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0;
+}
+
+/* Adds the late inputs of inner pixel (r, c) to its layer 0 sums ``acc`` (width_pad), and
+ * completes its known LS parts. */
+static void add_late(const ImageKernel *k, int r, int c, int32_t *acc, int64_t known[3], const int32_t activity[3]) {
+    const int64_t px = (int64_t)r * k->width + c, up = px - k->width;
+    const uint8_t *w = k->pixels + (px - 1) * 3, *n = k->pixels + up * 3, *nw = n - 3, *ne3 = n + 9;
+    const int16_t *res_w = k->residuals + (px - 1) * 3, *res_ne3 = k->residuals + (up + 3) * 3;
+    for (int ch = 0; ch < 3; ch++)
+        for (int c2 = 0; c2 < 3; c2++) known[ch] += k->ls_late[0][c2][ch] * w[c2] + k->ls_late[1][c2][ch] * ne3[c2];
+    int64_t prior[3];
+    priors(k, known, prior);
+    int32_t v[3][LATE_INPUTS];
+    for (int ch = 0; ch < 3; ch++) {
+        const int32_t rw = res_w[ch], rn = res_ne3[ch];
+        const int64_t act = activity[ch] + (rw < 0 ? -rw : rw) + (rn < 0 ? -rn : rn);
+        v[ch][LATE_W] = w[ch];
+        v[ch][LATE_NE3] = ne3[ch];
+        v[ch][LATE_PRIOR] = (int32_t)prior[ch];
+        v[ch][LATE_RES_W] = rw;
+        v[ch][LATE_ACTIVITY] = (int32_t)round_shift(act, 2);
+        v[ch][LATE_MED] = med(w[ch], n[ch], nw[ch]);
+    }
+    add_columns_paths[active_isa]((uint32_t *)acc, k->late_cols, k->width_pad, &v[0][0], 3 * LATE_INPUTS, k->layers[0].n_out_pad);
+}
+
+/* The early part of step k->next_t's layer 0 sums, for its pixels of ``block`` (EARLY_BLOCK each). */
+static void early_block(void *ctx, int64_t block, int slot) {
+    ImageKernel *k = ctx;
+    Scratch *s = &k->scratch[slot];
+    const int a = (int)block * EARLY_BLOCK, m = k->next_n - a < EARLY_BLOCK ? k->next_n - a : EARLY_BLOCK;
+    const int wp = k->width_pad;
+    for (int p = 0; p < m; p++) {
+        const int i = a + p, r = k->next_first + i, c = (int)(k->next_t - (int64_t)SKEW * r);
+        int16_t *x = s->a16 + (size_t)p * wp;
+        if (inner(k, r, c)) early_inputs(k, r, c, x, k->next_known + 3 * i, k->next_activity + 3 * i);
+        else memset(x, 0, (size_t)wp * sizeof(int16_t)); /* all late */
+    }
+    first_layer16(k, s, m);
+    memcpy(k->next_acc + (size_t)a * wp, s->acc, (size_t)m * wp * sizeof(int32_t));
+}
+
+/* Points the early part at step t (the caller posts or runs its blocks); returns their count. */
+static int64_t aim_early(ImageKernel *k, int64_t t) {
+    k->next_t = t;
+    k->next_n = step_span(k, t, &k->next_first);
+    return (k->next_n + EARLY_BLOCK - 1) / EARLY_BLOCK;
+}
+
+
 /* Bucket tables of channel ch for the step's pixels [i0, i1); they fix each pixel's mixture. */
 static void bucket_rows(ImageKernel *k, int ch, int i0, int i1, double *tables) {
     const int K = k->components;
@@ -1144,6 +1415,40 @@ static void step_block(void *ctx, int64_t block, int slot) {
     bucket_rows(k, 0, i0, i1, job->tables);
 }
 
+/* As step_block, for an int16 model whose early part of the step is in k->next_*: inner
+ * pixels add their late inputs, the others take all inputs now (in s->a16's first rows). */
+static void late_block(void *ctx, int64_t block, int slot) {
+    const StageJob *job = ctx;
+    ImageKernel *k = job->k;
+    Scratch *s = &k->scratch[slot];
+    const int wp = k->width_pad;
+    int32_t f[MAX_FEATURES];
+    int i0, i1;
+    job_rows(k, block, BLOCK, &i0, &i1);
+    for (int a = i0; a < i1; a += BLOCK) {
+        const int m = i1 - a < BLOCK ? i1 - a : BLOCK;
+        int edge[BLOCK], n_edge = 0;
+        for (int i = a; i < a + m; i++) {
+            const int r = k->step_rows[i], c = k->step_cols[i];
+            int64_t *known = k->step_known + 3 * i;
+            if (inner(k, r, c)) {
+                memcpy(known, k->next_known + 3 * i, 3 * sizeof(int64_t));
+                add_late(k, r, c, k->next_acc + (size_t)i * wp, known, k->next_activity + 3 * i);
+                continue;
+            }
+            features(k, r, c, f, known);
+            set_inputs(k, s, n_edge, f);
+            edge[n_edge++] = i;
+        }
+        if (n_edge) {
+            first_layer16(k, s, n_edge);
+            for (int e = 0; e < n_edge; e++) memcpy(k->next_acc + (size_t)edge[e] * wp, s->acc + (size_t)e * wp, (size_t)wp * sizeof(int32_t));
+        }
+        mlp16_rest(k, s, m, k->next_acc + (size_t)a * wp, k->step_out + (size_t)a * OUT_ROWS * k->components);
+    }
+    bucket_rows(k, 0, i0, i1, job->tables);
+}
+
 /* The job for the step's pixels in ``block``. */
 static void advance_block(void *ctx, int64_t block, int slot) {
     const StageJob *job = ctx;
@@ -1192,7 +1497,14 @@ static PyObject *begin_step_impl(ImageKernel *k, PyObject *args) {
     memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
     StageJob job = {k, 0, NULL, tv.buf};
     Py_BEGIN_ALLOW_THREADS
-    pool_run(&k->pool, step_block, &job, job_blocks(k, BLOCK));
+    if (k->split) { /* the early part of step t is done (enter settled it) or runs now */
+        if (k->next_t != t) pool_run(&k->pool, early_block, k, aim_early(k, t));
+        pool_run(&k->pool, late_block, &job, job_blocks(k, BLOCK));
+        k->next_t = -1;
+        if (t + 1 < num_steps(k)) pool_background(&k->pool, early_block, k, aim_early(k, t + 1));
+    } else {
+        pool_run(&k->pool, step_block, &job, job_blocks(k, BLOCK));
+    }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&tv);
     k->step_phase = 0;
@@ -1264,7 +1576,12 @@ static PyObject *step_sizes_impl(ImageKernel *k, PyObject *arg) {
     }
 GUARDED(encode_steps)
 GUARDED(begin_step)
-GUARDED(advance)
+static PyObject *kernel_advance(ImageKernel *k, PyObject *args) {
+    if (enter_step(k) < 0) return NULL;
+    PyObject *result = advance_impl(k, args);
+    leave(k);
+    return result;
+}
 GUARDED(step_sizes)
 GUARDED(model_outputs)
 

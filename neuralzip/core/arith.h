@@ -207,6 +207,27 @@ static inline __attribute__((always_inline)) void activate16_body(const int32_t 
 ISA_CLONES(void, activate16, (const int32_t *restrict y, const int32_t *restrict shift, int n, int16_t *restrict out),
            (y, shift, n, out))
 
+/* sums[o] += sum_i v[i] * cols[i * ld + o] for o < n (a multiple of 16), in wrapping (uint32)
+ * arithmetic: the decoder's late inputs of layer 0 (_kernel.c). 16 sums stay in a vector
+ * (GCC's vector extension: one register of AVX-512, two of AVX2, four of SSE2) over all the
+ * inputs; integer lanes make every grouping exact. */
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+static inline __attribute__((always_inline)) void add_columns_body(uint32_t *restrict sums, const int32_t *restrict cols,
+                                                                   int ld, const int32_t *restrict v, int n_inputs, int n) {
+    for (int o = 0; o < n; o += 16) {
+        U32x16 acc, col;
+        memcpy(&acc, sums + o, sizeof acc);
+        for (int i = 0; i < n_inputs; i++) {
+            memcpy(&col, cols + (size_t)i * ld + o, sizeof col);
+            acc += (uint32_t)v[i] * col;
+        }
+        memcpy(sums + o, &acc, sizeof acc);
+    }
+}
+ISA_CLONES(void, add_columns,
+           (uint32_t *restrict sums, const int32_t *restrict cols, int ld, const int32_t *restrict v, int n_inputs, int n),
+           (sums, cols, ld, v, n_inputs, n))
+
 /* The mixture CDF C(j) at bin edge j in 0..LEVELS (between values j-1 and j) is
  *   C(j) = sum_i w_i * (sigmoid[t_i(j)] + j),
  *   t_i(j) = clamp(floor((x_j - mean_i) * inv_i / 2**(INV_BITS + 4 - T_FRAC)) + T_MAX * 2**T_FRAC, 0, TOP),
