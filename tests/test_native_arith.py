@@ -43,4 +43,4 @@ def test_every_path_of_this_cpu_equals_the_plain_c(tmp_path):
 )
 def test_neon_paths_equal_the_plain_c_on_aarch64(tmp_path):
     out = _build_and_run(ARM_CC, [QEMU], tmp_path / "arith_check_arm", ["-static"])
-    assert out.strip() == "aarch64 (NEON): int16 layers and CDF runs equal the plain C"
+    assert out.strip() == "aarch64 (NEON): int16 layers, late sums and CDF runs equal the plain C"

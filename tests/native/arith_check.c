@@ -1,6 +1,7 @@
 /* Checks every instruction-set path of arith.h that this CPU runs against the plain C
  * reference, bit for bit: the int16 dense layers at the extremes their load-time bound
- * allows, and the mixture CDF runs of mixtures pushed past every clamp. Built alone (no
+ * allows, the decoder's late layer-0 sums at every extreme of int32, and the mixture CDF
+ * runs of mixtures pushed past every clamp. Built alone (no
  * Python) by tests/test_native_arith.py, for this CPU and for aarch64 under qemu.
  * Prints one line per path and exits 1 at the first difference. */
 #include <math.h>
@@ -84,6 +85,29 @@ static int check_cdf(const char *name, RunCdf path, const float *sigmoid, int n)
     return 1;
 }
 
+/* Late layer-0 sums (add_columns): n_inputs columns of n sums in wrapping uint32, at every
+ * extreme of int32, against a plain loop. */
+typedef void (*AddColumns)(uint32_t *restrict, const int32_t *restrict, int, const int32_t *restrict, int, int);
+static int check_add_columns(const char *name, AddColumns path, int n_inputs, int n) {
+    enum { LD = 144 };
+    int32_t cols[24 * LD], v[24];
+    uint32_t want[LD], got[LD];
+    for (int i = 0; i < n_inputs; i++) {
+        v[i] = (int32_t)edgy(INT32_MIN, INT32_MAX);
+        for (int o = 0; o < LD; o++) cols[i * LD + o] = (int32_t)edgy(INT32_MIN, INT32_MAX);
+    }
+    for (int o = 0; o < LD; o++) want[o] = got[o] = (uint32_t)edgy(0, UINT32_MAX);
+    for (int o = 0; o < n; o++)
+        for (int i = 0; i < n_inputs; i++) want[o] += (uint32_t)v[i] * (uint32_t)cols[i * LD + o];
+    path(got, cols, LD, v, n_inputs, n);
+    for (int o = 0; o < LD; o++)
+        if (want[o] != got[o]) {
+            printf("%s: add_columns %d x %d differs at %d: %u, plain C %u\n", name, n_inputs, n, o, got[o], want[o]);
+            return 0;
+        }
+    return 1;
+}
+
 int main(void) {
     static float sigmoid[TOP + 1]; /* a logistic table like tables.py's: integers below 2**CDF_BITS */
     for (int t = 0; t <= TOP; t++)
@@ -98,7 +122,9 @@ int main(void) {
                 if (!check_dense16(name, dense16_paths[isa], widths[s][0], widths[s][1])) return 1;
         for (int rep = 0; rep < 2000; rep++)
             if (!check_cdf(name, run_cdf_paths[isa], sigmoid, (int)uniform(1, 8))) return 1;
-        printf("%s%s: int16 layers and CDF runs equal the plain C\n", name, ISA_NEON ? " (NEON)" : "");
+        for (int rep = 0; rep < 200; rep++)
+            if (!check_add_columns(name, add_columns_paths[isa], (int)uniform(1, 24), 16 * (int)uniform(1, 9))) return 1;
+        printf("%s%s: int16 layers, late sums and CDF runs equal the plain C\n", name, ISA_NEON ? " (NEON)" : "");
         checked++;
     }
     return checked ? 0 : 1;
