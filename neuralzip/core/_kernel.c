@@ -147,6 +147,19 @@ static void *pool_worker(void *arg) {
     }
 }
 
+/* Until ``*done`` reaches n (the blocks still running on workers): a short spin (they take
+ * microseconds), then sleep until the last one is done, so that a worker the OS has
+ * descheduled costs no CPU here. */
+static void pool_wait(Pool *pool, _Atomic int64_t *done, int64_t n) {
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(done) < n; i++)
+        if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
+    if (atomic_load(done) < n) {
+        pthread_mutex_lock(&pool->mutex);
+        while (atomic_load(done) < n) pthread_cond_wait(&pool->finished, &pool->mutex);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
 static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
     if (pool->n_workers == 0 || n_blocks < 2 || n_blocks >= CLOSED) { /* CLOSED: the claim counter's 32 bits */
         for (int64_t b = 0; b < n_blocks; b++) fn(ctx, b, 0);
@@ -163,15 +176,7 @@ static void pool_run(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks) {
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
     pool_work(pool, gen, 0);
-    /* the blocks still running on workers: a short spin (they take microseconds), then sleep
-     * until the last one is done, so that a worker the OS has descheduled costs no CPU here */
-    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->done) < n_blocks; i++)
-        if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
-    if (atomic_load(&pool->done) < n_blocks) {
-        pthread_mutex_lock(&pool->mutex);
-        while (atomic_load(&pool->done) < n_blocks) pthread_cond_wait(&pool->finished, &pool->mutex);
-        pthread_mutex_unlock(&pool->mutex);
-    }
+    pool_wait(pool, &pool->done, n_blocks);
     atomic_store(&pool->claim, ((uint64_t)gen << 32) | CLOSED);
 }
 
@@ -191,14 +196,7 @@ static void pool_background(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks)
 /* Run the background job's unclaimed blocks here, then wait for those still running. */
 static void pool_settle(Pool *pool) {
     while (pool_background_block(pool, 0)) {}
-    const int64_t n = atomic_load(&pool->bg_n);
-    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->bg_done) < n; i++)
-        if (i % 1024 == 1023) sched_yield(); else CPU_RELAX();
-    if (atomic_load(&pool->bg_done) < n) {
-        pthread_mutex_lock(&pool->mutex);
-        while (atomic_load(&pool->bg_done) < n) pthread_cond_wait(&pool->finished, &pool->mutex);
-        pthread_mutex_unlock(&pool->mutex);
-    }
+    pool_wait(pool, &pool->bg_done, atomic_load(&pool->bg_n));
 }
 
 /* Start ``n_workers`` threads; fewer if the system refuses some (never an error). */
