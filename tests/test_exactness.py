@@ -62,23 +62,33 @@ def test_kernel_matches_the_reference_on_noise_at_every_border(context_codec, sh
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
+@pytest.fixture()
+def split_policy():
+    """Restores the decoder's back-off from the two-part first layer after a test sets it."""
+    yield _kernel.set_split_policy
+    _kernel.set_split_policy(128, 256)
+
+
 @pytest.mark.parametrize("shape", [(2, 30), (5, 12), (9, 11), (24, 40), (40, 17)])
-def test_the_decoder_gives_the_same_tables_in_one_pass_and_in_two_parts(context_codec, shape):
+def test_the_decoder_gives_the_same_tables_in_one_pass_and_in_two_parts(context_codec, shape, split_policy):
     """With a worker, an int16 model's decoder computes layer 0 in two parts: the next
     step's early inputs while the caller pulls symbols, the late ones (W, NE3, MED, ...)
-    at its step; one thread decodes in one pass. Noise at shapes where most pixels are near
-    an edge (all inputs late) and some inner (both parts)."""
+    at its step; one thread decodes in one pass, and so does a decoder whose worker is kept
+    off its core, for a while (here forced: one step in two parts, then 3 in one pass).
+    Noise at shapes where most pixels are near an edge (all inputs late) and some inner."""
     rng = np.random.default_rng(shape[0] * 100 + shape[1])
     rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     rgb[shape[0] // 2 :, : shape[1] // 2] //= 16  # smooth and rough parts: other mixtures
     data = Codec(context_codec.zoo_model, threads=1).encode(rgb)[0]
     tables = {}
-    for threads in (1, 2, 3):
-        tables[threads] = []
-        decoded = Codec(context_codec.zoo_model, threads=threads).decode(data, record=tables[threads])
+    for run, threads in (("one pass", 1), ("two parts", 2), ("three threads", 3), ("backing off", 2)):
+        if run == "backing off":
+            split_policy(257, 3)
+        tables[run] = []
+        decoded = Codec(context_codec.zoo_model, threads=threads).decode(data, record=tables[run])
         assert np.array_equal(decoded, rgb)
-    for threads in (2, 3):
-        assert all(np.array_equal(a, b) for a, b in zip(tables[1], tables[threads], strict=True))
+    for run in ("two parts", "three threads", "backing off"):
+        assert all(np.array_equal(a, b) for a, b in zip(tables["one pass"], tables[run], strict=True))
 
 
 def _extreme_mixtures(seed: int):

@@ -86,6 +86,7 @@ typedef struct {
     BlockFn bg_fn;
     void *bg_ctx;
     _Atomic int64_t bg_claim, bg_n, bg_done;
+    int64_t bg_by_caller; /* blocks of the current background job the caller ran (slot 0 only) */
 } Pool;
 
 typedef struct { Pool *pool; int slot; } WorkerArgs;
@@ -116,6 +117,7 @@ static int pool_background_block(Pool *pool, int slot) {
     if (b >= atomic_load(&pool->bg_n)) return 0;
     if (!atomic_compare_exchange_weak(&pool->bg_claim, &b, b + 1)) return 1; /* another thread took it: look again */
     pool->bg_fn(pool->bg_ctx, b, slot);
+    if (slot == 0) pool->bg_by_caller++;
     if (atomic_fetch_add(&pool->bg_done, 1) + 1 == atomic_load(&pool->bg_n)) { /* the last: wake a settling caller */
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->finished);
@@ -187,6 +189,7 @@ static void pool_background(Pool *pool, BlockFn fn, void *ctx, int64_t n_blocks)
     pool->bg_ctx = ctx;
     atomic_store(&pool->bg_claim, 0);
     atomic_store(&pool->bg_done, 0);
+    pool->bg_by_caller = 0;
     pthread_mutex_lock(&pool->mutex);
     atomic_store(&pool->bg_n, n_blocks);
     pthread_cond_broadcast(&pool->wake);
@@ -240,6 +243,8 @@ typedef struct {
     int context, n_features; /* the model's context (1 or 2) and its inputs per pixel */
     int int16; /* the model's arithmetic: 0 float64 on integers (versions 1-4), 1 int16 (version 5) */
     int split; /* the decoder splits layer 0 in an early and a late part: int16, and a worker to run it */
+    int worker_share; /* of the early parts' blocks, the share the worker ran (moving average, 1/256) */
+    int split_paused; /* steps left in the one pass (the worker was kept off its core) */
     Pool pool;
     int pool_started, n_scratch;
     Layer layers[MAX_LAYERS];
@@ -854,6 +859,7 @@ static int kernel_init(ImageKernel *k, PyObject *args, PyObject *kwds) {
     k->step_prep = calloc(n, sizeof(Prepared));
     k->next_t = -1;
     k->split = k->int16 && k->n_layers && k->pool.n_workers > 0;
+    k->worker_share = 256;
     if (k->split) {
         k->next_acc = aligned_zeros(n * k->width_pad * sizeof(int32_t));
         k->next_known = calloc(n * 3, sizeof(int64_t));
@@ -1333,6 +1339,19 @@ static void early_block(void *ctx, int64_t block, int slot) {
     memcpy(k->next_acc + (size_t)a * wp, s->acc, (size_t)m * wp * sizeof(int32_t));
 }
 
+/* A worker that other processes keep off its core leaves the early blocks to the caller, and
+ * then the two parts cost more than the one pass (about 5 % more work): when the worker's
+ * share of them falls below worker_share_floor / 256, the decoder takes the one pass for
+ * split_pause steps, then tries again. Both give the same integers; only the time differs. */
+static int worker_share_floor = 128, split_pause = 256; /* set_split_policy() (tests) */
+
+/* After settling step k->next_t's early part: fold the worker's share of it into the average. */
+static void note_worker_share(ImageKernel *k) {
+    const int64_t n = atomic_load(&k->pool.bg_n);
+    const int share = n ? (int)(256 * (n - k->pool.bg_by_caller) / n) : 256;
+    k->worker_share += (share - k->worker_share) / 16;
+}
+
 /* Points the early part at step t (the caller posts or runs its blocks); returns their count. */
 static int64_t aim_early(ImageKernel *k, int64_t t) {
     k->next_t = t;
@@ -1495,12 +1514,19 @@ static PyObject *begin_step_impl(ImageKernel *k, PyObject *args) {
     memset(k->step_res, 0, (size_t)n * 3 * sizeof(int32_t));
     StageJob job = {k, 0, NULL, tv.buf};
     Py_BEGIN_ALLOW_THREADS
-    if (k->split) { /* the early part of step t is done (enter settled it) or runs now */
-        if (k->next_t != t) pool_run(&k->pool, early_block, k, aim_early(k, t));
+    if (k->split && !k->split_paused) { /* the early part of step t is done (enter settled it) or runs now */
+        if (k->next_t == t) note_worker_share(k);
+        else pool_run(&k->pool, early_block, k, aim_early(k, t));
         pool_run(&k->pool, late_block, &job, job_blocks(k, BLOCK));
         k->next_t = -1;
-        if (t + 1 < num_steps(k)) pool_background(&k->pool, early_block, k, aim_early(k, t + 1));
+        if (k->worker_share < worker_share_floor) {
+            k->split_paused = split_pause;
+            k->worker_share = 256;
+        } else if (t + 1 < num_steps(k)) {
+            pool_background(&k->pool, early_block, k, aim_early(k, t + 1));
+        }
     } else {
+        k->split_paused -= k->split_paused > 0;
         pool_run(&k->pool, step_block, &job, job_blocks(k, BLOCK));
     }
     Py_END_ALLOW_THREADS
@@ -1643,6 +1669,18 @@ static PyObject *set_isa(PyObject *self, PyObject *arg) {
     return NULL;
 }
 
+static PyObject *set_split_policy(PyObject *self, PyObject *args) {
+    /* set_split_policy(floor, pause): the decoder's back-off from the two-part first layer
+     * (default 128, 256); for tests (floor 257 pauses after every two-part step), between runs. */
+    (void)self;
+    int floor, pause;
+    if (!PyArg_ParseTuple(args, "ii", &floor, &pause)) return NULL;
+    if (floor < 0 || floor > 257 || pause < 0) { PyErr_SetString(PyExc_ValueError, "floor in 0..257, pause >= 0"); return NULL; }
+    worker_share_floor = floor;
+    split_pause = pause;
+    Py_RETURN_NONE;
+}
+
 static PyObject *get_isa(PyObject *self, PyObject *Py_UNUSED(noargs)) {
     (void)self;
     return PyUnicode_FromString(use_scalar16 ? "scalar" : ISA_NAMES[active_isa]);
@@ -1650,6 +1688,8 @@ static PyObject *get_isa(PyObject *self, PyObject *Py_UNUSED(noargs)) {
 
 static PyMethodDef module_methods[] = {
     {"set_isa", set_isa, METH_O, "set_isa(name): force an instruction-set path (tests, benchmarks)."},
+    {"set_split_policy", set_split_policy, METH_VARARGS,
+     "set_split_policy(floor, pause): when the decoder leaves the two-part first layer, and for how many steps (tests)."},
     {"isa", get_isa, METH_NOARGS, "The instruction-set path in use."},
     {NULL, NULL, 0, NULL},
 };
