@@ -53,10 +53,11 @@ def main() -> None:
     args = ap.parse_args()
     image = np.asarray(Image.open(args.kodak / "kodim01.png").convert("RGB"))
     jxl = imagecodecs.jpegxl_encode(image, lossless=True, effort=7, numthreads=1)
-    files = {e: Codec(zoo.load(MODELS[e]), effort=e).encode(image)[0] for e in MODELS}
+    codecs = {e: Codec(zoo.load(name), threads=2, effort=e) for e, name in MODELS.items()}
+    files = {e: codec.encode(image)[0] for e, codec in codecs.items()}
     for policy in POLICIES.values():  # every policy gives the image back
         _kernel.set_split_policy(*policy)
-        assert all(np.array_equal(Codec(zoo.load(MODELS[e]), threads=2).decode(d), image) for e, d in files.items())
+        assert all(np.array_equal(codecs[e].decode(data), image) for e, data in files.items())
     rows = []
     for load in ("idle", "one core busy"):
         stop = multiprocessing.Event()
@@ -71,8 +72,7 @@ def main() -> None:
                 for name, policy in POLICIES.items():
                     _kernel.set_split_policy(*policy)
                     for e, data in files.items():
-                        codec = Codec(zoo.load(MODELS[e]), threads=2, effort=e)
-                        best[name, e] = min(best[name, e], _seconds(lambda codec=codec, data=data: codec.decode(data)))
+                        best[name, e] = min(best[name, e], _seconds(lambda e=e, data=data: codecs[e].decode(data)))
             for name in POLICIES:
                 cells = [f"{best[name, e]:.3f} s ({best[name, e] / reference:.2f}x)" for e in files]
                 rows.append(f"| {load} | {name} | {' | '.join(cells)} | {reference:.3f} s |")

@@ -391,32 +391,25 @@ static void priors(const ImageKernel *k, const int64_t known[3], int64_t prior[3
     }
 }
 
-/* The inputs every pixel shares: the LS coefficients of the current channels, and the flags. */
-static void constant_inputs(const ImageKernel *k, int r, int c, int32_t *f) {
+/* The fixed-point (2**-8) model inputs f (k->n_features of them: 75 for context 1, 114 for
+ * context 2) of pixel (r, c) from its neighbours' values nb and LS residuals res (as gather()
+ * gives them), and its MED m and prior LS prediction (q4) per channel; the sums of |res| per
+ * channel into activity (context 2). */
+static inline __attribute__((always_inline)) void fill_inputs(const ImageKernel *k, int r, int c, int32_t nb[N_NB][3],
+                                                             int32_t res[N_NB][3], const int32_t m[3],
+                                                             const int64_t prior[3], int32_t *f, int64_t activity[3]) {
+    for (int ch = 0; ch < 3; ch++) {
+        for (int j = 0; j < N_NB; j++) f[F_NB + ch * N_NB + j] = (nb[j][ch] - m[ch]) * 8;
+        f[F_MED + ch] = (m[ch] - 128) * 4;
+        f[F_PRIOR + ch] = (int32_t)(prior[ch] - Q4 * m[ch]) * 2;
+        for (int q = 0; q < 4; q++) f[F_RES + ch * 4 + q] = res[RES_AT[q]][ch] * 2;
+    }
     f[F_COEFS] = (int32_t)round_shift(k->coefs[LS_OFFSETS[1] + CUR_R], 4);
     f[F_COEFS + 1] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_R], 4);
     f[F_COEFS + 2] = (int32_t)round_shift(k->coefs[LS_OFFSETS[2] + CUR_G], 4);
     f[F_FLAGS] = (r == 0) * 256;
     f[F_FLAGS + 1] = (c == 0) * 256;
     f[F_FLAGS + 2] = (c == k->width - 1) * 256;
-}
-
-/* The fixed-point (2**-8) model inputs of pixel (r, c) (k->n_features of them: 75 for
- * context 1, 114 for context 2), and its ``known`` LS parts. */
-static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES], int64_t known[3]) {
-    int32_t nb[N_NB][3], res[N_NB][3], m[3];
-    gather(k, r, c, nb, res);
-    ls_known(k, nb, known);
-    int64_t prior[3];
-    priors(k, known, prior);
-    for (int ch = 0; ch < 3; ch++) {
-        m[ch] = med(nb[W_][ch], nb[N_][ch], nb[NW_][ch]);
-        for (int j = 0; j < N_NB; j++) f[F_NB + ch * N_NB + j] = (nb[j][ch] - m[ch]) * 8;
-        f[F_MED + ch] = (m[ch] - 128) * 4;
-        f[F_PRIOR + ch] = (int32_t)(prior[ch] - Q4 * m[ch]) * 2;
-        for (int q = 0; q < 4; q++) f[F_RES + ch * 4 + q] = res[RES_AT[q]][ch] * 2;
-    }
-    constant_inputs(k, r, c, f);
     if (k->context < 2) return;
     const int is_inner = inner(k, r, c);
     for (int j = 0; j < N_WIDE; j++) {
@@ -424,11 +417,22 @@ static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES]
         for (int ch = 0; ch < 3; ch++) f[F_WIDE + ch * N_WIDE + j] = ((idx < 0 ? 128 : k->pixels[idx * 3 + ch]) - m[ch]) * 8;
     }
     for (int ch = 0; ch < 3; ch++) {
-        int64_t activity = 0;
-        for (int j = 0; j < N_NB; j++) activity += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
+        activity[ch] = 0;
+        for (int j = 0; j < N_NB; j++) activity[ch] += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
         for (int q = 0; q < 4; q++) f[F_WIDE_RES + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
-        f[F_ACTIVITY + ch] = (int32_t)round_shift(activity, 2);
+        f[F_ACTIVITY + ch] = (int32_t)round_shift(activity[ch], 2);
     }
+}
+
+/* The model inputs of pixel (r, c) (fill_inputs), and its ``known`` LS parts. */
+static void features(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES], int64_t known[3]) {
+    int32_t nb[N_NB][3], res[N_NB][3], m[3];
+    int64_t prior[3], activity[3];
+    gather(k, r, c, nb, res);
+    ls_known(k, nb, known);
+    priors(k, known, prior);
+    for (int ch = 0; ch < 3; ch++) m[ch] = med(nb[W_][ch], nb[N_][ch], nb[NW_][ch]);
+    fill_inputs(k, r, c, nb, res, m, prior, f, activity);
 }
 
 /* ---- integer MLP ----------------------------------------------------------------------- */
@@ -1262,10 +1266,11 @@ static int init_late(ImageKernel *k) {
     return 0;
 }
 
-/* The early inputs of inner pixel (r, c) into int16 row x (width_pad), the LS parts of its
- * early neighbours into known, and their residual activity. */
-static void early_inputs(const ImageKernel *k, int r, int c, int16_t *x, int64_t known[3], int32_t activity[3]) {
-    int32_t nb[N_NB][3], res[N_NB][3], f[MAX_FEATURES];
+/* The early inputs of inner pixel (r, c) into f: fill_inputs() with
+ * W and NE3 (not read: the caller may be writing them), MED and the prior at 0; the LS parts
+ * of its early neighbours into known, and their residual activity. */
+static void early_inputs(const ImageKernel *k, int r, int c, int32_t f[MAX_FEATURES], int64_t known[3], int32_t activity[3]) {
+    int32_t nb[N_NB][3], res[N_NB][3];
     const int64_t px = (int64_t)r * k->width + c;
     for (int j = 0; j < N_NB; j++) {
         const int64_t idx = px + (int64_t)NB_DR[j] * k->width + NB_DC[j];
@@ -1276,27 +1281,15 @@ static void early_inputs(const ImageKernel *k, int r, int c, int16_t *x, int64_t
         }
     }
     ls_known(k, nb, known);
-    for (int ch = 0; ch < 3; ch++) {
-        for (int j = 0; j < N_NB; j++) f[F_NB + ch * N_NB + j] = nb[j][ch] * 8;
-        f[F_MED + ch] = -128 * 4;
-        f[F_PRIOR + ch] = 0;
-        for (int q = 0; q < 4; q++) f[F_RES + ch * 4 + q] = res[RES_AT[q]][ch] * 2;
-    }
-    constant_inputs(k, r, c, f);
-    if (k->context >= 2) {
-        for (int j = 0; j < N_WIDE; j++) {
-            const int64_t idx = px + (int64_t)WIDE_DR[j] * k->width + WIDE_DC[j];
-            for (int ch = 0; ch < 3; ch++) f[F_WIDE + ch * N_WIDE + j] = k->pixels[idx * 3 + ch] * 8;
-        }
-        for (int ch = 0; ch < 3; ch++) {
-            activity[ch] = 0;
-            for (int j = 0; j < N_NB; j++) activity[ch] += res[j][ch] < 0 ? -res[j][ch] : res[j][ch];
-            for (int q = 0; q < 4; q++) f[F_WIDE_RES + ch * 4 + q] = res[WIDE_RES[q]][ch] * 2;
+    static const int32_t no_med[3] = {0, 0, 0}; /* the neighbours enter as 8 * value, MED - 128 as -128 * 4 */
+    static const int64_t no_prior[3] = {0, 0, 0};
+    int64_t sums[3];
+    fill_inputs(k, r, c, nb, res, no_med, no_prior, f, sums);
+    if (k->context >= 2)
+        for (int ch = 0; ch < 3; ch++) { /* rounded at the step, with W's and NE3's */
+            activity[ch] = (int32_t)sums[ch];
             f[F_ACTIVITY + ch] = 0;
         }
-    }
-    for (int i = 0; i < k->n_features; i++) x[i] = (int16_t)f[i];
-    for (int i = k->n_features; i < k->width_pad; i++) x[i] = 0;
 }
 
 /* Adds the late inputs of inner pixel (r, c) to its layer 0 sums ``acc`` (width_pad), and
@@ -1329,11 +1322,15 @@ static void early_block(void *ctx, int64_t block, int slot) {
     Scratch *s = &k->scratch[slot];
     const int a = (int)block * EARLY_BLOCK, m = k->next_n - a < EARLY_BLOCK ? k->next_n - a : EARLY_BLOCK;
     const int wp = k->width_pad;
+    int32_t f[MAX_FEATURES];
     for (int p = 0; p < m; p++) {
         const int i = a + p, r = k->next_first + i, c = (int)(k->next_t - (int64_t)SKEW * r);
-        int16_t *x = s->a16 + (size_t)p * wp;
-        if (inner(k, r, c)) early_inputs(k, r, c, x, k->next_known + 3 * i, k->next_activity + 3 * i);
-        else memset(x, 0, (size_t)wp * sizeof(int16_t)); /* all late */
+        if (inner(k, r, c)) {
+            early_inputs(k, r, c, f, k->next_known + 3 * i, k->next_activity + 3 * i);
+            set_inputs(k, s, p, f);
+        } else {
+            memset(s->a16 + (size_t)p * wp, 0, (size_t)wp * sizeof(int16_t)); /* all late */
+        }
     }
     first_layer16(k, s, m);
     memcpy(k->next_acc + (size_t)a * wp, s->acc, (size_t)m * wp * sizeof(int32_t));
@@ -1591,23 +1588,18 @@ static PyObject *step_sizes_impl(ImageKernel *k, PyObject *arg) {
 }
 
 /* The methods that run with the kernel held by one thread (see enter). */
-#define GUARDED(name)                                                  \
+#define GUARDED(name, entry)                                           \
     static PyObject *kernel_##name(ImageKernel *k, PyObject *args) {   \
-        if (enter(k) < 0) return NULL;                                 \
+        if (entry(k) < 0) return NULL;                                 \
         PyObject *result = name##_impl(k, args);                       \
         leave(k);                                                      \
         return result;                                                 \
     }
-GUARDED(encode_steps)
-GUARDED(begin_step)
-static PyObject *kernel_advance(ImageKernel *k, PyObject *args) {
-    if (enter_step(k) < 0) return NULL;
-    PyObject *result = advance_impl(k, args);
-    leave(k);
-    return result;
-}
-GUARDED(step_sizes)
-GUARDED(model_outputs)
+GUARDED(encode_steps, enter)
+GUARDED(begin_step, enter)
+GUARDED(advance, enter_step) /* the next step's early part runs on */
+GUARDED(step_sizes, enter)
+GUARDED(model_outputs, enter)
 
 static PyMethodDef kernel_methods[] = {
     {"compute_residuals", (PyCFunction)kernel_compute_residuals, METH_NOARGS,

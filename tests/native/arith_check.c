@@ -1,8 +1,8 @@
 /* Checks every instruction-set path of arith.h that this CPU runs against the plain C
  * reference, bit for bit: the int16 dense layers at the extremes their load-time bound
  * allows, the decoder's late layer-0 sums at every extreme of int32, and the mixture CDF
- * runs of mixtures pushed past every clamp. Built alone (no
- * Python) by tests/test_native_arith.py, for this CPU and for aarch64 under qemu.
+ * runs of mixtures pushed past every clamp. Built alone (no Python) by
+ * tests/test_native_arith.py, for this CPU and for aarch64 under qemu.
  * Prints one line per path and exits 1 at the first difference. */
 #include <math.h>
 #include <stdio.h>
