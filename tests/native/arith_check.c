@@ -22,12 +22,12 @@ static int64_t edgy(int64_t lo, int64_t hi) {
     return r == 0 ? lo : (r == 1 ? hi : uniform(lo, hi));
 }
 
-#define ROWS 8 /* a multiple of TILE16 */
+#define ROWS 28 /* the most rows a check takes: tiles of every height the paths have */
 
 /* One random layer of n_in inputs and n_out_pad outputs within the bound
- * |b| + 32767 * sum |w| <= 2**31 - 1, and random inputs; every path's sums against the
- * scalar ones. */
-static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad) {
+ * |b| + 32767 * sum |w| <= 2**31 - 1, and random inputs; every path's sums of ``rows``
+ * rows (a multiple of TILE16) against the scalar ones. */
+static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad, int rows) {
     Layer layer = {0};
     layer.n_in = n_in;
     layer.n_out = layer.n_out_pad = n_out_pad;
@@ -46,14 +46,14 @@ static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad
         for (int i = 0; i < n_in; i++) x[(size_t)p * ldx + i] = (int16_t)edgy(-32767, 32767);
     layer.w16 = w16;
     layer.b32 = b32;
-    dense16_scalar(x, ldx, ROWS, &layer, want, n_out_pad);
-    path(x, ldx, ROWS, &layer, got, n_out_pad);
+    dense16_scalar(x, ldx, rows, &layer, want, n_out_pad);
+    path(x, ldx, rows, &layer, got, n_out_pad);
     int bad = -1;
-    for (int i = 0; i < ROWS * n_out_pad && bad < 0; i++)
+    for (int i = 0; i < ROWS * n_out_pad && bad < 0; i++) /* rows past ``rows`` stay 0 */
         if (want[i] != got[i]) bad = i;
     if (bad >= 0)
-        printf("%s: dense16 %d -> %d differs at row %d output %d: %d, plain C %d\n", name, n_in, n_out_pad,
-               bad / n_out_pad, bad % n_out_pad, got[bad], want[bad]);
+        printf("%s: dense16 %d -> %d of %d rows differs at row %d output %d: %d, plain C %d\n", name, n_in, n_out_pad,
+               rows, bad / n_out_pad, bad % n_out_pad, got[bad], want[bad]);
     free(w16); free(x); free(b32); free(want); free(got);
     return bad < 0;
 }
@@ -112,14 +112,15 @@ int main(void) {
     static float sigmoid[TOP + 1]; /* a logistic table like tables.py's: integers below 2**CDF_BITS */
     for (int t = 0; t <= TOP; t++)
         sigmoid[t] = (float)floor((double)(1 << CDF_BITS) / (1.0 + exp(-(t - (T_MAX << T_FRAC)) / (double)(1 << T_FRAC))));
-    static const int widths[][2] = {{1, 16}, {2, 16}, {75, 64}, {114, 48}, {64, 128}, {128, 32}};
+    static const int widths[][2] = {{1, 16}, {2, 16}, {75, 64}, {114, 48}, {64, 128}, {128, 32}, {256, 80}};
     int checked = 0;
     for (int isa = 0; isa < ISA_COUNT; isa++) {
         if (!isa_supported(isa)) continue;
         const char *name = ISA_NAMES[isa];
         for (int rep = 0; rep < 50; rep++)
             for (size_t s = 0; s < sizeof widths / sizeof widths[0]; s++)
-                if (!check_dense16(name, dense16_paths[isa], widths[s][0], widths[s][1])) return 1;
+                if (!check_dense16(name, dense16_paths[isa], widths[s][0], widths[s][1], TILE16 * (1 + rep % (ROWS / TILE16))))
+                    return 1;
         for (int rep = 0; rep < 2000; rep++)
             if (!check_cdf(name, run_cdf_paths[isa], sigmoid, (int)uniform(1, 8))) return 1;
         for (int rep = 0; rep < 200; rep++)
