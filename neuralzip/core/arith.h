@@ -121,8 +121,8 @@ __attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int l
 #define TALL16 12
 #define DENSE16_AVX512(name, isa, MADD)                                                                           \
     __attribute__((target(isa), always_inline)) static inline void name##_tile(                                     \
-        const int16_t *x, int ldx, int tile, const Layer *layer, int o0, int32_t *y, int ldy) {                     \
-        const int n_out = layer->n_out_pad, wide = o0 + 32 <= n_out; /* else the last 16 outputs */               \
+        const int16_t *x, int ldx, int tile, int wide, const Layer *layer, int o0, int32_t *y, int ldy) {           \
+        const int n_out = layer->n_out_pad;                                                                         \
         __m512i acc[TALL16][2];                                                                                     \
         for (int p = 0; p < tile; p++) {                                                                            \
             acc[p][0] = _mm512_loadu_si512((const void *)(layer->b32 + o0));                                       \
@@ -135,7 +135,7 @@ __attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int l
             for (int p = 0; p < tile; p++) {                                                                        \
                 const __m512i xv = _mm512_set1_epi32(pair_at(x + (size_t)p * ldx + 2 * j));                         \
                 acc[p][0] = MADD(acc[p][0], xv, w0);                                                                \
-                acc[p][1] = MADD(acc[p][1], xv, w1);                                                                \
+                if (wide) acc[p][1] = MADD(acc[p][1], xv, w1);                                                      \
             }                                                                                                       \
         }                                                                                                           \
         for (int p = 0; p < tile; p++) {                                                                            \
@@ -149,10 +149,14 @@ __attribute__((target("avx2"))) static void dense16_avx2(const int16_t *x, int l
             const int left = rows - p0, tile = left >= TALL16 ? TALL16 : (left >= 8 ? 8 : TILE16);                  \
             const int16_t *xt = x + (size_t)p0 * ldx;                                                               \
             int32_t *yt = y + (size_t)p0 * ldy;                                                                     \
-            for (int o0 = 0; o0 < layer->n_out_pad; o0 += 32) { /* constant tile heights: sums in registers */     \
-                if (tile == TALL16) name##_tile(xt, ldx, TALL16, layer, o0, yt, ldy);                               \
-                else if (tile == 8) name##_tile(xt, ldx, 8, layer, o0, yt, ldy);                                    \
-                else name##_tile(xt, ldx, TILE16, layer, o0, yt, ldy);                                              \
+            for (int o0 = 0; o0 < layer->n_out_pad; o0 += 32) { /* constant shapes: sums in registers */           \
+                const int wide = o0 + 32 <= layer->n_out_pad; /* else the last 16 outputs */                          \
+                if (tile == TALL16) wide ? name##_tile(xt, ldx, TALL16, 1, layer, o0, yt, ldy)                      \
+                                         : name##_tile(xt, ldx, TALL16, 0, layer, o0, yt, ldy);                     \
+                else if (tile == 8) wide ? name##_tile(xt, ldx, 8, 1, layer, o0, yt, ldy)                           \
+                                         : name##_tile(xt, ldx, 8, 0, layer, o0, yt, ldy);                          \
+                else wide ? name##_tile(xt, ldx, TILE16, 1, layer, o0, yt, ldy)                                     \
+                          : name##_tile(xt, ldx, TILE16, 0, layer, o0, yt, ldy);                                    \
             }                                                                                                       \
             p0 += tile;                                                                                             \
         }                                                                                                           \
