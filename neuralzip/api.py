@@ -259,8 +259,9 @@ def compress(
     ``max_pixels`` pixels (a PIL image before its pixels are loaded). ``progress(done,
     total)`` is called as encoding advances, with ``done == total`` at the end.
     ``effort`` (1..5, default 3) is how much work the encoder spends for smaller files
-    (``neuralzip.core.effort.EFFORTS``); ``fast`` is effort 1. Efforts 2-4 decode at the
-    same speed; 1 and 5 code photos with a faster and a wider model (the file names it).
+    (``neuralzip.core.effort.EFFORTS``); ``fast`` is effort 1. Photos are coded with a
+    faster model at effort 1, ``photo`` at 2 and a wider one at 3-5, which decode at the
+    same speed (the file names its model).
     Raises ValueError for an effort outside 1..5.
     """
     return encode(

@@ -72,10 +72,12 @@ def test_adapted_files_are_smaller_and_decode_exactly(photo, sample, grey):
     # grey: the whole 240x160 photo at twice its contrast (clipped), which the model fits less well
     contrast = np.clip(2 * (sample[:, :, 1].astype(np.int64) - 128) + 128, 0, 255).astype(np.uint8)
     image = contrast if grey else photo
-    adapted_file, plain = zoo.codec("photo", effort=4).encode(image)[0], _unadapted(image)
+    codec = zoo.codec("photo", effort=4)
+    adapted_file, plain = codec.encode(image)[0], _unadapted(image)
     adaptation = Header.unpack(adapted_file)[0].adaptation
     assert adaptation is not None and Header.unpack(plain)[0].adaptation is None
-    assert [None if o is None else len(o) for o in adaptation.bias_offsets] == [None, 128, 72]
+    widths = [len(b) for b in codec.zoo_model.model.mlp.biases]  # photo-wide: 256, 256, 72
+    assert [None if o is None else len(o) for o in adaptation.bias_offsets] == [None, *widths[1:]]
     assert len(adaptation.output_gains) == 72
     assert len(adapted_file) < len(plain)
     assert np.array_equal(neuralzip.decompress(adapted_file), image)
@@ -98,7 +100,7 @@ def test_the_sample_of_a_large_image_is_tiles_with_their_context(photo):
 
 
 def _unadapted(image: np.ndarray) -> bytes:
-    """``photo``'s file of ``image`` without the adaptation (every effort level adapts)."""
+    """The effort-4 file of ``image`` without the adaptation (every effort level adapts)."""
     from dataclasses import replace
 
     codec = zoo.codec("photo", effort=4)
@@ -140,7 +142,7 @@ def test_damaged_adaptations_are_refused(photo):
 
 
 def test_the_decoder_applies_what_the_file_says(photo, codec):
-    data = neuralzip.compress(photo)
+    data = codec.encode(photo)[0]
     model = adapted(codec.zoo_model.model, Header.unpack(data)[0].adaptation)
     assert not np.array_equal(model.mlp.weights[-1], codec.zoo_model.model.mlp.weights[-1])
     assert not np.array_equal(model.mlp.biases[-1], codec.zoo_model.model.mlp.biases[-1])
@@ -153,7 +155,11 @@ def test_every_model_is_adapted_and_info_says_how(tmp_path, photo):
     from neuralzip.cli import main
 
     Image.fromarray(photo).save(tmp_path / "p.png")
-    for flags, values in (([], "200 bias offsets, 72 output gains"), (["--fast"], "88 bias offsets, 24 output gains")):
+    for flags, values in (
+        ([], "328 bias offsets, 72 output gains"),  # photo-wide
+        (["-e", "2"], "200 bias offsets, 72 output gains"),  # photo
+        (["--fast"], "88 bias offsets, 24 output gains"),  # photo-fast
+    ):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])
         assert result.exit_code == 0, result.output
         assert Header.unpack((tmp_path / "p.nz").read_bytes())[0].adaptation is not None

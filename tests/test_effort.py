@@ -1,5 +1,5 @@
 """Effort levels (-e/--effort, ``effort=``): more encoder work for smaller files, a faster
-model at level 1 and a wider one at 5 where they are shipped, the same decoder at 2-4; an
+model at level 1 and a wider one at 3-5 (the default 3 included) where they are shipped; an
 effort outside 1..5 is refused in one line."""
 
 import io
@@ -41,13 +41,14 @@ def test_the_lowest_effort_codes_with_the_fast_model_where_one_is_shipped(noisy)
     assert Header.unpack(neuralzip.compress(noisy[:32, :32], "cifar10", effort=1))[0].model_name == "cifar10"
 
 
-def test_the_highest_effort_codes_with_the_wide_model_where_one_is_shipped(noisy):
-    data = neuralzip.compress(noisy, effort=max(EFFORTS))
-    header = Header.unpack(data)[0]
-    assert (header.model_name, header.model_number) == ("photo-wide", 9)  # the file names it: any decoder reads it
-    assert np.array_equal(neuralzip.decompress(data), noisy)
-    assert Header.unpack(neuralzip.compress(noisy, effort=4))[0].model_name == "photo"
+def test_the_default_and_higher_efforts_code_with_the_wide_model_where_one_is_shipped(noisy):
+    for level in range(DEFAULT_EFFORT, max(EFFORTS) + 1):
+        data = neuralzip.compress(noisy, effort=level)
+        header = Header.unpack(data)[0]
+        assert (header.model_name, header.model_number) == ("photo-wide", 9)  # the file names it: any decoder reads it
+        assert np.array_equal(neuralzip.decompress(data), noisy)
     assert Header.unpack(neuralzip.compress(noisy[:32, :32], "cifar10", effort=5))[0].model_name == "cifar10"
+    assert Header.unpack(neuralzip.compress(noisy[:32, :32], "photo-wide", effort=2))[0].model_name == "photo-wide"
 
 
 def test_efforts_outside_the_range_are_refused(noisy, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralzip import decompress, zoo
+from neuralzip import decompress
 from neuralzip.core.container import Header
 from neuralzip.core.versions import FORMAT_VERSION
 
@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent / "golden"
 MANIFEST = json.loads((HERE / "golden.json").read_text())
 CURRENT = sorted(name for name, entry in MANIFEST.items() if not entry["frozen"])
 sys.path.insert(0, str(HERE))
-from regenerate import METADATA, golden_images  # noqa: E402
+from regenerate import METADATA, golden_codec, golden_images  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -41,7 +41,7 @@ def test_encoder_reproduces_golden_bytes(name):
 
     entry = MANIFEST[name]
     model, image = golden_images()[entry["source"]]
-    data, _ = zoo.codec(model).encode(image, metadata=METADATA.get(entry["source"]))
+    data, _ = golden_codec(model).encode(image, metadata=METADATA.get(entry["source"]))
     assert hashlib.md5(data).hexdigest() == entry["nz_md5"]
     assert np.array_equal(decompress(data), image)
 

@@ -25,11 +25,10 @@ CURRENT = {entry["source"]: entry["nz_md5"] for entry in MANIFEST.values() if no
 ENCODE_ALL = """
 import hashlib, json, sys
 sys.path.insert(0, {golden!r})
-from regenerate import METADATA, golden_images
-from neuralzip import zoo
+from regenerate import METADATA, golden_codec, golden_images
 out = {{}}
 for source, (model, image) in golden_images().items():
-    data = zoo.codec(model).encode(image, metadata=METADATA.get(source))[0]
+    data = golden_codec(model).encode(image, metadata=METADATA.get(source))[0]
     out[source] = hashlib.md5(data).hexdigest()
 print(json.dumps(out))
 """

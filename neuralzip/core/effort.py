@@ -2,12 +2,12 @@
 
 An effort level picks the encoder's work: how long the per-image adaptation searches
 (``adapt.Search``), whether LZMA2 is tried against the model on images that a fast screen
-says may be graphics, and at the lowest and highest levels another model where one is
-shipped (``model_suffix``: ``photo`` codes with ``photo-fast`` at level 1, a third of the
-multiply-adds and of the mixture components, whose decoding costs about 0.7 of ``photo``'s,
-and with ``photo-wide`` at level 5, whose decoding costs more; the file names
-the model, so any decoder reads it). At levels 2-4, decoding costs the same. Costs per
-level, measured: ``benchmarks/results/speed/results.md``.
+says may be graphics, and the model, where another one is shipped (``model_suffix``; the
+file names the model, so any decoder reads it). ``photo`` codes with ``photo-fast`` at
+level 1 (a third of the multiply-adds and of the mixture components: decoding costs about
+0.7 of ``photo``'s), with itself at level 2, and with ``photo-wide`` (twice the hidden
+units: decoding costs about 1.3 of ``photo``'s) at levels 3 to 5, whose decoding costs the
+same. Costs per level, measured: ``benchmarks/results/speed/results.md``.
 """
 
 from __future__ import annotations
@@ -41,14 +41,26 @@ EFFORTS = {
         "photo-fast, the fastest to decode, no LZMA2 trial (encode 0.8x JPEG-XL e7's time; Kodak 2.856 bpsp)",
         model_suffix="-fast",
     ),
-    2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "a short adaptation (1.0x; Kodak 2.758)"),
-    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.4x; Kodak 2.730)"),
-    4: Effort(4, Search(steps=160, batch=2048, sample=1 << 16), True, "a longer adaptation (2.4x; Kodak 2.721)"),
+    2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "photo, a short adaptation (1.0x; Kodak 2.758)"),
+    3: Effort(
+        3,
+        Search(steps=60, batch=2048, sample=1 << 15),
+        True,
+        "the default: photo-wide (1.8x; Kodak 2.720)",
+        model_suffix="-wide",
+    ),
+    4: Effort(
+        4,
+        Search(steps=160, batch=2048, sample=1 << 16),
+        True,
+        "photo-wide, a longer adaptation",
+        model_suffix="-wide",
+    ),
     5: Effort(
         5,
         Search(steps=80, batch=8192, sample=1 << 17),
         True,
-        "the longest adaptation, of photo-wide (4.9x; decode 1.3x the default's; Kodak 2.705)",
+        "photo-wide, the longest adaptation (4.9x; Kodak 2.705)",
         model_suffix="-wide",
     ),
 }

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from neuralzip import zoo
+from neuralzip.core.codec import Codec
 from neuralzip.core.container import Header
 from neuralzip.core.metadata import ITXT_CHUNK, ITXT_COMPRESSED, TEXT_CHUNK, ZTXT_CHUNK, Metadata, PngText
 
@@ -49,6 +50,7 @@ METADATA = {
         comments=[b"JPEG comment", b"another \xff comment"]),
 }
 NOISY_PHOTO = "sample_noisy_photo"  # sample.png's left 128 columns with sensor-like noise: adapted
+NOISY_WIDE = "sample_noisy_wide"  # the same with photo-wide, which the default effort codes photos with
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
 DIAGRAM = "diagram_packed"  # a synthetic graphic, packed with LZMA2 (its bytes are liblzma's)
 
@@ -86,9 +88,16 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
     photo = out["sample_photo"][1][:, :128].astype(np.int64)
     noise_q = np.random.default_rng(0).integers(-6, 7, photo.shape)  # PCG64: the same on every machine
     out[NOISY_PHOTO] = ("photo", np.clip(photo + noise_q, 0, 255).astype(np.uint8))
+    out[NOISY_WIDE] = ("photo-wide", out[NOISY_PHOTO][1])
     out[NOISE] = ("photo", noise())
     out[DIAGRAM] = ("photo", diagram())
     return out
+
+
+def golden_codec(model: str) -> Codec:
+    """The codec of a source: the current weights of ``model`` itself at the default
+    effort's search (``zoo.codec`` would code ``photo`` with ``photo-wide`` there)."""
+    return Codec(zoo.load(model))
 
 
 def main() -> None:
@@ -96,7 +105,7 @@ def main() -> None:
     for entry in manifest.values():
         entry["frozen"] = True
     for source, (model, image) in golden_images().items():
-        codec = zoo.codec(model)
+        codec = golden_codec(model)
         data, _ = codec.encode(image, metadata=METADATA.get(source))
         version = Header.unpack(data)[0].version
         name = stem = f"{source}_v{version}_{codec.zoo_model.tag.hex()}"
