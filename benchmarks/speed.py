@@ -4,9 +4,10 @@ Every time is reported in seconds and as a ratio to JPEG-XL e7 doing the same wo
 same run, since the machine is shared and noisy. Figures, each against the speed issue's
 target where it has one:
 
-1. kodim01 encode and decode inside the codec (``zoo.codec('photo', effort=e)``) at every
-   effort level, and the file's bpsp: best of ``--repeats`` calls after one warm-up call;
-   JPEG-XL e7 the same way.
+1. kodim01 encode and decode inside the codec (``zoo.codec('photo', effort=e)``: photo-fast,
+   photo, then photo-wide at 3 to 5) at every effort level, and the file's bpsp: best of
+   ``--repeats`` calls after one warm-up call, JPEG-XL e7's encode and decode taken in turn
+   with them, so that each level's ratios share the moment's load.
 2. ``neuralzip compress`` / ``neuralzip decompress`` of kodim01 through the installed
    command, start-up included: the first run ("cold": first of this benchmark, files
    already in the OS cache) and the best of ``--repeats`` more ("warm").
@@ -64,6 +65,7 @@ from neuralzip.core.effort import DEFAULT_EFFORT, EFFORTS
 ROOT = Path(__file__).resolve().parent.parent
 FULL_BIG_SIZE = (4000, 3000)
 KODAK_COUNT = 24
+MODEL = "photo"  # the effort levels pick photo-fast, photo or photo-wide from it
 LEA_KODAK_BPSP = 2.766  # issue 10: smaller than LEA 0.6, the best fast CPU coder, on Kodak-24
 JXL_E9_KODAK_BPSP = 2.885  # issue 22: the lowest effort stays under JPEG-XL e9
 GIB_MB = 2**30 / 1e6
@@ -195,9 +197,20 @@ def timed(call: Callable[..., T], *args: Any) -> tuple[float, T]:
 
 def best_of(repeats: int, call: Callable[..., T], *args: Any) -> tuple[float, T]:
     """(fewest seconds of ``repeats`` calls after one warm-up call, the last call's result)."""
-    call(*args)
-    runs = [timed(call, *args) for _ in range(repeats)]
-    return min(seconds for seconds, _ in runs), runs[-1][1]
+    return best_in_turn(repeats, [(call, args)])[0]
+
+
+def best_in_turn(repeats: int, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[float, Any]]:
+    """``best_of`` of each (call, args), the calls taken in turn in each of ``repeats``
+    rounds (after one warm-up round), so that the machine's load falls on all alike."""
+    for call, args in calls:
+        call(*args)
+    best: list[tuple[float, Any]] = [(float("inf"), None)] * len(calls)
+    for _ in range(repeats):
+        for i, (call, args) in enumerate(calls):
+            seconds, result = timed(call, *args)
+            best[i] = (min(best[i][0], seconds), result)
+    return best
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -239,19 +252,21 @@ def machine() -> dict[str, Any]:
 def kodim01_figures(report: Report, codec: Codec, jxl: BenchCodec, image: np.ndarray,
                     repeats: int) -> tuple[bytes, dict[str, float]]:
     """Figure 1: kodim01 inside the codecs, at every effort level. Returns (the .nz bytes of
-    the default effort, JPEG-XL e7 seconds of the work of each command: {"compress":
-    encode, "decompress": decode})."""
-    jxl_encode_s, jxl_data = best_of(repeats, jxl.encode, image)
-    jxl_decode_s, jxl_decoded = best_of(repeats, jxl.decode, jxl_data)
-    report.check("kodim01 (JPEG-XL e7)", jxl_decoded, image)
+    the default effort, JPEG-XL e7 seconds of the work of each command, measured with the
+    default effort: {"compress": encode, "decompress": decode})."""
+    jxl_data = jxl.encode(image)
     encode_limits = {DEFAULT_EFFORT: 2.0}
     decode_limits = {min(EFFORTS): 2.5, DEFAULT_EFFORT: 4.0, max(EFFORTS): 10.0}
-    default_data = b""
+    default_data, jxl_s = b"", {}
     for level in EFFORTS:
-        coder = zoo.codec(codec.zoo_model.name, codec.threads, effort=level)  # effort 5: photo-wide
-        encode_s, (data, _) = best_of(repeats, coder.encode, image)
-        decode_s, decoded = best_of(repeats, coder.decode, data)
+        coder = zoo.codec(MODEL, codec.threads, effort=level)
+        data = coder.encode(image)[0]
+        calls = [(coder.encode, (image,)), (coder.decode, (data,)), (jxl.encode, (image,)), (jxl.decode, (jxl_data,))]
+        (encode_s, _), (decode_s, decoded), (jxl_encode_s, _), (jxl_decode_s, jxl_decoded) = best_in_turn(
+            repeats, calls
+        )
         report.check(f"kodim01 (in codec, effort {level})", decoded, image)
+        report.check(f"kodim01 (JPEG-XL e7, beside effort {level})", jxl_decoded, image)
         default = " (default)" if level == DEFAULT_EFFORT else ""
         report.figures += [
             Figure(f"kodim01 encode in codec, effort {level}{default} (best of {repeats})", "s", encode_s,
@@ -262,8 +277,8 @@ def kodim01_figures(report: Report, codec: Codec, jxl: BenchCodec, image: np.nda
                    bpsp(len(jxl_data), [image])),
         ]
         if level == DEFAULT_EFFORT:
-            default_data = data
-    return default_data, {"compress": jxl_encode_s, "decompress": jxl_decode_s}
+            default_data, jxl_s = data, {"compress": jxl_encode_s, "decompress": jxl_decode_s}
+    return default_data, jxl_s
 
 
 def command_figures(report: Report, codec: Codec, image: np.ndarray, png: Path, nz: Path, tmp: Path,
@@ -298,7 +313,7 @@ def kodak_figures(report: Report, codec: Codec, jxl: BenchCodec, paths: list[Pat
     """Figure 3: Kodak totals inside the codecs, per image the best of ``repeats`` calls, both
     codecs per image in turn so that load on the machine falls on both alike; and the
     lowest effort's bpsp."""
-    images, lowest = [], zoo.codec(codec.zoo_model.name, codec.threads, effort=min(EFFORTS))  # photo-fast
+    images, lowest = [], zoo.codec(MODEL, codec.threads, effort=min(EFFORTS))  # photo-fast
     for path in paths:
         image = read_rgb(path)
         images.append(image)
@@ -437,7 +452,7 @@ def main() -> None:
         sys.exit(f"JPEG-XL e7 cannot run: {jxl.missing()}")
     report = Report()
     load_before = os.getloadavg()
-    codec = zoo.codec("photo")
+    codec = zoo.codec(MODEL)
     kodim01 = args.kodak / "kodim01.png"
     image = read_rgb(kodim01)
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -25,9 +25,10 @@ static int64_t edgy(int64_t lo, int64_t hi) {
 #define ROWS 28 /* the most rows a check takes: tiles of every height the paths have */
 
 /* One random layer of n_in inputs and n_out_pad outputs within the bound
- * |b| + 32767 * sum |w| <= 2**31 - 1, and random inputs; every path's sums of ``rows``
- * rows (a multiple of TILE16) against the scalar ones. */
-static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad, int rows) {
+ * |b| + 32767 * sum |w| <= 2**31 - 1, and random inputs (``sparse``: half the input pairs
+ * zero in every row, a quarter in all rows but one); every path's sums of ``rows`` rows (a
+ * multiple of TILE16) against the scalar ones. */
+static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad, int rows, int sparse) {
     Layer layer = {0};
     layer.n_in = n_in;
     layer.n_out = layer.n_out_pad = n_out_pad;
@@ -44,6 +45,13 @@ static int check_dense16(const char *name, Dense16 path, int n_in, int n_out_pad
     }
     for (int p = 0; p < ROWS; p++)
         for (int i = 0; i < n_in; i++) x[(size_t)p * ldx + i] = (int16_t)edgy(-32767, 32767);
+    if (sparse) /* ReLU outputs: pairs that are 0 in every row, or in all rows but one */
+        for (int j = 0; j < layer.n_pairs; j++) {
+            const uint64_t kind = next_random() % 4;
+            const int keep = kind == 1 ? (int)uniform(0, rows - 1) : -1;
+            for (int p = 0; kind < 2 && p < ROWS; p++)
+                if (p != keep) x[(size_t)p * ldx + 2 * j] = x[(size_t)p * ldx + 2 * j + 1] = 0;
+        }
     layer.w16 = w16;
     layer.b32 = b32;
     dense16_scalar(x, ldx, rows, &layer, want, n_out_pad);
@@ -112,14 +120,15 @@ int main(void) {
     static float sigmoid[TOP + 1]; /* a logistic table like tables.py's: integers below 2**CDF_BITS */
     for (int t = 0; t <= TOP; t++)
         sigmoid[t] = (float)floor((double)(1 << CDF_BITS) / (1.0 + exp(-(t - (T_MAX << T_FRAC)) / (double)(1 << T_FRAC))));
-    static const int widths[][2] = {{1, 16}, {2, 16}, {75, 64}, {114, 48}, {64, 128}, {128, 32}, {256, 80}};
+    static const int widths[][2] = {{1, 16}, {2, 16}, {75, 64}, {114, 48}, {64, 128}, {128, 32}, {256, 80}, {600, 32}};
     int checked = 0;
     for (int isa = 0; isa < ISA_COUNT; isa++) {
         if (!isa_supported(isa)) continue;
         const char *name = ISA_NAMES[isa];
         for (int rep = 0; rep < 50; rep++)
             for (size_t s = 0; s < sizeof widths / sizeof widths[0]; s++)
-                if (!check_dense16(name, dense16_paths[isa], widths[s][0], widths[s][1], TILE16 * (1 + rep % (ROWS / TILE16))))
+                if (!check_dense16(name, dense16_paths[isa], widths[s][0], widths[s][1], TILE16 * (1 + rep % (ROWS / TILE16)),
+                                   rep % 2))
                     return 1;
         for (int rep = 0; rep < 2000; rep++)
             if (!check_cdf(name, run_cdf_paths[isa], sigmoid, (int)uniform(1, 8))) return 1;
