@@ -362,8 +362,8 @@ __attribute__((target("avx2"))) static void run_cdf_avx2(const float *sigmoid, c
     for (int v = 0; v < 4; v++) _mm256_storeu_pd(out + 4 * v, acc[v]);
 }
 
-/* AVX-512F (x86-64-v4): the same in two vectors of 8, the lookups of both in one gather
- * of 16, widened to float64. */
+/* AVX-512F (x86-64-v4): the same in two vectors of 8, the lookups of each in a gather of
+ * 8 (two of them measured faster than one of 16), widened to float64. */
 __attribute__((target("avx512f"))) static void run_cdf_avx512(const float *sigmoid, const Prepared *p, int j0, int step,
                                                               double *out) {
     __m512d x[2], acc[2];
@@ -390,9 +390,8 @@ __attribute__((target("avx512f"))) static void run_cdf_avx512(const float *sigmo
             __m512d t = _mm512_add_pd(_mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), centre);
             idx[v] = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(t, zero), top));
         }
-        const __m512 g = _mm512_i32gather_ps(_mm512_inserti64x4(_mm512_castsi256_si512(idx[0]), idx[1], 1), sigmoid, 4);
-        acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm512_castps512_ps256(g))));
-        acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)))));
+        for (int v = 0; v < 2; v++)
+            acc[v] = _mm512_add_pd(acc[v], _mm512_mul_pd(w, _mm512_cvtps_pd(_mm256_i32gather_ps(sigmoid, idx[v], 4))));
     }
     for (int v = 0; v < 2; v++) _mm512_storeu_pd(out + 8 * v, acc[v]);
 }
