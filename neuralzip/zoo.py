@@ -91,12 +91,18 @@ def available() -> list[str]:
     return sorted(manifest())
 
 
-def codec(name: str = DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> Codec:
-    """A codec of the current weights of the shipped model ``name`` (see ``Codec``), or at
-    an ``effort`` that names another model (``Effort.model_suffix``: a faster or a wider
-    one), of that one where it is shipped."""
+def coding_model(name: str = DEFAULT_MODEL, effort: int = DEFAULT_EFFORT) -> str:
+    """The shipped model that codes for ``name`` at ``effort``: the one an effort level
+    names (``Effort.model_suffix``: a faster or a wider one) where it is shipped, else
+    ``name``."""
     other = name + effort_level(effort).model_suffix
-    return Codec(load(other if other in available() else name), threads, effort)
+    return other if other in available() else name
+
+
+def codec(name: str = DEFAULT_MODEL, threads: int | None = None, effort: int = DEFAULT_EFFORT) -> Codec:
+    """A codec of the current weights of the model that codes for ``name`` at ``effort``
+    (``coding_model``; see ``Codec``)."""
+    return Codec(load(coding_model(name, effort)), threads, effort)
 
 
 def codec_for_file(data: bytes) -> Codec:

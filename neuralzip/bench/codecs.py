@@ -106,9 +106,12 @@ class NeuralzipCodec(BenchCodec):
     headers = ".nz header (LS coefficients included) = file size - payload length"
 
     def __init__(self, model: str):
+        from .. import zoo
+
         self.model = model
         self.name = f"neuralzip-{model}"
-        self.settings = f"zoo.codec({model!r}, threads=1)"
+        used = zoo.coding_model(model)  # the default effort's model: photo-wide for photo
+        self.settings = f"zoo.codec({model!r}, threads=1)" + ("" if used == model else f": codes with {used!r}")
         self._codec: Any = None
 
     def __getstate__(self) -> dict:  # worker processes load their own model
