@@ -50,7 +50,7 @@ METADATA = {
         comments=[b"JPEG comment", b"another \xff comment"]),
 }
 NOISY_PHOTO = "sample_noisy_photo"  # sample.png's left 128 columns with sensor-like noise: adapted
-NOISY_WIDE = "sample_noisy_wide"  # the same with photo-wide, which the default effort codes photos with
+NOISY_WIDE = "sample_noisy_wide"  # the same with photo-wide, which efforts 4 and 5 code photos with
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
 DIAGRAM = "diagram_packed"  # a synthetic graphic, packed with LZMA2 (its bytes are liblzma's)
 
@@ -96,7 +96,7 @@ def golden_images() -> dict[str, tuple[str, np.ndarray]]:
 
 def golden_codec(model: str) -> Codec:
     """The codec of a source: the current weights of ``model`` itself at the default
-    effort's search (``zoo.codec`` would code ``photo`` with ``photo-wide`` there)."""
+    effort's search (``zoo.codec`` codes with the model of an effort level)."""
     return Codec(zoo.load(model))
 
 
