@@ -6,7 +6,7 @@ says may be graphics, and the model, where another one is shipped (``model_suffi
 file names the model, so any decoder reads it). ``photo`` codes with ``photo-fast`` at
 level 1 (a third of the multiply-adds and of the mixture components: decoding costs about
 0.7 of ``photo``'s), with itself at levels 2 and 3, and with ``photo-wide`` (twice the
-hidden units: decoding costs about 1.25 of ``photo``'s) at levels 4 and 5. Costs per level,
+hidden units: decoding costs about 1.2 of ``photo``'s) at levels 4 and 5. Costs per level,
 measured: ``benchmarks/results/speed/results.md``; why the default is not ``photo-wide``:
 ``benchmarks/results/wide_default.md``.
 """
@@ -43,12 +43,12 @@ EFFORTS = {
         model_suffix="-fast",
     ),
     2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "photo, a short adaptation (1.0x; Kodak 2.758)"),
-    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.4x; Kodak 2.730)"),
+    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.5x; Kodak 2.730)"),
     4: Effort(
         4,
         Search(steps=160, batch=2048, sample=1 << 16),
         True,
-        "photo-wide, a longer adaptation (3.2x; decode 1.25x the default's; Kodak 2.710)",
+        "photo-wide, a longer adaptation (3.1x; decode 1.2x the default's; Kodak 2.710)",
         model_suffix="-wide",
     ),
     5: Effort(

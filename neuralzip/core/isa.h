@@ -2,13 +2,14 @@
  *
  * A hot function is written once, as an always-inline body, and stamped out by
  * ISA_CLONES for each path this compiler can target: on x86-64 the baseline (SSE2),
- * x86-64-v3 (AVX2, FMA, BMI2), x86-64-v4 (AVX-512 F/BW/CD/DQ/VL) and x86-64-v4-vnni (v4 with
- * AVX512-VNNI, which only the int16 layers use: the other hot functions run their v4 clone
- * there); elsewhere only the
- * baseline ("aarch64": NEON, which every aarch64 CPU has, where arith.h has NEON code).
+ * x86-64-v3 (AVX2, FMA, BMI2), x86-64-v4 (AVX-512 F/BW/CD/DQ/VL) and x86-64-v4-vnni (v4
+ * with AVX512-VNNI, which only the int16 layers use: other hot functions run their v4 clone
+ * there); elsewhere only the baseline ("aarch64": NEON, which every aarch64 CPU has, where
+ * arith.h has NEON code).
  * Nothing depends on the build machine's CPU (no -march=native). At import the module
  * picks the widest path this CPU runs, or the one named by $NEURALZIP_ISA ("scalar",
- * "x86-64", "x86-64-v3", "x86-64-v4", "x86-64-v4-vnni", "aarch64"; tests and benchmarks force each in turn).
+ * "x86-64", "x86-64-v3", "x86-64-v4", "x86-64-v4-vnni", "aarch64"; tests and benchmarks
+ * force each in turn).
  *
  * Every path gives the same bits: integer arithmetic, and float arithmetic without
  * contraction into FMA (the build passes -ffp-contract=off) whose sums run in one
