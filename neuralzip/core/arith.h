@@ -257,25 +257,39 @@ ISA_CLONES(void, activate16, (const int32_t *restrict y, const int32_t *restrict
            (y, shift, n, out))
 
 /* sums[o] += sum_i v[i] * cols[i * ld + o] for o < n (a multiple of 16), in wrapping (uint32)
- * arithmetic: the decoder's late inputs of layer 0 (_kernel.c). 16 sums stay in a vector
- * (GCC's vector extension: one register of AVX-512, two of AVX2, four of SSE2) over all the
- * inputs; integer lanes make every grouping exact. */
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
-static inline __attribute__((always_inline)) void add_columns_body(uint32_t *restrict sums, const int32_t *restrict cols,
-                                                                   int ld, const int32_t *restrict v, int n_inputs, int n) {
-    for (int o = 0; o < n; o += 16) {
-        U32x16 acc, col;
-        memcpy(&acc, sums + o, sizeof acc);
-        for (int i = 0; i < n_inputs; i++) {
-            memcpy(&col, cols + (size_t)i * ld + o, sizeof col);
-            acc += (uint32_t)v[i] * col;
-        }
-        memcpy(sums + o, &acc, sizeof acc);
+ * arithmetic: the decoder's late inputs of layer 0 (_kernel.c). 16 sums stay in vectors of
+ * the path's own width over all the inputs (GCC's vector extension: a vector wider than the
+ * path's registers goes through the stack, which cost AVX2 46 % of a decode's cycles); integer
+ * lanes make every grouping exact. */
+typedef void (*AddColumns)(uint32_t *restrict, const int32_t *restrict, int, const int32_t *restrict, int, int);
+#define ADD_COLUMNS(name, attributes, Vec, K) /* K vectors Vec of 16 / K lanes */                               \
+    attributes static void name(uint32_t *restrict sums, const int32_t *restrict cols, int ld,                     \
+                                const int32_t *restrict v, int n_inputs, int n) {                                  \
+        for (int o = 0; o < n; o += 16) {                                                                          \
+            Vec acc[K], col;                                                                                       \
+            for (int k = 0; k < K; k++) memcpy(&acc[k], sums + o + k * (16 / K), sizeof col);                      \
+            for (int i = 0; i < n_inputs; i++)                                                                     \
+                for (int k = 0; k < K; k++) {                                                                      \
+                    memcpy(&col, cols + (size_t)i * ld + o + k * (16 / K), sizeof col);                            \
+                    acc[k] += (uint32_t)v[i] * col;                                                                \
+                }                                                                                                  \
+            for (int k = 0; k < K; k++) memcpy(sums + o + k * (16 / K), &acc[k], sizeof col);                      \
+        }                                                                                                          \
     }
-}
-ISA_CLONES(void, add_columns,
-           (uint32_t *restrict sums, const int32_t *restrict cols, int ld, const int32_t *restrict v, int n_inputs, int n),
-           (sums, cols, ld, v, n_inputs, n))
+typedef uint32_t U32x4 __attribute__((vector_size(16)));
+#if ISA_X86
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+ADD_COLUMNS(add_columns_sse2, __attribute__((target("sse2"))), U32x4, 4)
+ADD_COLUMNS(add_columns_avx2, __attribute__((target("avx2"))), U32x8, 2)
+ADD_COLUMNS(add_columns_avx512, __attribute__((target("avx512f"))), U32x16, 1)
+static const AddColumns add_columns_paths[ISA_COUNT] = {add_columns_sse2, add_columns_avx2, add_columns_avx512,
+                                                        add_columns_avx512};
+#else /* NEON's registers, and SSE2's where GCC's x86 paths are not built, hold 4 lanes */
+ADD_COLUMNS(add_columns_vec4, , U32x4, 4)
+static const AddColumns add_columns_paths[ISA_COUNT] = {add_columns_vec4, add_columns_vec4, add_columns_vec4,
+                                                        add_columns_vec4};
+#endif
 
 /* The mixture CDF C(j) at bin edge j in 0..LEVELS (between values j-1 and j) is
  *   C(j) = sum_i w_i * (sigmoid[t_i(j)] + j),

@@ -95,7 +95,6 @@ static int check_cdf(const char *name, RunCdf path, const float *sigmoid, int n)
 
 /* Late layer-0 sums (add_columns): n_inputs columns of n sums in wrapping uint32, at every
  * extreme of int32, against a plain loop. */
-typedef void (*AddColumns)(uint32_t *restrict, const int32_t *restrict, int, const int32_t *restrict, int, int);
 static int check_add_columns(const char *name, AddColumns path, int n_inputs, int n) {
     enum { LD = 144 };
     int32_t cols[24 * LD], v[24];
