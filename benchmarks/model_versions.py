@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-from ablation import image_paths  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ablation import image_paths  # noqa: E402
 from neuralzip import zoo  # noqa: E402
 from neuralzip.core.codec import Codec  # noqa: E402
 
@@ -48,13 +48,13 @@ def decode_seconds(versions: list[tuple[str, str]], path: Path, repeats: int) ->
     versions decoded in turn ``repeats`` times (two kernel threads)."""
     image = np.asarray(Image.open(path).convert("RGB"))
     codecs = {(name, tag): Codec(zoo.load(name, bytes.fromhex(tag)), threads=2) for name, tag in versions}
-    files = {tag: codec.encode(image)[0] for tag, codec in codecs.items()}
+    files = {version: codec.encode(image)[0] for version, codec in codecs.items()}
     best = dict.fromkeys(versions, float("inf"))
     for _ in range(repeats):
-        for tag, codec in codecs.items():
+        for version, codec in codecs.items():
             t0 = time.perf_counter()
-            codec.decode(files[tag])
-            best[tag] = min(best[tag], time.perf_counter() - t0)
+            codec.decode(files[version])
+            best[version] = min(best[version], time.perf_counter() - t0)
     return best
 
 
