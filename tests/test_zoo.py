@@ -10,10 +10,12 @@ VERSIONS = [(name, entry) for name in zoo.available() for entry in zoo.versions(
 
 def _trained(name: str, entry: dict) -> dict:
     """The entry that says how the weights were trained: the entry itself, or for weights
-    quantized from others (``training/quantize.py``) the installed entry of those."""
-    if "quantized_from" not in entry:
+    made from others (quantized by ``training/quantize.py``, pruned by ``training/prune.py``)
+    that of the installed weights they were made from."""
+    made_from = entry.get("quantized_from") or entry.get("pruned_from")
+    if made_from is None:
         return entry
-    return next(e for e in zoo.versions(name) + zoo.sources(name) if e["sha256"] == entry["quantized_from"])
+    return _trained(name, next(e for e in zoo.versions(name) + zoo.sources(name) if e["sha256"] == made_from))
 
 
 @pytest.mark.parametrize("name,entry", VERSIONS, ids=[f"{n}-{e['sha256'][:8]}" for n, e in VERSIONS])
@@ -23,7 +25,8 @@ def test_manifest_entry_is_complete_and_loads(name, entry):
         assert key in entry, key
     assert (zoo.weights_dir() / entry["file"]).stat().st_size <= 20 * 2**20
     assert trained["curve"][-1]["val_bpsp"] < trained["curve"][0]["val_bpsp"]  # really trained
-    assert trained["architecture"]["hidden"] == entry["architecture"]["hidden"]
+    dropped = entry.get("units_dropped", [[] for _ in entry["architecture"]["hidden"]])  # pruned weights
+    assert trained["architecture"]["hidden"] == [w + len(d) for w, d in zip(entry["architecture"]["hidden"], dropped)]
     assert zoo.load(name, bytes.fromhex(entry["sha256"][:8])).sha256 == entry["sha256"]
 
 
