@@ -5,7 +5,7 @@ same run, since the machine is shared and noisy. Figures, each against the speed
 target where it has one:
 
 1. kodim01 encode and decode inside the codec (``zoo.codec('photo', effort=e)``: photo-fast
-   at 1, photo at 2 and 3, photo-wide at 4 and 5) at every effort level, and the file's bpsp: best of
+   at 1, photo at 2, photo-wide at 3 to 5) at every effort level, and the file's bpsp: best of
    ``--repeats`` calls after one warm-up call, JPEG-XL e7's encode and decode taken in turn
    with them, so that each level's ratios share the moment's load.
 2. ``neuralzip compress`` / ``neuralzip decompress`` of kodim01 through the installed

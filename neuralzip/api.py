@@ -260,8 +260,8 @@ def compress(
     total)`` is called as encoding advances, with ``done == total`` at the end.
     ``effort`` (1..5, default 3) is how much work the encoder spends for smaller files
     (``neuralzip.core.effort.EFFORTS``); ``fast`` is effort 1. Photos are coded with a
-    faster model at effort 1, ``photo`` at 2 and 3, and a wider one, slower to decode, at 4
-    and 5 (the file names its model).
+    faster model at effort 1, ``photo`` at 2 and a wider one, slower to decode, at 3-5
+    (the file names its model).
     Raises ValueError for an effort outside 1..5.
     """
     return encode(

@@ -159,7 +159,7 @@ def entry() -> None:
     type=click.IntRange(min(EFFORTS), max(EFFORTS)),
     default=DEFAULT_EFFORT,
     show_default=True,
-    help="encoder work for smaller files; decoding costs the same at levels 2-3 and at 4-5: "
+    help="encoder work for smaller files; decoding costs the same at levels 3-5: "
     + "; ".join(f"{e.level}: {e.summary}" for e in EFFORTS.values()),
 )
 @click.option("--fast", is_flag=True, help=f"the same as --effort {FAST_EFFORT}")

@@ -10,9 +10,12 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def codec():
+    """The ``photo`` model's codec at the default effort's search (the default effort
+    itself codes photos with ``photo-wide``: tests/test_effort.py)."""
     from neuralzip import zoo
+    from neuralzip.core.codec import Codec
 
-    return zoo.codec("photo")
+    return Codec(zoo.load("photo"))
 
 
 def _photo_of_context(context: int):

@@ -156,8 +156,8 @@ def test_every_model_is_adapted_and_info_says_how(tmp_path, photo):
 
     Image.fromarray(photo).save(tmp_path / "p.png")
     for flags, values in (
-        ([], "200 bias offsets, 72 output gains"),  # photo
-        (["-e", "4"], "201 bias offsets, 72 output gains"),  # photo-wide: 129 units in its adapted layer
+        ([], "201 bias offsets, 72 output gains"),  # photo-wide: 129 units in its adapted layer
+        (["-e", "2"], "200 bias offsets, 72 output gains"),  # photo
         (["--fast"], "88 bias offsets, 24 output gains"),  # photo-fast
     ):
         result = CliRunner().invoke(main, ["compress", str(tmp_path / "p.png"), "-f", "-q", *flags])

@@ -16,6 +16,9 @@ VERSION_1_FILE = bytes.fromhex(  # the same image as the version-1 example gave 
 VERSION_2_FILE = bytes.fromhex(  # the version-2 example: stored, model by name and hash
     "4e5a 0204 0305 70686f746f e8adac20 0302 18 06 362b048c 02 00ff 0a141e28323c".replace(" ", ""))
 
+MODEL_7_FILE = bytes.fromhex(  # the example as 0.6 and 0.7 wrote it, with photo 1057c8e3 (registered model 7)
+    "4e5a 0504 0307 0302 06 362b048c 02 00ff 0a141e28323c".replace(" ", ""))
+
 
 def _example_bytes() -> bytes:
     """The bytes of the example table that follows 'Example: the whole ... file', in order."""
@@ -32,9 +35,10 @@ def test_format_md_example_is_the_encoders_output_and_decodes():
     assert np.array_equal(neuralzip.decompress(data), IMAGE)
 
 
-def test_the_version_1_2_and_4_examples_and_the_model_5_one_still_decode():
+def test_the_version_1_2_and_4_examples_and_the_model_5_and_7_ones_still_decode():
     assert np.array_equal(neuralzip.decompress(VERSION_1_FILE), IMAGE)
     assert np.array_equal(neuralzip.decompress(VERSION_2_FILE), IMAGE)
+    assert np.array_equal(neuralzip.decompress(MODEL_7_FILE), IMAGE)
     version_4 = _example_bytes()
     version_4 = version_4[:2] + b"\x04" + version_4[3:5] + b"\x03" + version_4[6:]  # registered model 3
     assert np.array_equal(neuralzip.decompress(version_4), IMAGE)

@@ -5,10 +5,10 @@ An effort level picks the encoder's work: how long the per-image adaptation sear
 says may be graphics, and the model, where another one is shipped (``model_suffix``; the
 file names the model, so any decoder reads it). ``photo`` codes with ``photo-fast`` at
 level 1 (a third of the multiply-adds and of the mixture components: decoding costs about
-0.7 of ``photo``'s), with itself at levels 2 and 3, and with ``photo-wide`` (twice the
-hidden units: decoding costs about 1.2 of ``photo``'s) at levels 4 and 5. Costs per level,
-measured: ``benchmarks/results/speed/results.md``; why the default is not ``photo-wide``:
-``benchmarks/results/wide_default.md``.
+0.7 of ``photo``'s), with itself at level 2, and with ``photo-wide`` (256 and 129 hidden
+units against 128 and 128: decoding costs about 1.15 of ``photo``'s) at levels 3 to 5,
+whose decoding costs the same. Costs per level, measured:
+``benchmarks/results/speed/results.md``; the default's model: ``benchmarks/results/wide_default.md``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,13 @@ EFFORTS = {
         model_suffix="-fast",
     ),
     2: Effort(2, Search(steps=24, batch=2048, sample=1 << 14), True, "photo, a short adaptation (1.0x; Kodak 2.758)"),
-    3: Effort(3, Search(steps=60, batch=2048, sample=1 << 15), True, "the default (1.5x; Kodak 2.730)"),
+    3: Effort(
+        3,
+        Search(steps=60, batch=2048, sample=1 << 15),
+        True,
+        "the default: photo-wide (1.5x; Kodak 2.719)",
+        model_suffix="-wide",
+    ),
     4: Effort(
         4,
         Search(steps=160, batch=2048, sample=1 << 16),

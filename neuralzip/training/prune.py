@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     from pathlib import Path
 
     from ..images import list_images, load_images
+    from .publish import derived_report
     from .train import build_pixels, split
 
     parser = argparse.ArgumentParser(prog="python -m neuralzip.training.prune", description=main.__doc__)
@@ -117,25 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     pruned = without_units(model, dropped)
     arrays: dict[str, Any] = pruned.arrays()  # Any: numpy's stub takes ** for allow_pickle too
     np.savez(args.out, **arrays)
-    report = {
-        "arithmetic": "int16",
-        "pruned_from": hashlib.sha256(args.source.read_bytes()).hexdigest(),
-        "pruning": "training/prune.py: hidden units that no sampled training pixel activates dropped "
+    report = derived_report(
+        pruned,
+        started,
+        val_names,
+        pruned_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
+        pruning="training/prune.py: hidden units that no sampled training pixel activates dropped "
         f"({measured.pixels:,} pixels: {args.keep:g} of each of the {len(images)} training images, per-image LS, "
         f"seed {SAMPLE_SEED})",
-        "units_dropped": [d.tolist() for d in dropped],  # per hidden layer, indices into the source's units
-        "parameters": int(sum(w.size + b.size for w, b in zip(pruned.mlp.weights, pruned.mlp.biases))),
-        "architecture": {
-            "context": pruned.context,
-            "features": int(pruned.mlp.weights[0].shape[0]),
-            "hidden": [int(w.shape[1]) for w in pruned.mlp.weights[:-1]],
-            "components": pruned.mlp.components,
-            "ls_coefs": len(pruned.default_coefs),
-        },
-        "steps": 0,  # no training: the source's steps and curve are in its own manifest entry
-        "wall_s": round(time.perf_counter() - started, 2),
-        "val_images": val_names,
-    }
+        units_dropped=[d.tolist() for d in dropped],  # per hidden layer, indices into the source's units
+    )
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}: dropped {[len(d) for d in dropped]} hidden units ({measured.pixels:,} sampled pixels)")
 

@@ -14,6 +14,28 @@ from ..images import read_rgb
 from ..jobs import UserError
 
 
+def derived_report(model: IntegerModel, started: float, val_images: list[str], **how: object) -> dict:
+    """The report ``neuralzip publish`` records for ``model``, made from other weights without
+    training (quantized, pruned): ``how`` says from what and how, then come the model's size
+    and shape, the seconds since ``started`` (``time.perf_counter``) and the validation
+    images to measure it on."""
+    return {
+        "arithmetic": model.mlp.arithmetic,
+        **how,
+        "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
+        "architecture": {
+            "context": model.context,
+            "features": int(model.mlp.weights[0].shape[0]),
+            "hidden": [int(w.shape[1]) for w in model.mlp.weights[:-1]],
+            "components": model.mlp.components,
+            "ls_coefs": len(model.default_coefs),
+        },
+        "steps": 0,  # no training: the source's steps and curve are in its own manifest entry
+        "wall_s": round(time.perf_counter() - started, 2),
+        "val_images": val_images,
+    }
+
+
 def publish(
     npz: Path,
     name: str,

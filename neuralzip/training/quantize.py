@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     from pathlib import Path
 
     from ..images import list_images
+    from .publish import derived_report
     from .train import split
 
     parser = argparse.ArgumentParser(prog="python -m neuralzip.training.quantize", description=main.__doc__)
@@ -80,23 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     np.savez(args.out, **arrays)
     names = [n for p in args.paths for n in list_images(p)]
     val_images = split(names)[1] if names else []
-    report = {
-        "arithmetic": "int16",
-        "quantized_from": hashlib.sha256(args.source.read_bytes()).hexdigest(),
-        "quantization": "training/quantize.py: per-output power-of-two scales, int16 weights, "
+    report = derived_report(
+        model,
+        started,
+        val_images,
+        quantized_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
+        quantization="training/quantize.py: per-output power-of-two scales, int16 weights, "
         f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
-        "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
-        "architecture": {
-            "context": model.context,
-            "features": int(model.mlp.weights[0].shape[0]),
-            "hidden": [int(w.shape[1]) for w in model.mlp.weights[:-1]],
-            "components": model.mlp.components,
-            "ls_coefs": len(model.default_coefs),
-        },
-        "steps": 0,  # no training: the source's steps and curve are in its own manifest entry
-        "wall_s": round(time.perf_counter() - started, 2),
-        "val_images": val_images,
-    }
+    )
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out} ({len(val_images)} validation images)")
 

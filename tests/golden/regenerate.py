@@ -50,7 +50,7 @@ METADATA = {
         comments=[b"JPEG comment", b"another \xff comment"]),
 }
 NOISY_PHOTO = "sample_noisy_photo"  # sample.png's left 128 columns with sensor-like noise: adapted
-NOISY_WIDE = "sample_noisy_wide"  # the same with photo-wide, which efforts 4 and 5 code photos with
+NOISY_WIDE = "sample_noisy_wide"  # the same with photo-wide, which efforts 3 to 5 code photos with
 NOISE = "noise_stored"  # 12x10 RGB of splitmix64 hashes: incompressible, stored raw
 DIAGRAM = "diagram_packed"  # a synthetic graphic, packed with LZMA2 (its bytes are liblzma's)
 
