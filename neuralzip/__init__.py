@@ -16,4 +16,4 @@ from .core.fields import FormatError
 
 # neuralzip.open is public too, but kept out of * imports, where it would hide the builtin open
 __all__ = ["compress", "decompress", "open", "save", "DecodeError", "FormatError", "UnsupportedImage"]
-__version__ = "0.7.0"
+__version__ = "0.8.0"

@@ -54,14 +54,14 @@ EFFORTS = {
         4,
         Search(steps=160, batch=2048, sample=1 << 16),
         True,
-        "photo-wide, a longer adaptation (3.1x; decode 1.2x the default's; Kodak 2.710)",
+        "photo-wide, a longer adaptation (2.6x; Kodak 2.709)",
         model_suffix="-wide",
     ),
     5: Effort(
         5,
         Search(steps=80, batch=8192, sample=1 << 17),
         True,
-        "photo-wide, the longest adaptation (5.3x; Kodak 2.705)",
+        "photo-wide, the longest adaptation (4.5x; Kodak 2.705)",
         model_suffix="-wide",
     ),
 }
