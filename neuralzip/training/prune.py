@@ -17,7 +17,6 @@ out), writes the model without the units no sampled pixel activates, and beside 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -92,12 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     (OUT.json) that ``neuralzip publish`` records, with the validation images to measure it on."""
     import argparse
     import hashlib
-    import json
     import time
     from pathlib import Path
 
     from ..images import list_images, load_images
-    from .publish import derived_report
+    from .publish import write_derived
     from .train import build_pixels, split
 
     parser = argparse.ArgumentParser(prog="python -m neuralzip.training.prune", description=main.__doc__)
@@ -116,10 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     measured = activity(model, sample.features)
     dropped = measured.dead()
     pruned = without_units(model, dropped)
-    arrays: dict[str, Any] = pruned.arrays()  # Any: numpy's stub takes ** for allow_pickle too
-    np.savez(args.out, **arrays)
-    report = derived_report(
+    write_derived(
         pruned,
+        args.out,
         started,
         val_names,
         pruned_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
@@ -128,7 +125,6 @@ def main(argv: list[str] | None = None) -> None:
         f"seed {SAMPLE_SEED})",
         units_dropped=[d.tolist() for d in dropped],  # per hidden layer, indices into the source's units
     )
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}: dropped {[len(d) for d in dropped]} hidden units ({measured.pixels:,} sampled pixels)")
 
 

@@ -7,6 +7,9 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..core.codec import Codec
 from ..core.intmodel import IntegerModel, ZooModel
@@ -14,12 +17,15 @@ from ..images import read_rgb
 from ..jobs import UserError
 
 
-def derived_report(model: IntegerModel, started: float, val_images: list[str], **how: object) -> dict:
-    """The report ``neuralzip publish`` records for ``model``, made from other weights without
-    training (quantized, pruned): ``how`` says from what and how, then come the model's size
-    and shape, the seconds since ``started`` (``time.perf_counter``) and the validation
-    images to measure it on."""
-    return {
+def write_derived(model: IntegerModel, out: Path, started: float, val_images: list[str], **how: object) -> dict:
+    """Write ``model``, made from other weights without training (quantized, pruned), to
+    ``out`` (.npz), and beside it (``out`` with .json) the report ``neuralzip publish``
+    records: ``how`` (from what, and how), the model's size and shape, the seconds since
+    ``started`` (``time.perf_counter``) and the validation images to measure it on.
+    Returns the report."""
+    arrays: dict[str, Any] = model.arrays()  # Any: numpy's stub takes ** for allow_pickle too
+    np.savez(out, **arrays)
+    report = {
         "arithmetic": model.mlp.arithmetic,
         **how,
         "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
@@ -34,6 +40,8 @@ def derived_report(model: IntegerModel, started: float, val_images: list[str], *
         "wall_s": round(time.perf_counter() - started, 2),
         "val_images": val_images,
     }
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
 
 
 def publish(

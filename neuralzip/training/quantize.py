@@ -15,7 +15,6 @@ Measured on 14 training photos (256x256 crops, two per folder), the int16 model 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -62,12 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     the validation images of the training paths (``train.split``) to measure it on."""
     import argparse
     import hashlib
-    import json
     import time
     from pathlib import Path
 
     from ..images import list_images
-    from .publish import derived_report
+    from .publish import write_derived
     from .train import split
 
     parser = argparse.ArgumentParser(prog="python -m neuralzip.training.quantize", description=main.__doc__)
@@ -77,19 +75,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     model = to_int16(IntegerModel.load(args.source))
-    arrays: dict[str, Any] = model.arrays()  # Any: numpy's stub takes ** for allow_pickle too
-    np.savez(args.out, **arrays)
     names = [n for p in args.paths for n in list_images(p)]
     val_images = split(names)[1] if names else []
-    report = derived_report(
+    write_derived(
         model,
+        args.out,
         started,
         val_images,
         quantized_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
         quantization="training/quantize.py: per-output power-of-two scales, int16 weights, "
         f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
     )
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out} ({len(val_images)} validation images)")
 
 

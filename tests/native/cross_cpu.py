@@ -2,8 +2,9 @@
 
 ``record`` (here, with constriction): decode each .nz file, keeping the symbols the ANS
 decoder pulled and the sha256 of every frequency table the kernel built; encode the decoded
-image again (effort 1 for photo-fast files, else the default) and hash every symbol and
-table the encoder handed to ANS (so the LS fit and the per-image adaptation count too).
+image again with the file's own weights (effort 1's search for photo-fast files, else the
+default's) and hash every symbol and table the encoder handed to ANS (so the LS fit and the
+per-image adaptation count too).
 ``replay`` (on the other CPU, where constriction may be missing: it is stubbed): decode the
 same files feeding the recorded symbols to the kernel, encode as above, and compare every
 hash. Prints SAME or DIFFERENT and exits 1 on a difference.
@@ -103,8 +104,10 @@ def _decode(codec, data: bytes, recorded: np.ndarray | None) -> tuple[np.ndarray
     return image, digest, np.concatenate(pulled) if pulled else np.zeros(0, np.int32)
 
 
-def _encode_digest(name: str, model: str, image: np.ndarray) -> str:
-    """sha256 of every symbol and table the encoder hands to ANS for ``image``."""
+def _encode_digest(name: str, zoo_model, image: np.ndarray) -> str:
+    """sha256 of every symbol and table the encoder hands to ANS for ``image``, coded with
+    the file's own weights ``zoo_model`` (effort 1's search for photo-fast files, else the
+    default's)."""
     digest, real = hashlib.sha256(), codec_module.StageEncoder
 
     class Hashing(real):
@@ -122,7 +125,7 @@ def _encode_digest(name: str, model: str, image: np.ndarray) -> str:
 
     codec_module.StageEncoder = Hashing
     try:
-        zoo.codec(model, effort=1 if "fast" in name else 3).encode(image)
+        codec_module.Codec(zoo_model, effort=1 if "fast" in name else 3).encode(image)
     finally:
         codec_module.StageEncoder = real
     return digest.hexdigest()
@@ -136,11 +139,10 @@ def main() -> None:
         symbols = np.frombuffer(bytes.fromhex(recorded[path.name]["symbols"]), np.int32) if recorded else None
         codec = zoo.codec_for_file(data)
         image, tables, pulled = _decode(codec, data, symbols)
-        model = codec.zoo_model.name
         results[path.name] = {
             "decode_tables": tables,
             "pixels": hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
-            "encode_tables": _encode_digest(path.name, model, image),
+            "encode_tables": _encode_digest(path.name, codec.zoo_model, image),
         }
         print(path.name, {k: v[:16] for k, v in results[path.name].items()}, flush=True)
         if MODE == "record":
