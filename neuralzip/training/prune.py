@@ -3,8 +3,10 @@
 A hidden unit whose activation is 0 on a pixel adds nothing to the next layer's sums for
 that pixel, so a model without it computes the very same integers there. Widening a model
 (``train.widen``) can leave many such units behind: of ``photo-wide`` 11446381's second
-hidden layer, 127 of 256 units were 0 on every training pixel sampled. Dropping them takes
-their share of the decoder's work and nothing else; the pruned model is still a new model
+hidden layer, 127 of 256 units were 0 on every training pixel sampled. The encoder's
+per-image adaptation does not wake them either: the bias offset of a unit that is 0 on
+every pixel of the sample gets no gradient. Dropping them takes their share of the
+decoder's work and nothing else; the pruned model is still a new model
 (its outputs may differ on a pixel that would have woken a dropped unit), so it ships with
 its own weights hash and registered number like any other.
 
