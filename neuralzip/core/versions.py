@@ -22,9 +22,10 @@ REGISTERED_MODELS = {
     10: ("photo-fast", bytes.fromhex("ba0689e4")),
     11: ("photo-fast", bytes.fromhex("b98f630b")),
     12: ("photo-wide", bytes.fromhex("fee4933c")),
+    13: ("cifar10", bytes.fromhex("254532d7")),
 }
 # each model's oldest format version
-REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5, 10: 5, 11: 5, 12: 5}
+REGISTERED_VERSION = {1: 4, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5, 9: 5, 10: 5, 11: 5, 12: 5, 13: 5}
 MODEL_NUMBER_VERSION = 4  # from version 4 on, a file names its (registered) model by a number
 REGISTERED_PRECISION = 24  # version 4 has no precision byte: the coder precision is 24 bits
 _NUMBERS = {model: number for number, model in REGISTERED_MODELS.items()}
