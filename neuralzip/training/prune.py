@@ -92,7 +92,6 @@ def main(argv: list[str] | None = None) -> None:
     hidden units that no sampled training pixel of PATHS activates, beside a report
     (OUT.json) that ``neuralzip publish`` records, with the validation images to measure it on."""
     import argparse
-    import hashlib
     import time
     from pathlib import Path
 
@@ -118,10 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     pruned = without_units(model, dropped)
     write_derived(
         pruned,
+        args.source,
+        "pruned",
         args.out,
         started,
         val_names,
-        pruned_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
         pruning="training/prune.py: hidden units that no sampled training pixel activates dropped "
         f"({measured.pixels:,} pixels: {args.keep:g} of each of the {len(images)} training images, per-image LS, "
         f"seed {SAMPLE_SEED})",

@@ -17,16 +17,19 @@ from ..images import read_rgb
 from ..jobs import UserError
 
 
-def write_derived(model: IntegerModel, out: Path, started: float, val_images: list[str], **how: object) -> dict:
-    """Write ``model``, made from other weights without training (quantized, pruned), to
-    ``out`` (.npz), and beside it (``out`` with .json) the report ``neuralzip publish``
-    records: ``how`` (from what, and how), the model's size and shape, the seconds since
-    ``started`` (``time.perf_counter``) and the validation images to measure it on.
-    Returns the report."""
+def write_derived(
+    model: IntegerModel, source: Path, made: str, out: Path, started: float, val_images: list[str], **how: object
+) -> dict:
+    """Write ``model``, ``made`` ("quantized", "pruned") from the weights file ``source``
+    without training, to ``out`` (.npz), and beside it (``out`` with .json) the report
+    ``neuralzip publish`` records: ``<made>_from``, the sha256 of ``source``; ``how`` it was
+    made; the model's size and shape, the seconds since ``started`` (``time.perf_counter``)
+    and the validation images to measure it on. Returns the report."""
     arrays: dict[str, Any] = model.arrays()  # Any: numpy's stub takes ** for allow_pickle too
     np.savez(out, **arrays)
     report = {
         "arithmetic": model.mlp.arithmetic,
+        f"{made}_from": hashlib.sha256(source.read_bytes()).hexdigest(),
         **how,
         "parameters": int(sum(w.size + b.size for w, b in zip(model.mlp.weights, model.mlp.biases))),
         "architecture": {

@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> None:
     int16 model of IN beside a report (OUT.json) that ``neuralzip publish`` records, with
     the validation images of the training paths (``train.split``) to measure it on."""
     import argparse
-    import hashlib
     import time
     from pathlib import Path
 
@@ -79,10 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     val_images = split(names)[1] if names else []
     write_derived(
         model,
+        args.source,
+        "quantized",
         args.out,
         started,
         val_images,
-        quantized_from=hashlib.sha256(args.source.read_bytes()).hexdigest(),
         quantization="training/quantize.py: per-output power-of-two scales, int16 weights, "
         f"|b| + 32767 sum |w| <= 2**30 (hidden), 2**29 (output; weights <= {OUTPUT_WEIGHT_MAX})",
     )
